@@ -1,0 +1,1006 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* muster-responder: consumes requests for this node, checks signature, TTL
+ * and filter, runs the agent and publishes the reply. */
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "amqp-session.h"
+#include "catalog-ids.h"
+#include "config.h"
+#include "control.h"
+#include "facts.h"
+#include "log.h"
+#include "nrpe.h"
+#include "responder-core.h"
+#include "util.h"
+
+#define PENDING_MAX 1024
+#define PREFETCH 64
+
+typedef struct Manager Manager;
+
+typedef struct Job {
+        Manager *manager;
+        struct Job *next, *prev;
+        Request *request;
+        char *reply_to;        /* NULL: a local request, answered over the control socket */
+        char *command;
+        char *command_line;
+        NrpeRun *run;
+        ControlConnection *control;
+        uint64_t started_usec;
+} Job;
+
+typedef enum State {
+        STATE_DISCONNECTED,
+        STATE_CONSUMING,
+        STATE_STOPPING,
+} State;
+
+struct Manager {
+        sd_event *event;
+        char *config_path;
+        MusterConfig config;
+        Psk *psk;
+        NrpeConfig *nrpe;
+        ResponderCore core;
+
+        AmqpSession session;
+        State state;
+        char *queue;
+        char *consumer_tag;
+        sd_event_source *io_source;
+        sd_event_source *heartbeat_source;
+        sd_event_source *reconnect_source;
+        sd_event_source *prune_source;
+        sd_event_source *stop_source;
+        bool ready_sent;
+
+        Job *running, *pending_head, *pending_tail;
+        unsigned n_running, n_pending;
+
+        Control *control;
+
+        RateLimit drop_ratelimit;
+        RateLimit error_ratelimit;
+};
+
+static const char *arg_config = NULL;
+
+static void manager_schedule_reconnect(Manager *m);
+static void manager_update_status(Manager *m);
+static void job_start_or_queue(Manager *m, Job *j);
+
+static int64_t now_sec(void) {
+        return (int64_t) time(NULL);
+}
+
+static void job_free(Job *j) {
+        if (!j)
+                return;
+        nrpe_run_abort(j->run);
+        request_free(j->request);
+        free(j->reply_to);
+        free(j->command);
+        free(j->command_line);
+        control_connection_unref(j->control);
+        free(j);
+}
+
+static void list_remove(Job **head, Job **tail, Job *j) {
+        if (j->prev)
+                j->prev->next = j->next;
+        else
+                *head = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+        else if (tail)
+                *tail = j->prev;
+        j->next = j->prev = NULL;
+}
+
+static void manager_log_drop(Manager *m, const Dispatch *d) {
+        unsigned suppressed = 0;
+
+        if (!ratelimit_below(&m->drop_ratelimit, &suppressed))
+                return;
+        if (suppressed > 0)
+                log_warning("Suppressed %u further dropped-message entries.", suppressed);
+        log_struct(LOG_WARNING, 0, MSGID_REQUEST_DROPPED,
+                   KV("MUSTER_EVENT", EVENT_REQUEST_DROPPED,
+                      "MUSTER_REASON", drop_reason_to_string(d->reason),
+                      "MUSTER_REQUESTID", d->request ? d->request->requestid : NULL,
+                      "MUSTER_SENDER", d->request ? d->request->senderid : NULL,
+                      "MUSTER_AGENT", d->request ? d->request->agent : NULL),
+                   "Dropped request (%s): %s", drop_reason_to_string(d->reason), d->detail);
+}
+
+/* Publish a reply to where the request asked for it. */
+static int manager_send_reply(Manager *m, const Request *req, const char *reply_to, ControlConnection *control,
+                              int statuscode, const char *statusmsg, json_t *data) {
+        _cleanup_free_ char *body = NULL;
+        char sig[SIGNATURE_HEX_MAX];
+        size_t size;
+        int r;
+
+        r = responder_build_reply(&m->core, req, statuscode, statusmsg, data, now_sec(), &body, &size, sig);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build reply to %s: %m", req->requestid);
+
+        if (control)
+                return control_connection_send(control, body, size);
+
+        if (!reply_to)
+                return 0;
+        if (m->state != STATE_CONSUMING && m->state != STATE_STOPPING)
+                return log_warning_errno(-ENOTCONN, "Not connected to a broker, reply to request %s lost.",
+                                         req->requestid);
+        if (!amqp_session_is_open(&m->session))
+                return log_warning_errno(-ENOTCONN, "Not connected to a broker, reply to request %s lost.",
+                                         req->requestid);
+
+        r = amqp_session_publish(&m->session, "", reply_to, body, size,
+                                 &(PublishOptions) { .signature = sig });
+        if (r < 0) {
+                log_warning_errno(r, "Failed to publish reply to request %s: %s", req->requestid, m->session.error);
+                manager_schedule_reconnect(m);
+                return r;
+        }
+        return 0;
+}
+
+static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t size, uint64_t duration_usec,
+                         void *userdata) {
+        Job *j = userdata;
+        Manager *m = j->manager;
+        char ec[16], dur[32];
+
+        j->run = NULL; /* freed by the library after we return */
+        list_remove(&m->running, NULL, j);
+        m->n_running--;
+        m->core.stats.checks_run++;
+
+        _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
+        if (!data)
+                log_oom();
+        else {
+                json_t *o = json_object_get(data, "output");
+                snprintf(ec, sizeof ec, "%d", exitcode);
+                snprintf(dur, sizeof dur, "%" PRIu64, duration_usec);
+                log_struct(LOG_INFO, 0, MSGID_CHECK_FINISHED,
+                           KV("MUSTER_EVENT", EVENT_CHECK_FINISHED,
+                              "MUSTER_AGENT", "nrpe",
+                              "MUSTER_ACTION", "runcommand",
+                              "MUSTER_COMMAND", j->command,
+                              "MUSTER_REQUESTID", j->request->requestid,
+                              "MUSTER_SENDER", j->request->senderid,
+                              "MUSTER_CALLER", j->request->callerid,
+                              "MUSTER_EXITCODE", ec,
+                              "MUSTER_DURATION_USEC", dur),
+                           "Check %s finished %s in %.1f ms for %s: %s", j->command,
+                           nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->request->callerid,
+                           json_string_value(o));
+                (void) manager_send_reply(m, j->request, j->reply_to, j->control,
+                                          exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
+                                          nagios_state_to_string(exitcode), data);
+        }
+        job_free(j);
+
+        /* Start the next queued one. */
+        if (m->pending_head && m->n_running < m->config.max_concurrent_checks) {
+                Job *next = m->pending_head;
+                list_remove(&m->pending_head, &m->pending_tail, next);
+                m->n_pending--;
+                job_start_or_queue(m, next);
+        }
+
+        if (m->state == STATE_STOPPING && m->n_running == 0)
+                sd_event_exit(m->event, 0);
+        else
+                manager_update_status(m);
+}
+
+static void job_start_or_queue(Manager *m, Job *j) {
+        int r;
+
+        if (m->n_running >= m->config.max_concurrent_checks) {
+                if (m->n_pending >= PENDING_MAX) {
+                        _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3,
+                                "UNKNOWN: too many checks queued on this node", 43);
+                        (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN",
+                                                  data);
+                        job_free(j);
+                        return;
+                }
+                j->prev = m->pending_tail;
+                if (m->pending_tail)
+                        m->pending_tail->next = j;
+                else
+                        m->pending_head = j;
+                m->pending_tail = j;
+                m->n_pending++;
+                return;
+        }
+
+        r = nrpe_run_start(m->event, j->command_line, m->config.nrpe_timeout_usec, m->config.nrpe_output_max,
+                           job_finished, j, &j->run);
+        if (r < 0) {
+                log_error_errno(r, "Failed to start check %s: %m", j->command);
+                char out[128];
+                snprintf(out, sizeof out, "UNKNOWN: cannot start command: %s", strerror(-r));
+                _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, out, strlen(out));
+                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
+                job_free(j);
+                return;
+        }
+        j->started_usec = now_usec(CLOCK_MONOTONIC);
+        j->next = m->running;
+        if (m->running)
+                m->running->prev = j;
+        m->running = j;
+        m->n_running++;
+        manager_update_status(m);
+}
+
+/* The one dispatch path for broker and local requests. */
+static void manager_handle_request(Manager *m, const void *body, size_t size, const char *scheme, const char *sig,
+                                   const char *reply_to, ControlConnection *control) {
+        Dispatch d;
+        int r;
+
+        r = responder_dispatch(&m->core, body, size, scheme, sig, now_sec(), &d);
+        if (r < 0) {
+                log_error_errno(r, "Failed to process request: %m");
+                dispatch_done(&d);
+                return;
+        }
+
+        switch (d.kind) {
+        case DISPATCH_DROP:
+                manager_log_drop(m, &d);
+                if (control)
+                        (void) control_connection_send_error(control, d.detail);
+                break;
+
+        case DISPATCH_IGNORE:
+                log_debug("Request %s from %s does not select this node, ignoring.", d.request->requestid,
+                          d.request->senderid);
+                if (control)
+                        (void) control_connection_send_error(control, "the filter does not select this node");
+                break;
+
+        case DISPATCH_REPLY:
+                log_struct(LOG_DEBUG, 0, MSGID_REQUEST_SERVED,
+                           KV("MUSTER_EVENT", EVENT_REQUEST_SERVED,
+                              "MUSTER_AGENT", d.request->agent,
+                              "MUSTER_ACTION", d.request->action,
+                              "MUSTER_REQUESTID", d.request->requestid,
+                              "MUSTER_SENDER", d.request->senderid),
+                           "Answered %s %s from %s: %s", d.request->agent, d.request->action, d.request->senderid,
+                           d.statusmsg);
+                if (!reply_to && !control)
+                        log_debug("Request %s has no reply_to, not answering.", d.request->requestid);
+                (void) manager_send_reply(m, d.request, reply_to, control, d.statuscode, d.statusmsg, d.data);
+                break;
+
+        case DISPATCH_RUN: {
+                Job *j = calloc(1, sizeof *j);
+                if (!j) {
+                        log_oom();
+                        break;
+                }
+                j->manager = m;
+                j->request = TAKE_PTR(d.request);
+                j->command = TAKE_PTR(d.command);
+                j->command_line = TAKE_PTR(d.command_line);
+                j->control = control_connection_ref(control);
+                if (reply_to && !(j->reply_to = strdup(reply_to))) {
+                        log_oom();
+                        job_free(j);
+                        break;
+                }
+                job_start_or_queue(m, j);
+                break;
+        }
+        }
+        dispatch_done(&d);
+}
+
+static void manager_handle_delivery(Manager *m, amqp_envelope_t *env) {
+        const amqp_basic_properties_t *p = &env->message.properties;
+        char scheme[32], sig[SIGNATURE_HEX_MAX], reply_to[256];
+        const char *rt = NULL;
+
+        if ((p->_flags & AMQP_BASIC_REPLY_TO_FLAG) && p->reply_to.len > 0 && p->reply_to.len < sizeof reply_to &&
+            !memchr(p->reply_to.bytes, 0, p->reply_to.len)) {
+                memcpy(reply_to, p->reply_to.bytes, p->reply_to.len);
+                reply_to[p->reply_to.len] = '\0';
+                rt = reply_to;
+        }
+
+        manager_handle_request(m, env->message.body.bytes, env->message.body.len,
+                               amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
+                               amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt, NULL);
+}
+
+static void manager_disconnect(Manager *m) {
+        m->io_source = sd_event_source_disable_unref(m->io_source);
+        m->heartbeat_source = sd_event_source_disable_unref(m->heartbeat_source);
+        amqp_session_close(&m->session);
+        free(m->queue);
+        m->queue = NULL;
+        free(m->consumer_tag);
+        m->consumer_tag = NULL;
+}
+
+static void manager_connection_lost(Manager *m, int error, const char *what) {
+        log_struct(LOG_WARNING, error, MSGID_BROKER_DISCONNECTED,
+                   KV("MUSTER_EVENT", EVENT_BROKER_DISCONNECTED, "MUSTER_BROKER", m->session.url),
+                   "Lost connection to broker %s: %s", strna(m->session.url), what);
+        manager_disconnect(m);
+        if (m->state == STATE_STOPPING) {
+                /* Nothing more to send replies through. */
+                return;
+        }
+        m->state = STATE_DISCONNECTED;
+        manager_schedule_reconnect(m);
+}
+
+/* Read everything the broker sent us, without blocking. */
+static int manager_drain(Manager *m) {
+        uint64_t last_tag = 0;
+        int r = 0;
+
+        while (amqp_session_is_open(&m->session)) {
+                amqp_envelope_t env;
+                struct timeval tv = {};
+                amqp_rpc_reply_t res;
+
+                amqp_maybe_release_buffers(m->session.conn);
+                res = amqp_consume_message(m->session.conn, &env, &tv, 0);
+                if (res.reply_type == AMQP_RESPONSE_NORMAL) {
+                        last_tag = env.delivery_tag;
+                        if (m->state == STATE_CONSUMING)
+                                manager_handle_delivery(m, &env);
+                        amqp_destroy_envelope(&env);
+                        continue;
+                }
+                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
+                        break;
+                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                    res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+                        amqp_frame_t frame;
+                        int st = amqp_simple_wait_frame_noblock(m->session.conn, &frame, &tv);
+                        if (st == AMQP_STATUS_TIMEOUT)
+                                break;
+                        if (st != AMQP_STATUS_OK) {
+                                manager_connection_lost(m, amqp_status_to_errno(st), amqp_error_string2(st));
+                                return -ECONNRESET;
+                        }
+                        if (frame.frame_type != AMQP_FRAME_METHOD)
+                                continue;
+                        switch (frame.payload.method.id) {
+                        case AMQP_BASIC_ACK_METHOD:
+                        case AMQP_BASIC_CANCEL_OK_METHOD:
+                                break;
+                        case AMQP_BASIC_RETURN_METHOD: {
+                                amqp_message_t msg;
+                                res = amqp_read_message(m->session.conn, frame.channel, &msg, 0);
+                                if (res.reply_type != AMQP_RESPONSE_NORMAL) {
+                                        manager_connection_lost(m, -EPROTO, "cannot read returned message");
+                                        return -EPROTO;
+                                }
+                                amqp_destroy_message(&msg);
+                                break;
+                        }
+                        case AMQP_BASIC_CANCEL_METHOD:
+                                manager_connection_lost(m, -ECANCELED, "the broker cancelled our consumer");
+                                return -ECANCELED;
+                        case AMQP_CHANNEL_CLOSE_METHOD: {
+                                amqp_channel_close_t *c = frame.payload.method.decoded;
+                                char what[300];
+                                snprintf(what, sizeof what, "channel closed by broker: %u %.*s", c->reply_code,
+                                         (int) c->reply_text.len, (const char *) c->reply_text.bytes);
+                                manager_connection_lost(m, -EPROTO, what);
+                                return -EPROTO;
+                        }
+                        case AMQP_CONNECTION_CLOSE_METHOD: {
+                                amqp_connection_close_t *c = frame.payload.method.decoded;
+                                char what[300];
+                                snprintf(what, sizeof what, "connection closed by broker: %u %.*s", c->reply_code,
+                                         (int) c->reply_text.len, (const char *) c->reply_text.bytes);
+                                manager_connection_lost(m, -ECONNRESET, what);
+                                return -ECONNRESET;
+                        }
+                        default:
+                                log_debug("Ignoring unexpected method 0x%08x from broker.", frame.payload.method.id);
+                        }
+                        continue;
+                }
+                char err[AMQP_ERROR_MAX];
+                r = amqp_reply_to_errno(res, "receive", err, sizeof err);
+                manager_connection_lost(m, r, err);
+                return r;
+        }
+
+        if (last_tag > 0 && amqp_session_is_open(&m->session)) {
+                int st = amqp_basic_ack(m->session.conn, AMQP_CHANNEL, last_tag, 1);
+                if (st != AMQP_STATUS_OK) {
+                        manager_connection_lost(m, amqp_status_to_errno(st), amqp_error_string2(st));
+                        return amqp_status_to_errno(st);
+                }
+        }
+        return r;
+}
+
+static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        (void) manager_drain(m);
+        return 0;
+}
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t interval = MAX(m->config.heartbeat_usec / 2, USEC_PER_SEC);
+
+        /* Lets librabbitmq send a heartbeat when one is due and notice a
+         * silent broker. */
+        (void) manager_drain(m);
+        if (m->heartbeat_source)
+                (void) sd_event_source_set_time_relative(s, interval);
+        return 0;
+}
+
+static int manager_setup_consumer(Manager *m) {
+        AmqpSession *s = &m->session;
+        _cleanup_free_ char *bcast = NULL, *directed = NULL, *key = NULL;
+        amqp_queue_declare_ok_t *q;
+        amqp_basic_consume_ok_t *c;
+        int r;
+
+        r = amqp_session_declare_exchanges(s, &m->config);
+        if (r < 0)
+                return r;
+        if (config_exchange(&m->config, "broadcast", &bcast) < 0 ||
+            config_exchange(&m->config, "directed", &directed) < 0)
+                return -ENOMEM;
+
+        /* One exclusive, server-named queue for this responder. */
+        q = amqp_queue_declare(s->conn, AMQP_CHANNEL, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue declare", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+        m->queue = strndup(q->queue.bytes, q->queue.len);
+        if (!m->queue)
+                return -ENOMEM;
+
+        for (char **a = m->config.agents; a && *a; a++) {
+                free(key);
+                if (asprintf(&key, "%s.agent.%s", m->config.collective, *a) < 0)
+                        return -ENOMEM;
+                amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(bcast),
+                                amqp_cstring_bytes(key), amqp_empty_table);
+                r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue bind", s->error, sizeof s->error);
+                if (r < 0)
+                        return r;
+        }
+        free(key);
+        if (asprintf(&key, "%s.node.%s", m->config.collective, m->config.identity) < 0)
+                return -ENOMEM;
+        amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(directed),
+                        amqp_cstring_bytes(key), amqp_empty_table);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue bind", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+
+        amqp_basic_qos(s->conn, AMQP_CHANNEL, 0, PREFETCH, 0);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "basic qos", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+
+        c = amqp_basic_consume(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_empty_bytes, 0, 0, 1,
+                               amqp_empty_table);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "basic consume", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+        m->consumer_tag = strndup(c->consumer_tag.bytes, c->consumer_tag.len);
+        if (!m->consumer_tag)
+                return -ENOMEM;
+        return 0;
+}
+
+static int manager_connect(Manager *m) {
+        int r;
+
+        r = amqp_session_connect(&m->session, &m->config);
+        if (r < 0)
+                return r;
+
+        r = manager_setup_consumer(m);
+        if (r < 0) {
+                amqp_session_close(&m->session);
+                return r;
+        }
+
+        r = sd_event_add_io(m->event, &m->io_source, amqp_session_fd(&m->session), EPOLLIN, on_amqp_io, m);
+        if (r < 0)
+                return r;
+        uint64_t hb = MAX(m->config.heartbeat_usec / 2, USEC_PER_SEC);
+        r = sd_event_add_time_relative(m->event, &m->heartbeat_source, CLOCK_MONOTONIC, hb, 0, on_heartbeat, m);
+        if (r < 0)
+                return r;
+
+        m->state = STATE_CONSUMING;
+        log_struct(LOG_INFO, 0, MSGID_BROKER_CONNECTED,
+                   KV("MUSTER_EVENT", EVENT_BROKER_CONNECTED,
+                      "MUSTER_BROKER", m->session.url,
+                      "MUSTER_IDENTITY", m->config.identity,
+                      "MUSTER_COLLECTIVE", m->config.collective),
+                   "Connected to broker %s, consuming requests for %s in collective %s.", m->session.url,
+                   m->config.identity, m->config.collective);
+        if (!m->ready_sent) {
+                (void) sd_notify(false, "READY=1");
+                m->ready_sent = true;
+        }
+        manager_update_status(m);
+
+        /* Anything already buffered by the login is processed now. */
+        (void) manager_drain(m);
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+        r = manager_connect(m);
+        if (r < 0) {
+                manager_disconnect(m);
+                manager_schedule_reconnect(m);
+        }
+        return 0;
+}
+
+static void manager_schedule_reconnect(Manager *m) {
+        char buf[32];
+        int r;
+
+        if (m->reconnect_source || m->state == STATE_STOPPING)
+                return;
+        if (amqp_session_is_open(&m->session))
+                manager_disconnect(m);
+        m->state = STATE_DISCONNECTED;
+
+        uint64_t delay = amqp_session_backoff_usec(&m->session, &m->config);
+        r = sd_event_add_time_relative(m->event, &m->reconnect_source, CLOCK_MONOTONIC, delay, 0, on_reconnect, m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to schedule reconnect: %m");
+                sd_event_exit(m->event, r);
+                return;
+        }
+        unsigned suppressed;
+        if (ratelimit_below(&m->error_ratelimit, &suppressed))
+                log_warning("Cannot reach a broker: %s. Retrying in %s.",
+                            m->session.error[0] ? m->session.error : "connection lost",
+                            format_duration(buf, sizeof buf, delay / USEC_PER_MSEC * USEC_PER_MSEC));
+        (void) sd_notifyf(false, "STATUS=Reconnecting in %s: %s", format_duration(buf, sizeof buf,
+                          delay / USEC_PER_MSEC * USEC_PER_MSEC),
+                          m->session.error[0] ? m->session.error : "connection lost");
+}
+
+static void manager_update_status(Manager *m) {
+        switch (m->state) {
+        case STATE_CONSUMING:
+                (void) sd_notifyf(false, "STATUS=Connected to %s, consuming as %s; %u check(s) running, %u queued",
+                                  strna(m->session.url), m->config.identity, m->n_running, m->n_pending);
+                break;
+        case STATE_STOPPING:
+                (void) sd_notifyf(false, "STATUS=Stopping: waiting for %u check(s) to finish", m->n_running);
+                break;
+        case STATE_DISCONNECTED:
+                break;
+        }
+}
+
+static int manager_load_runtime(Manager *m, MusterConfig *c, Psk **ret_psk, NrpeConfig **ret_nrpe,
+                                json_t **ret_facts, char ***ret_classes) {
+        _cleanup_psk_ Psk *psk = NULL;
+        NrpeConfig *nrpe = NULL;
+        json_t *facts = NULL;
+        char **classes = NULL;
+        int r;
+
+        r = psk_load(c->psk_file, &psk);
+        if (r == -EINVAL)
+                return log_error_errno(r, "Key file %s must hold between %d and %d bytes.", c->psk_file, PSK_MIN_SIZE,
+                                       PSK_MAX_SIZE);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read key file %s: %m", c->psk_file);
+
+        r = nrpe_config_load(c->nrpe_dir, &nrpe);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load NRPE commands from %s: %m", c->nrpe_dir);
+
+        r = facts_load_dir(c->facts_dir, &facts);
+        if (r < 0) {
+                nrpe_config_free(nrpe);
+                return log_error_errno(r, "Failed to load facts from %s: %m", c->facts_dir);
+        }
+        r = classes_load(c->classes_file, &classes);
+        if (r < 0) {
+                nrpe_config_free(nrpe);
+                json_decref(facts);
+                return log_error_errno(r, "Failed to load classes from %s: %m", c->classes_file);
+        }
+
+        *ret_psk = TAKE_PTR(psk);
+        *ret_nrpe = nrpe;
+        *ret_facts = facts;
+        *ret_classes = classes;
+        return 0;
+}
+
+static int load_config(const char *path, MusterConfig *c) {
+        int r = config_init(c);
+        if (r < 0)
+                return log_oom();
+        r = config_load(c, path, false);
+        if (r < 0) {
+                config_done(c);
+                return r;
+        }
+        r = config_resolve_secrets(c);
+        if (r < 0) {
+                config_done(c);
+                return r;
+        }
+        return 0;
+}
+
+static void apply_log_config(const MusterConfig *c) {
+        log_set_max_level(c->log_level);
+        log_set_target(c->log_target);
+}
+
+static int manager_reload(Manager *m) {
+        MusterConfig c;
+        Psk *psk = NULL;
+        NrpeConfig *nrpe = NULL;
+        json_t *facts = NULL;
+        char **classes = NULL;
+        int r;
+
+        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
+                          now_usec(CLOCK_MONOTONIC));
+
+        r = load_config(m->config_path, &c);
+        if (r >= 0) {
+                r = manager_load_runtime(m, &c, &psk, &nrpe, &facts, &classes);
+                if (r < 0)
+                        config_done(&c);
+        }
+        if (r < 0) {
+                log_struct(LOG_ERR, r, MSGID_CONFIG_RELOAD_FAILED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOAD_FAILED),
+                           "Reloading the configuration failed, the previous configuration stays in force.");
+                (void) sd_notify(false, "READY=1");
+                manager_update_status(m);
+                return 0;
+        }
+
+        bool reconnect = config_broker_changed(&m->config, &c);
+        config_done(&m->config);
+        m->config = c;
+        apply_log_config(&m->config);
+        psk_free(m->psk);
+        m->psk = psk;
+        nrpe_config_free(m->nrpe);
+        m->nrpe = nrpe;
+        json_decref(m->core.facts);
+        strv_free(m->core.classes);
+        m->core.config = &m->config;
+        m->core.psk = m->psk;
+        m->core.nrpe = m->nrpe;
+        m->core.facts = facts;
+        m->core.classes = classes;
+
+        log_struct(LOG_INFO, 0, MSGID_CONFIG_RELOADED,
+                   KV("MUSTER_EVENT", EVENT_CONFIG_RELOADED),
+                   "Configuration reloaded%s.", reconnect ? ", reconnecting to the broker" : "");
+        if (reconnect && m->state == STATE_CONSUMING) {
+                manager_disconnect(m);
+                m->state = STATE_DISCONNECTED;
+                m->session.failures = 0;
+                if (manager_connect(m) < 0) {
+                        manager_disconnect(m);
+                        manager_schedule_reconnect(m);
+                }
+        }
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return manager_reload(userdata);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        log_warning("Checks still running at shutdown after the grace period, killing them.");
+        sd_event_exit(m->event, 0);
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->state == STATE_STOPPING)
+                return 0;
+        log_struct(LOG_INFO, 0, MSGID_DAEMON_STOPPING, KV("MUSTER_EVENT", EVENT_DAEMON_STOPPING),
+                   "Received %s, stopping: no new requests, %u check(s) still running.", strsignal(si->ssi_signo),
+                   m->n_running);
+        (void) sd_notify(false, "STOPPING=1");
+
+        /* Stop consuming; the broker requeues nothing since our queue goes
+         * away with us. Replies of running checks are still sent. */
+        if (amqp_session_is_open(&m->session) && m->consumer_tag) {
+                amqp_basic_cancel(m->session.conn, AMQP_CHANNEL, amqp_cstring_bytes(m->consumer_tag));
+                (void) amqp_get_rpc_reply(m->session.conn);
+        }
+        m->state = STATE_STOPPING;
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+
+        /* Queued requests that never started are answered as aborted. */
+        while (m->pending_head) {
+                Job *j = m->pending_head;
+                list_remove(&m->pending_head, &m->pending_tail, j);
+                m->n_pending--;
+                _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, "UNKNOWN: responder is shutting down",
+                                                               35);
+                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
+                job_free(j);
+        }
+
+        if (m->n_running == 0) {
+                sd_event_exit(m->event, 0);
+                return 0;
+        }
+        manager_update_status(m);
+        (void) sd_event_add_time_relative(m->event, &m->stop_source, CLOCK_MONOTONIC,
+                                          m->config.nrpe_timeout_usec + 5 * USEC_PER_SEC, 0, on_stop_timeout, m);
+        return 0;
+}
+
+static int on_prune(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        replay_cache_prune(m->core.replay, now_sec());
+        (void) sd_event_source_set_time_relative(s, 10 * USEC_PER_SEC);
+        return 0;
+}
+
+/* Local requests over the control socket run through the same dispatch as
+ * broker requests. The peer was authenticated by its credentials, so the
+ * daemon signs the body itself. */
+static void on_control_request(ControlConnection *cc, const char *verb, json_t *msg, void *userdata) {
+        Manager *m = userdata;
+
+        if (streq(verb, "status")) {
+                _cleanup_json_ json_t *j = json_pack(
+                        "{s:s, s:s, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:I}",
+                        "identity", m->config.identity,
+                        "collective", m->config.collective,
+                        "version", PACKAGE_VERSION,
+                        "connected", m->state == STATE_CONSUMING,
+                        "broker", m->session.url,
+                        "checks_running", (json_int_t) m->n_running,
+                        "checks_queued", (json_int_t) m->n_pending,
+                        "received", (json_int_t) m->core.stats.received,
+                        "served", (json_int_t) m->core.stats.served,
+                        "filtered", (json_int_t) m->core.stats.filtered);
+                _cleanup_free_ char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+                if (!s)
+                        (void) control_connection_send_error(cc, "out of memory");
+                else
+                        (void) control_connection_send(cc, s, strlen(s));
+                return;
+        }
+        if (streq(verb, "request")) {
+                json_t *req = json_object_get(msg, "request");
+                char sig[SIGNATURE_HEX_MAX];
+                size_t size;
+
+                if (!json_is_object(req)) {
+                        (void) control_connection_send_error(cc, "missing \"request\" object");
+                        return;
+                }
+                _cleanup_free_ char *body = NULL;
+                if (message_dump(req, &body, &size) < 0 || sign_body(m->psk, body, size, sig) < 0) {
+                        (void) control_connection_send_error(cc, "out of memory");
+                        return;
+                }
+                log_info("Local request from uid %u over the control socket.", (unsigned) control_connection_uid(cc));
+                manager_handle_request(m, body, size, SIGNATURE_SCHEME_HMAC, sig, NULL, cc);
+                return;
+        }
+        (void) control_connection_send_error(cc, "unknown verb");
+}
+
+static Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        while (m->running) {
+                Job *j = m->running;
+                list_remove(&m->running, NULL, j);
+                job_free(j);
+        }
+        while (m->pending_head) {
+                Job *j = m->pending_head;
+                list_remove(&m->pending_head, &m->pending_tail, j);
+                job_free(j);
+        }
+        control_free(m->control);
+        manager_disconnect(m);
+        free(m->session.url);
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+        m->prune_source = sd_event_source_disable_unref(m->prune_source);
+        m->stop_source = sd_event_source_disable_unref(m->stop_source);
+        sd_event_unref(m->event);
+        replay_cache_free(m->core.replay);
+        json_decref(m->core.facts);
+        strv_free(m->core.classes);
+        nrpe_config_free(m->nrpe);
+        psk_free(m->psk);
+        config_done(&m->config);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+static void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+
+static int manager_new(const char *config_path, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof *m);
+        if (!m)
+                return log_oom();
+        m->drop_ratelimit = (RateLimit) RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
+        m->error_ratelimit = (RateLimit) RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
+        if (config_path && !(m->config_path = strdup(config_path)))
+                return log_oom();
+
+        r = load_config(m->config_path, &m->config);
+        if (r < 0)
+                return r;
+        apply_log_config(&m->config);
+
+        r = manager_load_runtime(m, &m->config, &m->psk, &m->nrpe, &m->core.facts, &m->core.classes);
+        if (r < 0)
+                return r;
+
+        m->core.config = &m->config;
+        m->core.psk = m->psk;
+        m->core.nrpe = m->nrpe;
+        m->core.started_at = now_sec();
+        m->core.replay = replay_cache_new(1u << 20);
+        if (!m->core.replay)
+                return log_oom();
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up signal handling: %m");
+
+        r = sd_event_add_time_relative(m->event, &m->prune_source, CLOCK_MONOTONIC, 10 * USEC_PER_SEC, 0, on_prune, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up timer: %m");
+
+        r = control_new(m->event, "control", m->config.control_socket, on_control_request, m, &m->control);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static void help(void) {
+        printf("Usage: muster-responder [OPTIONS]\n\n"
+               "Answer muster requests for this node from the message broker.\n\n"
+               "  -c --config=PATH   Read PATH instead of " MUSTER_CONFIG_FILE "\n"
+               "                     (and the conf.d/ directory beside it)\n"
+               "  -h --help          Show this help\n"
+               "     --version       Show the version\n\n"
+               "See muster-responder(8) and muster.conf(5).\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("muster-responder %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "This program takes no arguments.");
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t ss;
+        int r;
+
+        log_setup("muster-responder", true);
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return log_error_errno(-errno, "Failed to block signals: %m");
+
+        r = manager_new(arg_config, &m);
+        if (r < 0)
+                return r;
+        listen_fds_close_unclaimed();
+
+        (void) sd_notify(false, "STATUS=Connecting to the broker");
+        r = manager_connect(m);
+        if (r < 0) {
+                manager_disconnect(m);
+                manager_schedule_reconnect(m);
+        }
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopped");
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

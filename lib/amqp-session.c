@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <inttypes.h>
+#include <sys/time.h>
+
+#include "amqp-session.h"
+#include "log.h"
+#include "sign.h"
+#include "util.h"
+
+int amqp_status_to_errno(int status) {
+        switch (status) {
+        case AMQP_STATUS_OK:
+                return 0;
+        case AMQP_STATUS_NO_MEMORY:
+                return -ENOMEM;
+        case AMQP_STATUS_TIMEOUT:
+        case AMQP_STATUS_HEARTBEAT_TIMEOUT:
+                return -ETIMEDOUT;
+        case AMQP_STATUS_CONNECTION_CLOSED:
+        case AMQP_STATUS_SOCKET_CLOSED:
+                return -ECONNRESET;
+        case AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED:
+                return -EHOSTUNREACH;
+        case AMQP_STATUS_SSL_ERROR:
+        case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+        case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+        case AMQP_STATUS_SSL_CONNECTION_FAILED:
+                return -EPROTO;
+        case AMQP_STATUS_SOCKET_ERROR:
+        case AMQP_STATUS_TCP_ERROR:
+                return -ECONNREFUSED;
+        default:
+                return -EIO;
+        }
+}
+
+int amqp_reply_to_errno(amqp_rpc_reply_t r, const char *what, char *err, size_t n) {
+        switch (r.reply_type) {
+        case AMQP_RESPONSE_NORMAL:
+                return 0;
+        case AMQP_RESPONSE_NONE:
+                snprintf(err, n, "%s: missing reply from broker", what);
+                return -EPROTO;
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+                snprintf(err, n, "%s: %s", what, amqp_error_string2(r.library_error));
+                return amqp_status_to_errno(r.library_error);
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+                if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+                        amqp_connection_close_t *m = r.reply.decoded;
+                        snprintf(err, n, "%s: broker closed the connection: %u %.*s", what, m->reply_code,
+                                 (int) m->reply_text.len, (const char *) m->reply_text.bytes);
+                        return m->reply_code == AMQP_ACCESS_REFUSED ? -EACCES : -ECONNRESET;
+                }
+                if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+                        amqp_channel_close_t *m = r.reply.decoded;
+                        snprintf(err, n, "%s: broker closed the channel: %u %.*s", what, m->reply_code,
+                                 (int) m->reply_text.len, (const char *) m->reply_text.bytes);
+                        return m->reply_code == AMQP_ACCESS_REFUSED ? -EACCES :
+                               m->reply_code == AMQP_NOT_FOUND ? -ENOENT :
+                               m->reply_code == AMQP_RESOURCE_LOCKED ? -EBUSY : -EPROTO;
+                }
+                snprintf(err, n, "%s: unexpected broker method 0x%08x", what, r.reply.id);
+                return -EPROTO;
+        }
+        snprintf(err, n, "%s: unknown error", what);
+        return -EIO;
+}
+
+char *url_strip_credentials(const char *url) {
+        const char *scheme_end = strstr(url, "://");
+        const char *at, *host;
+        char *s;
+
+        if (!scheme_end)
+                return strdup(url);
+        host = scheme_end + 3;
+        at = strchr(host, '@');
+        const char *slash = strchr(host, '/');
+        if (at && (!slash || at < slash))
+                host = at + 1;
+        if (asprintf(&s, "%.*s://%s", (int) (scheme_end - url), url, host) < 0)
+                return NULL;
+        return s;
+}
+
+static void timeval_from_usec(struct timeval *tv, uint64_t usec) {
+        tv->tv_sec = (time_t) (usec / USEC_PER_SEC);
+        tv->tv_usec = (suseconds_t) (usec % USEC_PER_SEC);
+}
+
+static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, char *err, size_t n) {
+        struct amqp_connection_info info;
+        amqp_connection_state_t conn = NULL;
+        amqp_socket_t *sock;
+        struct timeval tv;
+        _cleanup_free_ char *copy = strdup(url);
+        int r, status;
+
+        if (!copy)
+                return -ENOMEM;
+        amqp_default_connection_info(&info);
+        status = amqp_parse_url(copy, &info);
+        if (status != AMQP_STATUS_OK) {
+                snprintf(err, n, "invalid broker URL");
+                return -EINVAL;
+        }
+        /* "amqp://host:port/" names the empty vhost; we mean RabbitMQ's default. */
+        const char *vhost = isempty(info.vhost) ? "/" : info.vhost;
+        /* Credentials in the URL win over the configured ones only when given. */
+        bool url_has_user = strchr(url + strlen(info.ssl ? "amqps://" : "amqp://"), '@') != NULL;
+        const char *user = url_has_user ? info.user : strempty(c->username);
+        const char *password = url_has_user ? info.password : strempty(c->password);
+
+        conn = amqp_new_connection();
+        if (!conn)
+                return -ENOMEM;
+
+        if (info.ssl) {
+                sock = amqp_ssl_socket_new(conn);
+                if (!sock) {
+                        snprintf(err, n, "cannot create TLS socket");
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                amqp_ssl_socket_set_verify_peer(sock, c->tls_verify_peer);
+                amqp_ssl_socket_set_verify_hostname(sock, c->tls_verify_hostname);
+                if (c->tls_verify_peer && c->tls_ca) {
+                        status = amqp_ssl_socket_set_cacert(sock, c->tls_ca);
+                        if (status != AMQP_STATUS_OK) {
+                                snprintf(err, n, "cannot load CA file %s: %s", c->tls_ca, amqp_error_string2(status));
+                                r = -EINVAL;
+                                goto fail;
+                        }
+                }
+                if (c->tls_cert) {
+                        status = amqp_ssl_socket_set_key(sock, c->tls_cert, c->tls_key ?: c->tls_cert);
+                        if (status != AMQP_STATUS_OK) {
+                                snprintf(err, n, "cannot load client certificate %s: %s", c->tls_cert,
+                                         amqp_error_string2(status));
+                                r = -EINVAL;
+                                goto fail;
+                        }
+                }
+        } else {
+                sock = amqp_tcp_socket_new(conn);
+                if (!sock) {
+                        snprintf(err, n, "cannot create socket");
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+
+        timeval_from_usec(&tv, c->connect_timeout_usec);
+        status = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
+        if (status != AMQP_STATUS_OK) {
+                snprintf(err, n, "cannot connect: %s", amqp_error_string2(status));
+                r = amqp_status_to_errno(status);
+                goto fail;
+        }
+
+        /* Bound every synchronous call, so a broker that stops answering
+         * cannot hang us. */
+        (void) amqp_set_rpc_timeout(conn, &tv);
+        (void) amqp_set_handshake_timeout(conn, &tv);
+
+        int heartbeat = (int) MIN(c->heartbeat_usec / USEC_PER_SEC, (uint64_t) 65535);
+        r = amqp_reply_to_errno(amqp_login(conn, vhost, 0, 131072, heartbeat, AMQP_SASL_METHOD_PLAIN, user, password),
+                                "login", err, n);
+        if (r < 0)
+                goto fail;
+
+        amqp_channel_open(conn, AMQP_CHANNEL);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(conn), "channel open", err, n);
+        if (r < 0)
+                goto fail;
+
+        s->conn = conn;
+        return 0;
+
+fail:
+        amqp_destroy_connection(conn);
+        return r;
+}
+
+int amqp_session_connect(AmqpSession *s, const MusterConfig *c) {
+        size_t n = strv_length(c->broker_urls), off = 0;
+        int r = -EINVAL;
+
+        amqp_session_close(s);
+        s->error[0] = '\0';
+        if (n == 0) {
+                snprintf(s->error, sizeof s->error, "no broker configured");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                size_t k = (s->next_index + i) % n;
+                const char *url = c->broker_urls[k];
+                _cleanup_free_ char *display = url_strip_credentials(url);
+                char err[256];
+
+                r = connect_one(s, c, url, err, sizeof err);
+                if (r >= 0) {
+                        s->next_index = k;
+                        s->failures = 0;
+                        free(s->url);
+                        s->url = TAKE_PTR(display);
+                        s->error[0] = '\0';
+                        return 0;
+                }
+                if (off < sizeof s->error) {
+                        int w = snprintf(s->error + off, sizeof s->error - off, "%s%s: %s", off ? "; " : "",
+                                         strna(display), err);
+                        if (w > 0)
+                                off += (size_t) w;
+                }
+        }
+        /* Start with the next broker next time. */
+        s->next_index = (s->next_index + 1) % n;
+        s->failures++;
+        return r;
+}
+
+void amqp_session_close(AmqpSession *s) {
+        if (s->conn) {
+                /* Best effort; a dead peer just makes these fail. */
+                (void) amqp_channel_close(s->conn, AMQP_CHANNEL, AMQP_REPLY_SUCCESS);
+                (void) amqp_connection_close(s->conn, AMQP_REPLY_SUCCESS);
+                amqp_destroy_connection(s->conn);
+                s->conn = NULL;
+        }
+}
+
+int amqp_session_fd(const AmqpSession *s) {
+        return s->conn ? amqp_get_sockfd(s->conn) : -EBADF;
+}
+
+uint64_t amqp_session_backoff_usec(AmqpSession *s, const MusterConfig *c) {
+        uint64_t d = c->reconnect_min_usec;
+        unsigned f = s->failures;
+
+        while (f-- > 1 && d < c->reconnect_max_usec)
+                d *= 2;
+        d = MIN(d, c->reconnect_max_usec);
+
+        /* Jitter: somewhere in [d/2, d], so a fleet does not reconnect in step. */
+        uint32_t rnd = 0;
+        (void) random_bytes(&rnd, sizeof rnd);
+        return d / 2 + (d / 2) * rnd / UINT32_MAX;
+}
+
+int amqp_session_declare_exchanges(AmqpSession *s, const MusterConfig *c) {
+        static const struct {
+                const char *kind;
+                const char *type;
+        } exchanges[] = {
+                { "broadcast", "topic" },
+                { "directed", "direct" },
+                { "registration", "topic" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(exchanges); i++) {
+                _cleanup_free_ char *name = NULL;
+                if (config_exchange(c, exchanges[i].kind, &name) < 0)
+                        return -ENOMEM;
+                amqp_exchange_declare(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(name),
+                                      amqp_cstring_bytes(exchanges[i].type), 0, 1, 0, 0, amqp_empty_table);
+                int r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "exchange declare", s->error,
+                                            sizeof s->error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routing_key, const void *body,
+                         size_t size, const PublishOptions *o) {
+        amqp_basic_properties_t props = {};
+        amqp_table_entry_t entries[2];
+        char expiration[32];
+        int status;
+
+        props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+        props.content_type = amqp_cstring_bytes("application/json");
+        props.delivery_mode = o && o->persistent ? AMQP_DELIVERY_PERSISTENT : AMQP_DELIVERY_NONPERSISTENT;
+        if (o && o->reply_to) {
+                props._flags |= AMQP_BASIC_REPLY_TO_FLAG;
+                props.reply_to = amqp_cstring_bytes(o->reply_to);
+        }
+        if (o && o->message_id) {
+                props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+                props.message_id = amqp_cstring_bytes(o->message_id);
+        }
+        if (o && o->expiration_ms > 0) {
+                snprintf(expiration, sizeof expiration, "%" PRIu64, o->expiration_ms);
+                props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+                props.expiration = amqp_cstring_bytes(expiration);
+        }
+        if (o && o->signature) {
+                entries[0].key = amqp_cstring_bytes(SIGNATURE_HEADER_SCHEME);
+                entries[0].value.kind = AMQP_FIELD_KIND_UTF8;
+                entries[0].value.value.bytes = amqp_cstring_bytes(o->scheme ?: SIGNATURE_SCHEME_HMAC);
+                entries[1].key = amqp_cstring_bytes(SIGNATURE_HEADER_VALUE);
+                entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
+                entries[1].value.value.bytes = amqp_cstring_bytes(o->signature);
+                props._flags |= AMQP_BASIC_HEADERS_FLAG;
+                props.headers.num_entries = 2;
+                props.headers.entries = entries;
+        }
+
+        status = amqp_basic_publish(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(exchange),
+                                    amqp_cstring_bytes(routing_key), o && o->mandatory, 0, &props,
+                                    (amqp_bytes_t) { .len = size, .bytes = (void *) body });
+        if (status != AMQP_STATUS_OK) {
+                snprintf(s->error, sizeof s->error, "publish: %s", amqp_error_string2(status));
+                return amqp_status_to_errno(status);
+        }
+        return 0;
+}
+
+const char *amqp_header_string(const amqp_basic_properties_t *p, const char *key, char *buf, size_t n) {
+        size_t klen = strlen(key);
+
+        if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+                return NULL;
+        for (int i = 0; i < p->headers.num_entries; i++) {
+                const amqp_table_entry_t *e = &p->headers.entries[i];
+                if (e->key.len != klen || memcmp(e->key.bytes, key, klen) != 0)
+                        continue;
+                if (e->value.kind != AMQP_FIELD_KIND_UTF8 && e->value.kind != AMQP_FIELD_KIND_BYTES)
+                        return NULL;
+                const amqp_bytes_t *b = &e->value.value.bytes;
+                if (b->len >= n || memchr(b->bytes, 0, b->len))
+                        return NULL;
+                memcpy(buf, b->bytes, b->len);
+                buf[b->len] = '\0';
+                return buf;
+        }
+        return NULL;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <amqp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define AMQP_CHANNEL 1
+#define AMQP_ERROR_MAX 512
+
+/* One connection to one broker out of the configured list. */
+typedef struct AmqpSession {
+        amqp_connection_state_t conn;
+        size_t next_index;          /* broker to try first on the next connect */
+        unsigned failures;          /* consecutive failed connects, for backoff */
+        char *url;                  /* the broker we are connected to, without credentials */
+        char error[AMQP_ERROR_MAX]; /* last error, for STATUS= and logs */
+} AmqpSession;
+
+/* Try every broker of the list once, starting with the one after the last
+ * that worked (failover), until one accepts us. Opens channel AMQP_CHANNEL.
+ * Returns 0, or a negative errno with s->error describing every failure. */
+int amqp_session_connect(AmqpSession *s, const MusterConfig *c);
+void amqp_session_close(AmqpSession *s);
+static inline bool amqp_session_is_open(const AmqpSession *s) { return s->conn != NULL; }
+int amqp_session_fd(const AmqpSession *s);
+
+/* Next reconnect delay: capped exponential backoff with jitter, from
+ * broker.reconnect_min to broker.reconnect_max; grows with s->failures. */
+uint64_t amqp_session_backoff_usec(AmqpSession *s, const MusterConfig *c);
+
+/* Translate a reply into 0 / negative errno, with text in err. */
+int amqp_reply_to_errno(amqp_rpc_reply_t r, const char *what, char *err, size_t n);
+int amqp_status_to_errno(int status);
+
+/* Declare muster's exchanges (idempotent). */
+int amqp_session_declare_exchanges(AmqpSession *s, const MusterConfig *c);
+
+/* Publish body with muster's signature headers. reply_to, correlation_id
+ * may be NULL. */
+typedef struct PublishOptions {
+        const char *reply_to;
+        const char *signature;   /* hex */
+        const char *scheme;      /* default hmac-sha256 */
+        bool mandatory;
+        bool persistent;
+        const char *message_id;
+        uint64_t expiration_ms;  /* 0: none */
+} PublishOptions;
+int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routing_key, const void *body,
+                         size_t size, const PublishOptions *o);
+
+/* Read a string header into buf; NULL when absent or not a string. */
+const char *amqp_header_string(const amqp_basic_properties_t *p, const char *key, char *buf, size_t n);
+
+/* Strip user:password@ from a URL for display. */
+char *url_strip_credentials(const char *url);

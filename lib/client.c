@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <pwd.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "client.h"
+#include "log.h"
+#include "message.h"
+#include "registry.h"
+#include "util.h"
+
+#define REPLY_TO "amq.rabbitmq.reply-to"
+
+void client_result_done(ClientResult *r) {
+        for (size_t i = 0; i < r->n_replies; i++) {
+                free(r->replies[i].identity);
+                free(r->replies[i].statusmsg);
+                json_decref(r->replies[i].data);
+        }
+        free(r->replies);
+        strv_free(r->expected);
+        strv_free(r->missing);
+        strv_free(r->unreachable);
+        *r = (ClientResult) {};
+}
+
+static int make_callerid(char **ret) {
+        struct passwd *pw = getpwuid(getuid());
+        if (pw && callerid_is_valid(pw->pw_name))
+                return asprintf(ret, "user=%s", pw->pw_name) < 0 ? -ENOMEM : 0;
+        return asprintf(ret, "uid=%u", (unsigned) getuid()) < 0 ? -ENOMEM : 0;
+}
+
+int client_open(Client *c, MusterConfig *config, uint64_t deadline) {
+        int r;
+
+        c->config = config;
+        c->deadline = deadline;
+        r = make_callerid(&c->callerid);
+        if (r < 0)
+                return r;
+
+        r = psk_load(config->psk_file, &c->psk);
+        if (r == -EINVAL) {
+                snprintf(c->error, sizeof c->error, "key file %s must hold between %d and %d bytes", config->psk_file,
+                         PSK_MIN_SIZE, PSK_MAX_SIZE);
+                return r;
+        }
+        if (r < 0) {
+                snprintf(c->error, sizeof c->error, "cannot read key file %s: %s", config->psk_file, strerror(-r));
+                return r;
+        }
+
+        /* Never let one connection attempt outlive the overall deadline. */
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        if (deadline > now && deadline - now < config->connect_timeout_usec)
+                config->connect_timeout_usec = MAX(deadline - now, 100 * USEC_PER_MSEC);
+
+        r = amqp_session_connect(&c->session, config);
+        if (r < 0) {
+                snprintf(c->error, sizeof c->error, "cannot connect to a broker: %s", c->session.error);
+                return r;
+        }
+
+        r = amqp_session_declare_exchanges(&c->session, config);
+        if (r < 0) {
+                snprintf(c->error, sizeof c->error, "%s", c->session.error);
+                return r;
+        }
+
+        amqp_basic_consume(c->session.conn, AMQP_CHANNEL, amqp_cstring_bytes(REPLY_TO), amqp_empty_bytes, 0, 1, 0,
+                           amqp_empty_table);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(c->session.conn), "consume replies", c->error, sizeof c->error);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+void client_close(Client *c) {
+        amqp_session_close(&c->session);
+        free(c->session.url);
+        c->session.url = NULL;
+        psk_free(c->psk);
+        c->psk = NULL;
+        free(c->callerid);
+        c->callerid = NULL;
+}
+
+int client_registry_discover(const char *dir, const Filter *filter, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        RegistryList list = {};
+        int r;
+
+        r = registry_list(dir, filter && !filter_is_empty(filter), &list);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < list.n; i++) {
+                RegistryEntry *e = &list.entries[i];
+                if (filter && !filter_is_empty(filter)) {
+                        NodeInfo n;
+                        char **classes = NULL, **agents = NULL;
+                        if (!e->registration)
+                                continue; /* nothing to match against */
+                        r = registry_entry_node_info(e, &n, &classes, &agents);
+                        if (r < 0) {
+                                registry_list_done(&list);
+                                return r;
+                        }
+                        bool match = filter_match(filter, &n);
+                        strv_free(classes);
+                        strv_free(agents);
+                        if (!match)
+                                continue;
+                }
+                if (strv_extend(&l, e->identity) < 0) {
+                        registry_list_done(&list);
+                        return -ENOMEM;
+                }
+        }
+        registry_list_done(&list);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* A set of identities, for O(1) "expected?" and "already answered?". */
+typedef struct NameSet {
+        char **keys;
+        uint8_t *state;   /* 0 empty, 1 expected, 2 answered, 3 unreachable */
+        size_t n_buckets;
+} NameSet;
+
+static uint64_t hash_str(const char *s) {
+        uint64_t h = UINT64_C(1469598103934665603);
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * UINT64_C(1099511628211);
+        return h;
+}
+
+static int nameset_init(NameSet *s, size_t n) {
+        size_t b = 64;
+        while (b < n * 2 + 16)
+                b *= 2;
+        s->keys = calloc(b, sizeof(char *));
+        s->state = calloc(b, 1);
+        s->n_buckets = b;
+        return s->keys && s->state ? 0 : -ENOMEM;
+}
+
+static void nameset_done(NameSet *s) {
+        free(s->keys);
+        free(s->state);
+        *s = (NameSet) {};
+}
+
+/* Keys are borrowed. Returns the slot. */
+static size_t nameset_slot(const NameSet *s, const char *k) {
+        size_t i = hash_str(k) & (s->n_buckets - 1);
+        while (s->keys[i] && !streq(s->keys[i], k))
+                i = (i + 1) & (s->n_buckets - 1);
+        return i;
+}
+
+static int nameset_grow(NameSet *s) {
+        NameSet n = {};
+        if (nameset_init(&n, s->n_buckets) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_buckets; i++)
+                if (s->keys[i]) {
+                        size_t k = nameset_slot(&n, s->keys[i]);
+                        n.keys[k] = s->keys[i];
+                        n.state[k] = s->state[i];
+                }
+        nameset_done(s);
+        *s = n;
+        return 0;
+}
+
+typedef struct CallState {
+        Client *client;
+        const ClientRequest *req;
+        const char *requestid;
+        const char *routing_prefix;    /* "<collective>.node." for returned messages */
+        NameSet seen;
+        size_t n_seen_keys;
+        size_t n_expected;             /* 0 = open ended (wait for the deadline) */
+        size_t n_answered_expected;
+        size_t n_unreachable;
+        uint64_t published_at;
+        ClientResult *result;
+        size_t alloc;
+        char **owned_names;            /* keys added for unexpected repliers */
+} CallState;
+
+static int state_add_key(CallState *st, char *key, uint8_t value) {
+        if ((st->n_seen_keys + 1) * 2 > st->seen.n_buckets)
+                if (nameset_grow(&st->seen) < 0)
+                        return -ENOMEM;
+        size_t k = nameset_slot(&st->seen, key);
+        if (!st->seen.keys[k]) {
+                st->seen.keys[k] = key;
+                st->n_seen_keys++;
+        }
+        st->seen.state[k] = value;
+        return 0;
+}
+
+static bool call_complete(const CallState *st) {
+        return st->n_expected > 0 && st->n_answered_expected + st->n_unreachable >= st->n_expected;
+}
+
+static int handle_reply(CallState *st, amqp_envelope_t *env) {
+        Client *c = st->client;
+        const amqp_basic_properties_t *p = &env->message.properties;
+        char scheme[32], sig[SIGNATURE_HEX_MAX], err[MESSAGE_ERROR_MAX];
+        _cleanup_reply_ Reply *reply = NULL;
+        int r;
+
+        r = verify_body(c->psk, env->message.body.bytes, env->message.body.len,
+                        amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
+                        amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig));
+        if (r < 0) {
+                log_debug("Ignoring reply with %s.", r == -ENOKEY ? "no signature" : "a bad signature");
+                return 0;
+        }
+        r = reply_parse(env->message.body.bytes, env->message.body.len, c->config->max_message_size, &reply, err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                log_debug("Ignoring malformed reply: %s", err);
+                return 0;
+        }
+        if (!streq(reply->requestid, st->requestid))
+                return 0; /* a late answer to an earlier request */
+
+        size_t k = nameset_slot(&st->seen, reply->senderid);
+        uint8_t state = st->seen.keys[k] ? st->seen.state[k] : 0;
+        if (state == 2)
+                return 0; /* duplicate */
+        if (state == 1 || state == 3)
+                st->n_answered_expected++;
+        if (state == 3)
+                st->n_unreachable--;
+
+        ClientResult *res = st->result;
+        if (res->n_replies == st->alloc) {
+                size_t na = MAX(st->alloc * 2, (size_t) 64);
+                ClientReply *t = realloc(res->replies, na * sizeof *t);
+                if (!t)
+                        return -ENOMEM;
+                res->replies = t;
+                st->alloc = na;
+        }
+        ClientReply *cr = &res->replies[res->n_replies];
+        *cr = (ClientReply) {
+                .identity = strdup(reply->senderid),
+                .statuscode = reply->statuscode,
+                .statusmsg = strdup(reply->statusmsg),
+                .data = json_incref(reply->data),
+                .rtt_usec = now_usec(CLOCK_MONOTONIC) - st->published_at,
+        };
+        if (!cr->identity || !cr->statusmsg) {
+                free(cr->identity);
+                free(cr->statusmsg);
+                json_decref(cr->data);
+                return -ENOMEM;
+        }
+        res->n_replies++;
+
+        if (state == 0) {
+                /* Not expected (broadcast): remember it by the reply's own copy. */
+                r = state_add_key(st, cr->identity, 2);
+                if (r < 0)
+                        return r;
+        } else
+                st->seen.state[k] = 2;
+
+        if (st->req->on_reply)
+                st->req->on_reply(cr, res->n_replies, st->n_expected, st->req->userdata);
+        return 0;
+}
+
+static void handle_return(CallState *st, const amqp_basic_return_t *m) {
+        size_t plen = strlen(st->routing_prefix);
+        char id[256];
+
+        if (m->routing_key.len <= plen || m->routing_key.len - plen >= sizeof id ||
+            memcmp(m->routing_key.bytes, st->routing_prefix, plen) != 0)
+                return;
+        memcpy(id, (const char *) m->routing_key.bytes + plen, m->routing_key.len - plen);
+        id[m->routing_key.len - plen] = '\0';
+        size_t k = nameset_slot(&st->seen, id);
+        if (st->seen.keys[k] && st->seen.state[k] == 1) {
+                st->seen.state[k] = 3;
+                st->n_unreachable++;
+        }
+}
+
+/* Collect replies until every expected node answered or the deadline. */
+static int collect(CallState *st, uint64_t until) {
+        Client *c = st->client;
+
+        for (;;) {
+                if (call_complete(st))
+                        return 0;
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= until)
+                        return -ETIMEDOUT;
+                uint64_t left = until - now;
+                struct timeval tv = { .tv_sec = (time_t) (left / USEC_PER_SEC),
+                                      .tv_usec = (suseconds_t) (left % USEC_PER_SEC) };
+                amqp_envelope_t env;
+
+                amqp_maybe_release_buffers(c->session.conn);
+                amqp_rpc_reply_t res = amqp_consume_message(c->session.conn, &env, &tv, 0);
+                if (res.reply_type == AMQP_RESPONSE_NORMAL) {
+                        int r = handle_reply(st, &env);
+                        amqp_destroy_envelope(&env);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
+                        return -ETIMEDOUT;
+                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                    res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+                        amqp_frame_t frame;
+                        struct timeval zero = {};
+                        int s = amqp_simple_wait_frame_noblock(c->session.conn, &frame, &zero);
+                        if (s == AMQP_STATUS_TIMEOUT)
+                                continue;
+                        if (s != AMQP_STATUS_OK) {
+                                snprintf(c->error, sizeof c->error, "lost the broker connection: %s",
+                                         amqp_error_string2(s));
+                                return amqp_status_to_errno(s);
+                        }
+                        if (frame.frame_type != AMQP_FRAME_METHOD)
+                                continue;
+                        if (frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+                                amqp_basic_return_t *m = frame.payload.method.decoded;
+                                handle_return(st, m);
+                                amqp_message_t msg;
+                                res = amqp_read_message(c->session.conn, frame.channel, &msg, 0);
+                                if (res.reply_type != AMQP_RESPONSE_NORMAL) {
+                                        snprintf(c->error, sizeof c->error, "lost the broker connection");
+                                        return -ECONNRESET;
+                                }
+                                amqp_destroy_message(&msg);
+                                continue;
+                        }
+                        if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                            frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+                                snprintf(c->error, sizeof c->error, "the broker closed the connection");
+                                return -ECONNRESET;
+                        }
+                        continue;
+                }
+                amqp_reply_to_errno(res, "lost the broker connection", c->error, sizeof c->error);
+                return -ECONNRESET;
+        }
+}
+
+static int publish_request(CallState *st, const char *agent, const char *action, const char *requestid,
+                           char **targets) {
+        Client *c = st->client;
+        const ClientRequest *req = st->req;
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *body = NULL, *exchange = NULL, *key = NULL;
+        char sig[SIGNATURE_HEX_MAX];
+        size_t size;
+        int r;
+
+        int64_t ttl = (int64_t) (c->config->ttl_usec / USEC_PER_SEC);
+        j = request_build(requestid, c->config->identity, c->callerid, c->config->collective, agent, action,
+                          (int64_t) time(NULL), ttl > 0 ? ttl : 1, req->filter, req->data);
+        if (!j)
+                return -ENOMEM;
+        r = message_dump(j, &body, &size);
+        if (r < 0)
+                return r;
+        r = sign_body(c->psk, body, size, sig);
+        if (r < 0)
+                return r;
+
+        PublishOptions o = {
+                .reply_to = REPLY_TO,
+                .signature = sig,
+                .message_id = requestid,
+                /* Nobody should act on it once the caller has given up. */
+                .expiration_ms = c->config->ttl_usec / USEC_PER_MSEC,
+        };
+
+        if (!targets) {
+                if (config_exchange(c->config, "broadcast", &exchange) < 0 ||
+                    asprintf(&key, "%s.agent.%s", c->config->collective, agent) < 0)
+                        return -ENOMEM;
+                r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
+                if (r < 0) {
+                        snprintf(c->error, sizeof c->error, "%s", c->session.error);
+                        return r;
+                }
+                return 0;
+        }
+
+        if (config_exchange(c->config, "directed", &exchange) < 0)
+                return -ENOMEM;
+        o.mandatory = true; /* unroutable: the node has no queue, it is down */
+        for (char **t = targets; *t; t++) {
+                free(key);
+                if (asprintf(&key, "%s.node.%s", c->config->collective, *t) < 0)
+                        return -ENOMEM;
+                r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
+                if (r < 0) {
+                        snprintf(c->error, sizeof c->error, "%s", c->session.error);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int finish_missing(CallState *st) {
+        ClientResult *res = st->result;
+        for (size_t i = 0; i < st->seen.n_buckets; i++) {
+                if (!st->seen.keys[i])
+                        continue;
+                if (st->seen.state[i] == 1 || st->seen.state[i] == 3)
+                        if (strv_extend(&res->missing, st->seen.keys[i]) < 0)
+                                return -ENOMEM;
+                if (st->seen.state[i] == 3)
+                        if (strv_extend(&res->unreachable, st->seen.keys[i]) < 0)
+                                return -ENOMEM;
+        }
+        strv_sort(res->missing);
+        strv_sort(res->unreachable);
+        return 0;
+}
+
+int client_call(Client *c, const ClientRequest *req, ClientResult *ret) {
+        ClientResult res = {};
+        CallState st = { .client = c, .req = req, .result = &res };
+        _cleanup_free_ char *prefix = NULL;
+        char requestid[33];
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        if (asprintf(&prefix, "%s.node.", c->config->collective) < 0)
+                return -ENOMEM;
+        st.routing_prefix = prefix;
+        r = nameset_init(&st.seen, 64);
+        if (r < 0)
+                goto finish;
+
+        /* Discovery. */
+        if (req->method == DISCOVERY_REGISTRY) {
+                r = client_registry_discover(c->config->registry_dir, req->filter, &res.expected);
+                if (r < 0) {
+                        snprintf(c->error, sizeof c->error, "cannot read the registry %s: %s",
+                                 c->config->registry_dir, strerror(-r));
+                        goto finish;
+                }
+        } else if (!req->discovery_only) {
+                CallState ds = { .client = c, .req = &(ClientRequest) { .filter = req->filter }, .result = &(ClientResult) {},
+                                 .routing_prefix = prefix };
+                r = nameset_init(&ds.seen, 64);
+                if (r < 0)
+                        goto finish;
+                r = random_hex_id(requestid);
+                if (r >= 0) {
+                        ds.requestid = requestid;
+                        ds.published_at = now_usec(CLOCK_MONOTONIC);
+                        r = publish_request(&ds, "discovery", "ping", requestid, NULL);
+                }
+                if (r >= 0) {
+                        uint64_t until = MIN(ds.published_at + req->discovery_timeout_usec, c->deadline);
+                        r = collect(&ds, until);
+                        if (r == -ETIMEDOUT)
+                                r = 0;
+                }
+                for (size_t i = 0; r >= 0 && i < ds.result->n_replies; i++)
+                        r = strv_extend(&res.expected, ds.result->replies[i].identity);
+                client_result_done(ds.result);
+                nameset_done(&ds.seen);
+                if (r < 0)
+                        goto finish;
+                strv_sort(res.expected);
+        }
+        res.discovery_usec = now_usec(CLOCK_MONOTONIC) - start;
+
+        if (!req->discovery_only || req->method == DISCOVERY_REGISTRY) {
+                if (strv_length(res.expected) == 0) {
+                        r = 0;
+                        goto finish;
+                }
+                for (char **e = res.expected; *e; e++) {
+                        r = state_add_key(&st, *e, 1);
+                        if (r < 0)
+                                goto finish;
+                }
+                st.n_expected = strv_length(res.expected);
+        }
+
+        r = random_hex_id(requestid);
+        if (r < 0)
+                goto finish;
+        st.requestid = requestid;
+        st.published_at = now_usec(CLOCK_MONOTONIC);
+        const char *agent = req->discovery_only ? "discovery" : req->agent;
+        const char *action = req->discovery_only ? "ping" : req->action;
+        r = publish_request(&st, agent, action, requestid,
+                            req->method == DISCOVERY_REGISTRY ? res.expected : NULL);
+        if (r < 0)
+                goto finish;
+
+        uint64_t until = c->deadline;
+        if (req->discovery_only && req->method != DISCOVERY_REGISTRY)
+                until = MIN(until, st.published_at + req->discovery_timeout_usec);
+        r = collect(&st, until);
+        if (r == -ETIMEDOUT) {
+                /* The discovery timeout ending a broadcast ping is its normal end. */
+                res.timed_out = !(req->discovery_only && req->method != DISCOVERY_REGISTRY);
+                r = 0;
+        }
+        res.total_usec = now_usec(CLOCK_MONOTONIC) - st.published_at;
+        if (r >= 0)
+                r = finish_missing(&st);
+
+finish:
+        nameset_done(&st.seen);
+        if (r < 0) {
+                client_result_done(&res);
+                return r;
+        }
+        *ret = res;
+        return 0;
+}

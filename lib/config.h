@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define MUSTER_CONFIG_FILE PKGSYSCONFDIR "/muster.conf"
+
+typedef enum DiscoveryMethod {
+        DISCOVERY_BROADCAST,
+        DISCOVERY_REGISTRY,
+        _DISCOVERY_MAX,
+        _DISCOVERY_INVALID = -EINVAL,
+} DiscoveryMethod;
+
+typedef struct MusterConfig {
+        /* [main] */
+        char *identity;
+        char *collective;
+        char *prefix;
+        int log_level;
+        LogTarget log_target;
+        uint64_t max_message_size;
+
+        /* [broker] */
+        char **broker_urls;
+        char *username;
+        char *password;
+        char *password_file;
+        uint64_t heartbeat_usec;
+        uint64_t connect_timeout_usec;
+        uint64_t reconnect_min_usec;
+        uint64_t reconnect_max_usec;
+        char *tls_ca;
+        char *tls_cert;
+        char *tls_key;
+        bool tls_verify_peer;
+        bool tls_verify_hostname;
+
+        /* [security] */
+        char *psk_file;
+        uint64_t max_clock_skew_usec;
+        uint64_t ttl_usec;
+
+        /* [responder] */
+        char **agents;
+        char *facts_dir;
+        char *classes_file;
+        unsigned max_concurrent_checks;
+        char *control_socket;
+
+        /* [nrpe] */
+        char *nrpe_dir;
+        uint64_t nrpe_timeout_usec;
+        uint64_t nrpe_output_max;
+        bool nrpe_allow_arguments;
+        char *nrpe_nasty_metachars;
+
+        /* [client] */
+        DiscoveryMethod discovery_method;
+        uint64_t discovery_timeout_usec;
+        uint64_t client_timeout_usec;
+        char *registry_dir;
+
+        /* [collector] */
+        char *collector_name;
+        char *state_dir;
+        unsigned collector_prefetch;
+        char *collector_control_socket;
+        uint64_t sweep_interval_usec;
+        uint64_t stale_grace_usec;
+
+        /* [heartbeat] */
+        uint64_t heartbeat_interval_usec;
+} MusterConfig;
+
+/* Fill in every default. */
+int config_init(MusterConfig *c);
+void config_done(MusterConfig *c);
+
+/* Parse path (NULL: MUSTER_CONFIG_FILE), then <dir of path>/conf.d/\*.conf
+ * in lexical order. A missing main file is fine when optional is true.
+ * Unknown keys are logged as warnings; malformed values are logged as errors
+ * naming file:line, key and what was expected, and make this fail with
+ * -EINVAL after the whole file was read (so every error is reported). */
+int config_load(MusterConfig *c, const char *path, bool optional);
+
+/* Parse one file into c; exposed for tests and the fuzzer. ret_errors
+ * counts malformed lines. */
+int config_parse_file(MusterConfig *c, const char *path, unsigned *ret_errors);
+
+/* Read password from password_file when set. */
+int config_resolve_secrets(MusterConfig *c);
+
+/* Whether two configs differ in anything that needs a new broker connection. */
+bool config_broker_changed(const MusterConfig *a, const MusterConfig *b);
+
+const char *discovery_method_to_string(DiscoveryMethod m);
+DiscoveryMethod discovery_method_from_string(const char *s);
+
+/* Exchange names for the configured prefix. */
+int config_exchange(const MusterConfig *c, const char *kind, char **ret);

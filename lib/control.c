@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+#include "control.h"
+#include "log.h"
+#include "util.h"
+
+#define CONTROL_MAX_REQUEST (256 * 1024)
+
+struct Control {
+        sd_event *event;
+        int fd;
+        bool bound;          /* we bound it ourselves and unlink it at exit */
+        char *path;
+        sd_event_source *source;
+        control_handler_t handler;
+        void *userdata;
+        gid_t muster_gid;
+        bool have_gid;
+};
+
+struct ControlConnection {
+        unsigned n_ref;
+        Control *control;
+        int fd;
+        sd_event_source *source;
+        sd_event_source *timeout;
+        char *buf;
+        size_t size;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        bool done;
+};
+
+/* The fds systemd passed us, claimed by name. */
+static char **passed_names = NULL;
+static int n_passed = -1;
+static bool *claimed = NULL;
+
+static void listen_fds_load(void) {
+        if (n_passed >= 0)
+                return;
+        n_passed = sd_listen_fds_with_names(true, &passed_names);
+        if (n_passed < 0)
+                n_passed = 0;
+        claimed = calloc((size_t) n_passed + 1, sizeof(bool));
+}
+
+int listen_fd_take(const char *name, int type) {
+        listen_fds_load();
+        for (int i = 0; i < n_passed; i++) {
+                if (!passed_names || !passed_names[i] || !streq(passed_names[i], name) || (claimed && claimed[i]))
+                        continue;
+                int fd = SD_LISTEN_FDS_START + i;
+                if (sd_is_socket(fd, AF_UNSPEC, type, 1) <= 0) {
+                        log_warning("Passed fd \"%s\" is not a listening socket of the expected type, ignoring.",
+                                    name);
+                        continue;
+                }
+                if (claimed)
+                        claimed[i] = true;
+                return fd;
+        }
+        return -ENOENT;
+}
+
+void listen_fds_close_unclaimed(void) {
+        listen_fds_load();
+        for (int i = 0; i < n_passed; i++)
+                if (!claimed || !claimed[i]) {
+                        log_warning("Closing passed fd %d (\"%s\") that nothing here uses.", SD_LISTEN_FDS_START + i,
+                                    passed_names && passed_names[i] ? passed_names[i] : "unnamed");
+                        close(SD_LISTEN_FDS_START + i);
+                        if (claimed)
+                                claimed[i] = true;
+                }
+}
+
+ControlConnection *control_connection_ref(ControlConnection *c) {
+        if (c)
+                c->n_ref++;
+        return c;
+}
+
+static void connection_close(ControlConnection *c) {
+        c->source = sd_event_source_disable_unref(c->source);
+        c->timeout = sd_event_source_disable_unref(c->timeout);
+        if (c->fd >= 0) {
+                close(c->fd);
+                c->fd = -1;
+        }
+}
+
+ControlConnection *control_connection_unref(ControlConnection *c) {
+        if (!c || --c->n_ref > 0)
+                return NULL;
+        connection_close(c);
+        free(c->buf);
+        free(c);
+        return NULL;
+}
+
+uid_t control_connection_uid(const ControlConnection *c) {
+        return c->uid;
+}
+
+int control_connection_send(ControlConnection *c, const char *body, size_t size) {
+        if (c->done || c->fd < 0)
+                return 0;
+        c->done = true;
+        /* The answer is small; a blocking write with a bound is fine here. */
+        int flags = fcntl(c->fd, F_GETFL);
+        if (flags >= 0)
+                (void) fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+        struct timeval tv = { .tv_sec = 5 };
+        (void) setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        while (size > 0) {
+                ssize_t k = send(c->fd, body, size, MSG_NOSIGNAL);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        connection_close(c);
+                        return -errno;
+                }
+                body += k;
+                size -= (size_t) k;
+        }
+        (void) !send(c->fd, "\n", 1, MSG_NOSIGNAL);
+        connection_close(c);
+        control_connection_unref(c);  /* the reference the event source held */
+        return 0;
+}
+
+int control_connection_send_error(ControlConnection *c, const char *error) {
+        _cleanup_json_ json_t *j = json_pack("{s:s}", "error", error);
+        _cleanup_free_ char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (!s)
+                return -ENOMEM;
+        return control_connection_send(c, s, strlen(s));
+}
+
+static bool peer_allowed(Control *ctl, ControlConnection *c) {
+        if (c->uid == 0 || c->uid == geteuid())
+                return true;
+        if (!ctl->have_gid)
+                return false;
+        if (c->gid == ctl->muster_gid)
+                return true;
+        /* Supplementary groups of the peer, from /proc. */
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/status", (int) c->pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char line[4096];
+        while (f && fgets(line, sizeof line, f)) {
+                if (!startswith(line, "Groups:"))
+                        continue;
+                char *save = NULL;
+                for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+                        unsigned g;
+                        if (parse_uint(w, &g) >= 0 && g == ctl->muster_gid)
+                                return true;
+                }
+        }
+        return false;
+}
+
+static int on_connection_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        ControlConnection *c = userdata;
+        (void) control_connection_send_error(c, "timed out waiting for the request");
+        return 0;
+}
+
+static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ControlConnection *c = userdata;
+        Control *ctl = c->control;
+        char tmp[4096];
+
+        ssize_t k = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                connection_close(c);
+                control_connection_unref(c);
+                return 0;
+        }
+        if (k == 0 && c->size == 0) {
+                connection_close(c);
+                control_connection_unref(c);
+                return 0;
+        }
+        if (c->size + (size_t) k > CONTROL_MAX_REQUEST)
+                return control_connection_send_error(c, "request too large"), 0;
+        char *nb = realloc(c->buf, c->size + (size_t) k + 1);
+        if (!nb)
+                return control_connection_send_error(c, "out of memory"), 0;
+        c->buf = nb;
+        memcpy(c->buf + c->size, tmp, (size_t) k);
+        c->size += (size_t) k;
+        c->buf[c->size] = '\0';
+
+        char *nl = memchr(c->buf, '\n', c->size);
+        if (!nl && k > 0)
+                return 0;
+        if (nl)
+                *nl = '\0';
+
+        /* One request per connection: stop reading. */
+        c->source = sd_event_source_disable_unref(c->source);
+        c->timeout = sd_event_source_disable_unref(c->timeout);
+
+        json_error_t e;
+        _cleanup_json_ json_t *msg = json_loads(c->buf, JSON_REJECT_DUPLICATES, &e);
+        if (!msg || !json_is_object(msg) || !json_is_string(json_object_get(msg, "verb")))
+                return control_connection_send_error(c, "malformed request, expected {\"verb\": ...}"), 0;
+
+        /* The handler answers now or later through c; it holds our ref. */
+        ctl->handler(c, json_string_value(json_object_get(msg, "verb")), msg, ctl->userdata);
+        return 0;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Control *ctl = userdata;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        int r;
+
+        int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_warning_errno(-errno, "Failed to accept control connection: %m");
+                return 0;
+        }
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                close(cfd);
+                return 0;
+        }
+
+        ControlConnection *c = calloc(1, sizeof *c);
+        if (!c) {
+                close(cfd);
+                return log_oom(), 0;
+        }
+        c->n_ref = 1;
+        c->control = ctl;
+        c->fd = cfd;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->pid = cred.pid;
+
+        if (!peer_allowed(ctl, c)) {
+                log_warning("Refused control connection from uid %u (pid %d): not root, not in group muster.",
+                            (unsigned) cred.uid, (int) cred.pid);
+                (void) control_connection_send_error(c, "permission denied");
+                return 0;
+        }
+
+        r = sd_event_add_io(ctl->event, &c->source, cfd, EPOLLIN, on_connection_io, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(ctl->event, &c->timeout, CLOCK_MONOTONIC, 5 * USEC_PER_SEC, 0,
+                                               on_connection_timeout, c);
+        if (r < 0) {
+                connection_close(c);
+                control_connection_unref(c);
+        }
+        return 0;
+}
+
+int control_new(sd_event *e, const char *fd_name, const char *path, control_handler_t handler, void *userdata,
+                Control **ret) {
+        Control *ctl;
+        int fd, r;
+
+        ctl = calloc(1, sizeof *ctl);
+        if (!ctl)
+                return log_oom();
+        ctl->event = e;
+        ctl->fd = -1;
+        ctl->handler = handler;
+        ctl->userdata = userdata;
+        struct group *g = getgrnam("muster");
+        if (g) {
+                ctl->muster_gid = g->gr_gid;
+                ctl->have_gid = true;
+        }
+
+        fd = listen_fd_take(fd_name, SOCK_STREAM);
+        if (fd < 0 && !isempty(path)) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                if (strlen(path) >= sizeof sa.sun_path) {
+                        control_free(ctl);
+                        return log_error_errno(-ENAMETOOLONG, "Control socket path %s is too long.", path);
+                }
+                strcpy(sa.sun_path, path);
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                if (fd < 0) {
+                        control_free(ctl);
+                        return log_error_errno(-errno, "Failed to create control socket: %m");
+                }
+                (void) unlink(path);
+                mode_t old = umask(0117);
+                r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+                umask(old);
+                if (r < 0 || listen(fd, 64) < 0) {
+                        /* Run by hand without /run/muster: carry on without it. */
+                        log_info_errno(-errno, "Not serving the control socket %s: %m", path);
+                        close(fd);
+                        fd = -1;
+                } else {
+                        ctl->bound = true;
+                        ctl->path = strdup(path);
+                }
+        }
+        ctl->fd = fd;
+        if (fd >= 0) {
+                r = sd_event_add_io(e, &ctl->source, fd, EPOLLIN, on_accept, ctl);
+                if (r < 0) {
+                        control_free(ctl);
+                        return log_error_errno(r, "Failed to watch control socket: %m");
+                }
+        }
+        *ret = ctl;
+        return 0;
+}
+
+Control *control_free(Control *c) {
+        if (!c)
+                return NULL;
+        c->source = sd_event_source_disable_unref(c->source);
+        if (c->fd >= 0)
+                close(c->fd);
+        if (c->bound && c->path)
+                (void) unlink(c->path);
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
+int control_call(const char *path, json_t *msg, uint64_t timeout_usec, json_t **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *s = NULL, *buf = NULL;
+        size_t size = 0;
+
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        struct timeval tv = { .tv_sec = (time_t) (timeout_usec / USEC_PER_SEC),
+                              .tv_usec = (suseconds_t) (timeout_usec % USEC_PER_SEC) };
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return -errno;
+        s = json_dumps(msg, JSON_COMPACT);
+        if (!s)
+                return -ENOMEM;
+        size_t n = strlen(s);
+        s[n] = '\0';
+        if (send(fd, s, n, MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
+                return -errno;
+        for (;;) {
+                char tmp[4096];
+                ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return errno == EAGAIN ? -ETIMEDOUT : -errno;
+                }
+                if (k == 0)
+                        break;
+                if (size + (size_t) k > 16 * 1024 * 1024)
+                        return -EFBIG;
+                char *nb = realloc(buf, size + (size_t) k + 1);
+                if (!nb)
+                        return -ENOMEM;
+                buf = nb;
+                memcpy(buf + size, tmp, (size_t) k);
+                size += (size_t) k;
+        }
+        if (!buf)
+                return -ECONNRESET;
+        buf[size] = '\0';
+        json_t *j = json_loads(buf, 0, NULL);
+        if (!j)
+                return -EBADMSG;
+        *ret = j;
+        return 0;
+}

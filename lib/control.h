@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+/* The local control socket: a Unix stream socket, passed by systemd as a
+ * named fd or bound by the daemon itself. One request per connection: the
+ * client writes one JSON object and a newline, e.g. {"verb":"status"} or
+ * {"verb":"request","request":{...}}; the daemon answers with one JSON line
+ * and closes. Only root, the daemon's own user and members of the "muster"
+ * group may talk to it (SO_PEERCRED). */
+
+typedef struct Control Control;
+typedef struct ControlConnection ControlConnection;
+
+typedef void (*control_handler_t)(ControlConnection *c, const char *verb, json_t *msg, void *userdata);
+
+/* fd_name: the FileDescriptorName= to look for among the passed fds.
+ * path: where to bind when no fd was passed (NULL or "": run without). */
+int control_new(sd_event *e, const char *fd_name, const char *path, control_handler_t handler, void *userdata,
+                Control **ret);
+Control *control_free(Control *c);
+
+ControlConnection *control_connection_ref(ControlConnection *c);
+ControlConnection *control_connection_unref(ControlConnection *c);
+/* Send one line and close. Further sends are ignored. */
+int control_connection_send(ControlConnection *c, const char *body, size_t size);
+int control_connection_send_error(ControlConnection *c, const char *error);
+uid_t control_connection_uid(const ControlConnection *c);
+
+/* Client side: connect to path, send msg, read the one-line answer. */
+int control_call(const char *path, json_t *msg, uint64_t timeout_usec, json_t **ret);
+
+/* Take the passed fd named name (sd_listen_fds_with_names), check it is a
+ * socket of the expected type, and close every fd nobody claimed when
+ * close_unclaimed is set. Returns the fd, or -ENOENT. */
+int listen_fd_take(const char *name, int type);
+void listen_fds_close_unclaimed(void);

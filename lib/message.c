@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdarg.h>
+
+#include "message.h"
+#include "util.h"
+
+static const char *const status_table[_STATUS_MAX] = {
+        [STATUS_OK] = "OK",
+        [STATUS_ABORTED] = "Aborted",
+        [STATUS_UNKNOWN_ACTION] = "Unknown action",
+        [STATUS_MISSING_DATA] = "Missing data",
+        [STATUS_INVALID_DATA] = "Invalid data",
+        [STATUS_UNKNOWN_ERROR] = "Unknown error",
+};
+
+const char *status_code_to_string(int code) {
+        return code >= 0 && code < _STATUS_MAX ? status_table[code] : "Invalid status code";
+}
+
+bool requestid_is_valid(const char *s) {
+        if (!s || strlen(s) != 32)
+                return false;
+        for (size_t i = 0; i < 32; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+bool callerid_is_valid(const char *s) {
+        size_t n = 0;
+        if (!s || !*s)
+                return false;
+        for (; s[n]; n++)
+                if (n >= 256 || (unsigned char) s[n] < 0x20 || (unsigned char) s[n] > 0x7e)
+                        return false;
+        return true;
+}
+
+_printf_(2, 3)
+static int fail(char err[static MESSAGE_ERROR_MAX], const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, MESSAGE_ERROR_MAX, fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+static int load(const void *body, size_t size, uint64_t max_size, json_t **ret, char err[static MESSAGE_ERROR_MAX]) {
+        json_error_t e;
+        json_t *j;
+
+        if (max_size == 0)
+                max_size = MESSAGE_SIZE_DEFAULT;
+        if (size > max_size) {
+                snprintf(err, MESSAGE_ERROR_MAX, "message of %zu bytes exceeds the limit of %" PRIu64 " bytes",
+                         size, max_size);
+                return -EMSGSIZE;
+        }
+        if (size == 0)
+                return fail(err, "empty message");
+        /* jansson checks UTF-8 itself; we check first for a clearer reason. */
+        if (!utf8_is_valid(body, size))
+                return fail(err, "message is not valid UTF-8");
+        j = json_loadb(body, size, JSON_REJECT_DUPLICATES, &e);
+        if (!j)
+                return fail(err, "message is not valid JSON: %s (line %d, column %d)", e.text, e.line, e.column);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return fail(err, "message is not a JSON object");
+        }
+        *ret = j;
+        return 0;
+}
+
+typedef enum Check {
+        CHECK_IDENTITY,
+        CHECK_NAME,
+        CHECK_REQUESTID,
+        CHECK_CALLERID,
+        CHECK_TEXT,       /* any UTF-8 string up to 64 KiB */
+        CHECK_SHORT,      /* printable, up to 256 */
+} Check;
+
+static int get_string(json_t *root, const char *key, Check check, bool required, const char **ret,
+                      char err[static MESSAGE_ERROR_MAX]) {
+        json_t *v = json_object_get(root, key);
+        const char *s;
+        bool ok;
+
+        if (!v) {
+                if (!required) {
+                        *ret = NULL;
+                        return 0;
+                }
+                return fail(err, "missing field \"%s\"", key);
+        }
+        if (!json_is_string(v))
+                return fail(err, "field \"%s\" must be a string", key);
+        s = json_string_value(v);
+        if (strlen(s) != json_string_length(v))
+                return fail(err, "field \"%s\" contains a NUL byte", key);
+        switch (check) {
+        case CHECK_IDENTITY:
+                ok = identity_is_valid(s);
+                break;
+        case CHECK_NAME:
+                ok = name_is_valid(s, 64);
+                break;
+        case CHECK_REQUESTID:
+                ok = requestid_is_valid(s);
+                break;
+        case CHECK_CALLERID:
+        case CHECK_SHORT:
+                ok = callerid_is_valid(s);
+                break;
+        case CHECK_TEXT:
+        default:
+                ok = json_string_length(v) <= 65536;
+                break;
+        }
+        if (!ok) {
+                static const char *const what[] = {
+                        [CHECK_IDENTITY] = "an identity of 1 to 255 characters from [A-Za-z0-9._-], not starting with '.'",
+                        [CHECK_NAME] = "a name of 1 to 64 characters from [A-Za-z0-9_-]",
+                        [CHECK_REQUESTID] = "32 lowercase hexadecimal digits",
+                        [CHECK_CALLERID] = "1 to 256 printable ASCII characters",
+                        [CHECK_TEXT] = "at most 65536 bytes",
+                        [CHECK_SHORT] = "1 to 256 printable ASCII characters",
+                };
+                return fail(err, "field \"%s\" must be %s", key, what[check]);
+        }
+        *ret = s;
+        return 0;
+}
+
+static int get_int(json_t *root, const char *key, int64_t min, int64_t max, bool required, int64_t *ret,
+                   char err[static MESSAGE_ERROR_MAX]) {
+        json_t *v = json_object_get(root, key);
+        if (!v) {
+                if (!required) {
+                        *ret = 0;
+                        return 0;
+                }
+                return fail(err, "missing field \"%s\"", key);
+        }
+        if (!json_is_integer(v))
+                return fail(err, "field \"%s\" must be an integer", key);
+        json_int_t i = json_integer_value(v);
+        if (i < min || i > max)
+                return fail(err, "field \"%s\" must be between %" PRId64 " and %" PRId64, key, min, max);
+        *ret = i;
+        return 0;
+}
+
+static int check_protocol(json_t *root, const char *expected, char err[static MESSAGE_ERROR_MAX]) {
+        json_t *v = json_object_get(root, "protocol");
+        if (!v)
+                return fail(err, "missing field \"protocol\"");
+        if (!json_is_string(v))
+                return fail(err, "field \"protocol\" must be a string");
+        if (!streq(json_string_value(v), expected))
+                return fail(err, "unsupported protocol \"%.64s\", expected \"%s\"", json_string_value(v), expected);
+        return 0;
+}
+
+static int get_object(json_t *root, const char *key, bool required, json_t **ret, char err[static MESSAGE_ERROR_MAX]) {
+        json_t *v = json_object_get(root, key);
+        if (!v || json_is_null(v)) {
+                if (required && !v)
+                        return fail(err, "missing field \"%s\"", key);
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_object(v))
+                return fail(err, "field \"%s\" must be an object", key);
+        *ret = v;
+        return 0;
+}
+
+#define MSGTIME_MAX INT64_C(253402300799) /* 9999-12-31 */
+
+Request *request_free(Request *r) {
+        if (!r)
+                return NULL;
+        filter_free(r->filter);
+        json_decref(r->root);
+        free(r);
+        return NULL;
+}
+
+int request_parse(const void *body, size_t size, uint64_t max_size, Request **ret, char err[static MESSAGE_ERROR_MAX]) {
+        _cleanup_request_ Request *r = NULL;
+        const char *ferr = NULL;
+        int k;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        k = load(body, size, max_size, &r->root, err);
+        if (k < 0)
+                return k;
+        if ((k = check_protocol(r->root, PROTOCOL_REQUEST, err)) < 0 ||
+            (k = get_string(r->root, "requestid", CHECK_REQUESTID, true, &r->requestid, err)) < 0 ||
+            (k = get_string(r->root, "senderid", CHECK_IDENTITY, true, &r->senderid, err)) < 0 ||
+            (k = get_string(r->root, "callerid", CHECK_CALLERID, true, &r->callerid, err)) < 0 ||
+            (k = get_string(r->root, "collective", CHECK_NAME, true, &r->collective, err)) < 0 ||
+            (k = get_string(r->root, "agent", CHECK_NAME, true, &r->agent, err)) < 0 ||
+            (k = get_string(r->root, "action", CHECK_NAME, true, &r->action, err)) < 0 ||
+            (k = get_int(r->root, "msgtime", 0, MSGTIME_MAX, true, &r->msgtime, err)) < 0 ||
+            (k = get_int(r->root, "ttl", 1, TTL_MAX, true, &r->ttl, err)) < 0 ||
+            (k = get_object(r->root, "data", false, &r->data, err)) < 0)
+                return k;
+
+        json_t *f = json_object_get(r->root, "filter");
+        k = filter_from_json(f, &r->filter, &ferr);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return fail(err, "invalid filter: %s", strempty(ferr));
+
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+Reply *reply_free(Reply *r) {
+        if (!r)
+                return NULL;
+        json_decref(r->root);
+        free(r);
+        return NULL;
+}
+
+int reply_parse(const void *body, size_t size, uint64_t max_size, Reply **ret, char err[static MESSAGE_ERROR_MAX]) {
+        _cleanup_reply_ Reply *r = NULL;
+        int64_t code;
+        int k;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        k = load(body, size, max_size, &r->root, err);
+        if (k < 0)
+                return k;
+        if ((k = check_protocol(r->root, PROTOCOL_REPLY, err)) < 0 ||
+            (k = get_string(r->root, "requestid", CHECK_REQUESTID, true, &r->requestid, err)) < 0 ||
+            (k = get_string(r->root, "senderid", CHECK_IDENTITY, true, &r->senderid, err)) < 0 ||
+            (k = get_string(r->root, "agent", CHECK_NAME, true, &r->agent, err)) < 0 ||
+            (k = get_string(r->root, "action", CHECK_NAME, true, &r->action, err)) < 0 ||
+            (k = get_int(r->root, "msgtime", 0, MSGTIME_MAX, true, &r->msgtime, err)) < 0 ||
+            (k = get_int(r->root, "statuscode", 0, _STATUS_MAX - 1, true, &code, err)) < 0 ||
+            (k = get_string(r->root, "statusmsg", CHECK_TEXT, true, &r->statusmsg, err)) < 0 ||
+            (k = get_object(r->root, "data", false, &r->data, err)) < 0)
+                return k;
+        r->statuscode = (int) code;
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+Registration *registration_free(Registration *r) {
+        if (!r)
+                return NULL;
+        json_decref(r->root);
+        free(r);
+        return NULL;
+}
+
+static int check_string_array(json_t *root, const char *key, json_t **ret, char err[static MESSAGE_ERROR_MAX]) {
+        json_t *v = json_object_get(root, key), *e;
+        size_t i;
+
+        if (!v || json_is_null(v)) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_array(v))
+                return fail(err, "field \"%s\" must be an array of strings", key);
+        if (json_array_size(v) > 4096)
+                return fail(err, "field \"%s\" has more than 4096 entries", key);
+        json_array_foreach(v, i, e)
+                if (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) > 256 ||
+                    strlen(json_string_value(e)) != json_string_length(e))
+                        return fail(err, "field \"%s\" must hold strings of 1 to 256 bytes", key);
+        *ret = v;
+        return 0;
+}
+
+int registration_from_json(json_t *root, Registration **ret, char err[static MESSAGE_ERROR_MAX]) {
+        _cleanup_registration_ Registration *r = NULL;
+        const char *key;
+        json_t *v;
+        int k;
+
+        r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->root = json_incref(root);
+        if ((k = check_protocol(r->root, PROTOCOL_REGISTRATION, err)) < 0 ||
+            (k = get_string(r->root, "identity", CHECK_IDENTITY, true, &r->identity, err)) < 0 ||
+            (k = get_string(r->root, "collective", CHECK_NAME, true, &r->collective, err)) < 0 ||
+            (k = get_int(r->root, "msgtime", 0, MSGTIME_MAX, true, &r->msgtime, err)) < 0 ||
+            (k = get_int(r->root, "interval", 1, TTL_MAX, true, &r->interval, err)) < 0 ||
+            (k = get_object(r->root, "facts", false, &r->facts, err)) < 0 ||
+            (k = check_string_array(r->root, "classes", &r->classes, err)) < 0 ||
+            (k = check_string_array(r->root, "agents", &r->agents, err)) < 0 ||
+            (k = get_string(r->root, "boot_id", CHECK_SHORT, false, &r->boot_id, err)) < 0 ||
+            (k = get_int(r->root, "uptime", 0, INT64_MAX, false, &r->uptime, err)) < 0 ||
+            (k = get_string(r->root, "version", CHECK_SHORT, false, &r->version, err)) < 0)
+                return k;
+        if (r->facts) {
+                if (json_object_size(r->facts) > 4096)
+                        return fail(err, "field \"facts\" has more than 4096 entries");
+                json_object_foreach(r->facts, key, v)
+                        if (!json_is_string(v))
+                                return fail(err, "fact \"%.64s\" must be a string", key);
+        }
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int registration_parse(const void *body, size_t size, uint64_t max_size, Registration **ret,
+                       char err[static MESSAGE_ERROR_MAX]) {
+        _cleanup_json_ json_t *root = NULL;
+        int k = load(body, size, max_size, &root, err);
+        if (k < 0)
+                return k;
+        return registration_from_json(root, ret, err);
+}
+
+int message_check_time(int64_t msgtime, int64_t ttl, int64_t now, int64_t skew) {
+        if (msgtime > now + skew)
+                return -EDOM;
+        if (now > msgtime + ttl)
+                return -ETIME;
+        return 0;
+}
+
+json_t *request_build(const char *requestid, const char *senderid, const char *callerid, const char *collective,
+                      const char *agent, const char *action, int64_t msgtime, int64_t ttl, const Filter *filter,
+                      json_t *data) {
+        json_t *f = filter ? filter_to_json(filter) : json_object();
+        if (!f)
+                return NULL;
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o}",
+                         "protocol", PROTOCOL_REQUEST,
+                         "requestid", requestid,
+                         "senderid", senderid,
+                         "callerid", callerid,
+                         "collective", collective,
+                         "agent", agent,
+                         "action", action,
+                         "msgtime", (json_int_t) msgtime,
+                         "ttl", (json_int_t) ttl,
+                         "filter", f,
+                         "data", data ? json_incref(data) : json_object());
+}
+
+json_t *reply_build(const char *requestid, const char *senderid, const char *agent, const char *action,
+                    int64_t msgtime, int statuscode, const char *statusmsg, json_t *data) {
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:o}",
+                         "protocol", PROTOCOL_REPLY,
+                         "requestid", requestid,
+                         "senderid", senderid,
+                         "agent", agent,
+                         "action", action,
+                         "msgtime", (json_int_t) msgtime,
+                         "statuscode", statuscode,
+                         "statusmsg", statusmsg,
+                         "data", data ? json_incref(data) : json_object());
+}
+
+int message_dump(const json_t *j, char **ret, size_t *ret_size) {
+        char *s = json_dumps(j, JSON_COMPACT);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        if (ret_size)
+                *ret_size = strlen(s);
+        return 0;
+}

@@ -1,0 +1,1098 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "log.h"
+#include "nrpe.h"
+#include "util.h"
+
+#define NRPE_INCLUDE_DEPTH_MAX 16U
+#define NRPE_CONFIG_FILE_MAX (16U * 1024U * 1024U)
+#define NRPE_COMMAND_NAME_MAX 64U
+#define NRPE_ARGS_MAX 16U
+/* Used when the caller passes no list: the same as muster.conf's default. */
+#define NRPE_NASTY_METACHARS_DEFAULT "|`&><'\"\\[]{};\r\n"
+#define NRPE_TRUNCATED_NOTE "(output truncated)"
+#define NRPE_READ_CHUNK (64U * 1024U)
+
+extern char **environ;
+
+/* A small growable string, always NUL-terminated once something was added. */
+typedef struct StrBuf {
+        char *s;
+        size_t len, alloc;
+} StrBuf;
+
+static int strbuf_append(StrBuf *b, const char *p, size_t n) {
+        if (b->len + n + 1 > b->alloc) {
+                size_t na = MAX(b->alloc * 2, b->len + n + 1);
+                na = MAX(na, (size_t) 64);
+                char *t = realloc(b->s, na);
+                if (!t)
+                        return -ENOMEM;
+                b->s = t;
+                b->alloc = na;
+        }
+        memcpy(b->s + b->len, p, n);
+        b->len += n;
+        b->s[b->len] = '\0';
+        return 0;
+}
+
+static int strbuf_puts(StrBuf *b, const char *p) {
+        return strbuf_append(b, p, strlen(p));
+}
+
+/* Returns the string (never NULL on success: "" when nothing was added). */
+static char *strbuf_steal(StrBuf *b) {
+        if (!b->s)
+                return strdup("");
+        b->alloc = b->len = 0;
+        return TAKE_PTR(b->s);
+}
+
+static void strbuf_done(StrBuf *b) {
+        free(b->s);
+        *b = (StrBuf) {};
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command table */
+
+bool nrpe_command_name_is_valid(const char *name) {
+        size_t n;
+
+        if (isempty(name))
+                return false;
+        for (n = 0; name[n]; n++) {
+                unsigned char c = name[n];
+
+                if (n >= NRPE_COMMAND_NAME_MAX)
+                        return false;
+                if (!(isascii(c) && (isalnum(c) || c == '_' || c == '.' || c == '-')))
+                        return false;
+        }
+        return true;
+}
+
+NrpeConfig *nrpe_config_new(void) {
+        return calloc(1, sizeof(NrpeConfig));
+}
+
+NrpeConfig *nrpe_config_free(NrpeConfig *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_commands; i++) {
+                free(c->commands[i].name);
+                free(c->commands[i].command_line);
+        }
+        free(c->commands);
+        free(c);
+        return NULL;
+}
+
+static void nrpe_config_freep(NrpeConfig **c) {
+        nrpe_config_free(*c);
+}
+
+/* Binary search in the name-sorted table. Returns the entry, or NULL and the
+ * position where it would be inserted. */
+static NrpeCommand *config_lookup(const NrpeConfig *c, const char *name, size_t *pos) {
+        size_t lo = 0, hi = c->n_commands;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int k = strcmp(name, c->commands[mid].name);
+
+                if (k == 0) {
+                        *pos = mid;
+                        return &c->commands[mid];
+                }
+                if (k < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        *pos = lo;
+        return NULL;
+}
+
+const char *nrpe_config_find(const NrpeConfig *c, const char *name) {
+        NrpeCommand *cmd;
+        size_t pos;
+
+        if (!c || !name)
+                return NULL;
+        cmd = config_lookup(c, name, &pos);
+        return cmd ? cmd->command_line : NULL;
+}
+
+/* Define or redefine a command; a later definition replaces an earlier one. */
+static int config_put(NrpeConfig *c, const char *name, const char *line) {
+        _cleanup_free_ char *n = NULL, *l = NULL;
+        NrpeCommand *cmd, *t;
+        size_t pos;
+
+        l = strdup(line);
+        if (!l)
+                return -ENOMEM;
+
+        cmd = config_lookup(c, name, &pos);
+        if (cmd) {
+                free(cmd->command_line);
+                cmd->command_line = TAKE_PTR(l);
+                return 0;
+        }
+
+        n = strdup(name);
+        if (!n)
+                return -ENOMEM;
+        t = realloc(c->commands, sizeof(NrpeCommand) * (c->n_commands + 1));
+        if (!t)
+                return -ENOMEM;
+        c->commands = t;
+        memmove(c->commands + pos + 1, c->commands + pos, sizeof(NrpeCommand) * (c->n_commands - pos));
+        c->commands[pos] = (NrpeCommand) {
+                .name = TAKE_PTR(n),
+                .command_line = TAKE_PTR(l),
+        };
+        c->n_commands++;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Config files */
+
+typedef struct FileId {
+        dev_t dev;
+        ino_t ino;
+} FileId;
+
+typedef struct LoadContext {
+        FileId *seen;
+        size_t n_seen;
+} LoadContext;
+
+static void load_context_done(LoadContext *ctx) {
+        free(ctx->seen);
+        *ctx = (LoadContext) {};
+}
+
+/* Returns 1 when newly recorded, 0 when already seen. */
+static int load_context_mark(LoadContext *ctx, const struct stat *st) {
+        FileId *t;
+
+        for (size_t i = 0; i < ctx->n_seen; i++)
+                if (ctx->seen[i].dev == st->st_dev && ctx->seen[i].ino == st->st_ino)
+                        return 0;
+        t = realloc(ctx->seen, sizeof(FileId) * (ctx->n_seen + 1));
+        if (!t)
+                return -ENOMEM;
+        ctx->seen = t;
+        ctx->seen[ctx->n_seen++] = (FileId) { .dev = st->st_dev, .ino = st->st_ino };
+        return 1;
+}
+
+static int load_path(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned depth);
+static int parse_buffer_full(LoadContext *ctx, NrpeConfig *c, const char *name, const char *dir, const char *buf,
+                             size_t n, unsigned depth);
+
+static int path_dirname(const char *path, char **ret) {
+        const char *slash = strrchr(path, '/');
+        char *d;
+
+        if (!slash)
+                d = strdup(".");
+        else if (slash == path)
+                d = strdup("/");
+        else
+                d = strndup(path, (size_t) (slash - path));
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
+static int load_file(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned depth) {
+        _cleanup_free_ char *buf = NULL, *dir = NULL;
+        size_t size;
+        int r;
+
+        r = read_full_file(path, NRPE_CONFIG_FILE_MAX, &buf, &size);
+        if (r < 0)
+                return r;
+        r = path_dirname(path, &dir);
+        if (r < 0)
+                return r;
+        return parse_buffer_full(ctx, c, path, dir, buf, size, depth);
+}
+
+static int cmp_strp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Like NRPE's include_dir: every "*.cfg" file, recursing into
+ * subdirectories; here in lexical order of the entry names, and hidden
+ * entries are skipped. */
+static int load_dir(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned depth) {
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        struct dirent *de;
+        int r;
+
+        d = opendir(path);
+        if (!d)
+                return -errno;
+
+        while ((errno = 0, de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                r = strv_extend(&names, de->d_name);
+                if (r < 0)
+                        return r;
+        }
+        if (errno != 0)
+                return -errno;
+
+        size_t n = strv_length(names);
+        if (n > 1)
+                qsort(names, n, sizeof(char *), cmp_strp);
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *p = NULL;
+                struct stat st;
+
+                if (asprintf(&p, "%s/%s", path, names[i]) < 0)
+                        return -ENOMEM;
+                if (stat(p, &st) < 0) {
+                        (void) log_warning_errno(errno, "Failed to stat %s: %m, ignoring", p);
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        if (depth >= NRPE_INCLUDE_DEPTH_MAX) {
+                                log_warning("%s: directories nested too deeply, ignoring", p);
+                                continue;
+                        }
+                        r = load_path(ctx, c, p, depth + 1);
+                } else if (S_ISREG(st.st_mode) && strlen(names[i]) > 4 && endswith(names[i], ".cfg"))
+                        r = load_path(ctx, c, p, depth);
+                else
+                        continue;
+                if (r == -ENOMEM)
+                        return r;
+                if (r == -ELOOP)
+                        log_warning("%s: already read (include loop?), ignoring", p);
+                else if (r < 0)
+                        (void) log_warning_errno(r, "Failed to read %s: %m, ignoring", p);
+        }
+        return 0;
+}
+
+/* Returns -ELOOP when path was already read. Problems below path are logged
+ * there; only problems with path itself and -ENOMEM are returned. */
+static int load_path(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned depth) {
+        struct stat st;
+        int r;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return -EBADFD;
+
+        r = load_context_mark(ctx, &st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ELOOP;
+
+        if (S_ISDIR(st.st_mode))
+                return load_dir(ctx, c, path, depth);
+        return load_file(ctx, c, path, depth);
+}
+
+static int parse_include(LoadContext *ctx, NrpeConfig *c, const char *name, unsigned line, const char *dir,
+                         const char *key, const char *value, unsigned depth) {
+        _cleanup_free_ char *p = NULL;
+        int r;
+
+        if (!ctx || !dir)
+                return 0; /* includes not wanted */
+
+        if (isempty(value)) {
+                log_warning("%s:%u: %s= without a path, ignoring", name, line, key);
+                return 0;
+        }
+        if (depth >= NRPE_INCLUDE_DEPTH_MAX) {
+                log_warning("%s:%u: %s=%s nested too deeply, ignoring", name, line, key, value);
+                return 0;
+        }
+
+        if (value[0] == '/')
+                p = strdup(value);
+        else if (asprintf(&p, "%s/%s", dir, value) < 0)
+                p = NULL;
+        if (!p)
+                return -ENOMEM;
+
+        r = load_path(ctx, c, p, depth + 1);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -ELOOP)
+                log_warning("%s:%u: %s was already read (include loop?), ignoring", name, line, p);
+        else if (r < 0)
+                (void) log_warning_errno(r, "%s:%u: Failed to read %s: %m, ignoring", name, line, p);
+        return 0;
+}
+
+static int parse_line(LoadContext *ctx, NrpeConfig *c, const char *name, unsigned line, const char *dir, char *l,
+                      unsigned depth) {
+        char *eq, *key, *value;
+
+        l = strstrip(l);
+        if (l[0] == '\0' || l[0] == '#')
+                return 0;
+
+        eq = strchr(l, '=');
+        if (!eq) {
+                log_warning("%s:%u: Line without '=', ignoring", name, line);
+                return 0;
+        }
+        *eq = '\0';
+        key = strstrip(l);
+        value = strstrip(eq + 1);
+
+        if (key[0] == '\0') {
+                log_warning("%s:%u: Missing key before '=', ignoring", name, line);
+                return 0;
+        }
+
+        if (startswith(key, "command[")) {
+                char *cname = key + strlen("command["), *close = strchr(cname, ']');
+
+                if (!close) {
+                        log_warning("%s:%u: Missing ']' in command definition, ignoring", name, line);
+                        return 0;
+                }
+                if (close[1] != '\0') {
+                        log_warning("%s:%u: Unexpected text after ']' in command definition, ignoring", name, line);
+                        return 0;
+                }
+                *close = '\0';
+                if (!nrpe_command_name_is_valid(cname)) {
+                        log_warning("%s:%u: Invalid command name \"%s\", ignoring", name, line, cname);
+                        return 0;
+                }
+                if (value[0] == '\0') {
+                        log_warning("%s:%u: Empty command line for command %s, ignoring", name, line, cname);
+                        return 0;
+                }
+                return config_put(c, cname, value);
+        }
+
+        if (streq(key, "include") || streq(key, "include_dir"))
+                return parse_include(ctx, c, name, line, dir, key, value, depth);
+
+        /* Any other nrpe.cfg setting (server_port=, allowed_hosts=, ...). */
+        return 0;
+}
+
+static int parse_buffer_full(LoadContext *ctx, NrpeConfig *c, const char *name, const char *dir, const char *buf,
+                             size_t n, unsigned depth) {
+        const char *p = buf, *end = buf + n;
+        unsigned line = 0;
+        int r;
+
+        name = name ?: "(buffer)";
+
+        while (p < end) {
+                _cleanup_free_ char *l = NULL;
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t len = nl ? (size_t) (nl - p) : (size_t) (end - p);
+
+                line++;
+                if (memchr(p, '\0', len))
+                        log_warning("%s:%u: Line contains a NUL byte, ignoring", name, line);
+                else {
+                        l = strndup(p, len);
+                        if (!l)
+                                return -ENOMEM;
+                        r = parse_line(ctx, c, name, line, dir, l, depth);
+                        if (r < 0)
+                                return r;
+                }
+                p += len + (nl ? 1 : 0);
+        }
+        return 0;
+}
+
+int nrpe_config_parse_buffer(NrpeConfig *c, const char *name, const char *dir, const char *buf, size_t n) {
+        LoadContext ctx = {};
+        int r;
+
+        if (!c || (!buf && n > 0))
+                return -EINVAL;
+        r = parse_buffer_full(&ctx, c, name, dir, buf, n, 0);
+        load_context_done(&ctx);
+        return r;
+}
+
+int nrpe_config_load(const char *path, NrpeConfig **ret) {
+        _cleanup_(nrpe_config_freep) NrpeConfig *c = NULL;
+        LoadContext ctx = {};
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+
+        c = nrpe_config_new();
+        if (!c)
+                return -ENOMEM;
+
+        r = load_path(&ctx, c, path, 0);
+        load_context_done(&ctx);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* $ARGn$ */
+
+/* "$ARGn$" with n in 1..16 (after the '$'): returns n, 0 for "ARG<digits>"
+ * out of range, -1 for anything else. */
+static int arg_macro_index(const char *s, size_t len) {
+        unsigned v = 0;
+
+        if (len < 4 || strncmp(s, "ARG", 3) != 0)
+                return -1;
+        for (size_t i = 3; i < len; i++) {
+                if (!isdigit((unsigned char) s[i]))
+                        return -1;
+                if (v <= NRPE_ARGS_MAX)
+                        v = v * 10 + (unsigned) (s[i] - '0');
+        }
+        return v >= 1 && v <= NRPE_ARGS_MAX ? (int) v : 0;
+}
+
+static void set_error(const char **ret_error, const char *e) {
+        if (ret_error)
+                *ret_error = e;
+}
+
+/* NRPE's process_macros(): "$ARGn$" becomes argument n (or "" when there is
+ * none, and also for n outside 1..16), "$$" becomes "$", any other
+ * "$text$" stays as it is, and a '$' without a closing one is literal. The
+ * substituted arguments are not scanned again. *ret_error is set on -EPERM,
+ * -EINVAL and -E2BIG. */
+int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_args, bool allow, const char *nasty,
+                          char **ret, const char **ret_error) {
+        _cleanup_(strbuf_done) StrBuf b = {};
+        const char *p;
+        int r;
+
+        if (!command_line || !ret || (n_args > 0 && !args))
+                return -EINVAL;
+
+        if (n_args > 0 && !allow) {
+                set_error(ret_error, "Command arguments are disabled");
+                return -EPERM;
+        }
+        if (n_args > NRPE_ARGS_MAX) {
+                set_error(ret_error, "Too many command arguments");
+                return -E2BIG;
+        }
+
+        if (!nasty)
+                nasty = NRPE_NASTY_METACHARS_DEFAULT;
+        for (size_t i = 0; i < n_args; i++)
+                if (args[i] && strpbrk(args[i], nasty)) {
+                        set_error(ret_error, "Request contained illegal metachars!");
+                        return -EINVAL;
+                }
+
+        p = command_line;
+        for (;;) {
+                const char *dollar = strchr(p, '$'), *close;
+
+                if (!dollar) {
+                        r = strbuf_puts(&b, p);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                r = strbuf_append(&b, p, (size_t) (dollar - p));
+                if (r < 0)
+                        return r;
+
+                close = strchr(dollar + 1, '$');
+                if (!close) {
+                        r = strbuf_puts(&b, dollar);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+
+                size_t len = (size_t) (close - dollar - 1);
+                int idx = arg_macro_index(dollar + 1, len);
+
+                if (len == 0)
+                        r = strbuf_puts(&b, "$");
+                else if (idx > 0)
+                        r = (size_t) idx <= n_args ? strbuf_puts(&b, strempty(args[idx - 1])) : 0;
+                else if (idx == 0)
+                        r = 0;
+                else
+                        r = strbuf_append(&b, dollar, len + 2);
+                if (r < 0)
+                        return r;
+
+                p = close + 1;
+        }
+
+        char *s = strbuf_steal(&b);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Plugin output */
+
+static bool is_blank(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Copy [p, p+n) with surrounding whitespace removed; NULL (and 0) if empty
+ * and !keep_empty. */
+static int strip_dup(const char *p, size_t n, bool keep_empty, char **ret) {
+        while (n > 0 && is_blank(p[0])) {
+                p++;
+                n--;
+        }
+        while (n > 0 && is_blank(p[n - 1]))
+                n--;
+        if (n == 0 && !keep_empty) {
+                *ret = NULL;
+                return 0;
+        }
+        char *s = strndup(p, n);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* output is always set ("" when there was none); perfdata and long_output
+ * are NULL when empty. "\r\n" line ends are accepted, and the output ends at
+ * the first NUL byte. */
+int nrpe_parse_output(const char *buf, size_t n, NrpeOutput *ret) {
+        _cleanup_free_ char *copy = NULL, *output = NULL, *perf1 = NULL, *long_output = NULL;
+        _cleanup_(strbuf_done) StrBuf perf = {};
+        char *first, *rest, *nl, *bar, *end;
+        int r;
+
+        if (!ret || (!buf && n > 0))
+                return -EINVAL;
+
+        n = buf ? strnlen(buf, n) : 0;
+        copy = malloc(n + 1);
+        if (!copy)
+                return -ENOMEM;
+        /* Normalize "\r\n" to "\n". */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+                if (!(buf[i] == '\r' && i + 1 < n && buf[i + 1] == '\n'))
+                        copy[k++] = buf[i];
+        copy[k] = '\0';
+
+        first = copy;
+        nl = strchr(first, '\n');
+        if (nl) {
+                *nl = '\0';
+                rest = nl + 1;
+        } else
+                rest = NULL;
+
+        /* First line: "TEXT|PERF" */
+        bar = strchr(first, '|');
+        r = strip_dup(first, bar ? (size_t) (bar - first) : strlen(first), true, &output);
+        if (r < 0)
+                return r;
+        if (bar) {
+                r = strip_dup(bar + 1, strlen(bar + 1), false, &perf1);
+                if (r < 0)
+                        return r;
+                if (perf1) {
+                        r = strbuf_puts(&perf, perf1);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        if (rest) {
+                /* Long output up to the first '|', then more perfdata lines. */
+                bar = strchr(rest, '|');
+                end = bar ?: rest + strlen(rest);
+
+                /* Drop leading empty lines and all trailing whitespace, but
+                 * keep the indentation of the first line. */
+                while (rest < end && (*rest == '\n' || (*rest == '\r' && rest + 1 < end && rest[1] == '\n')))
+                        rest++;
+                while (end > rest && is_blank(end[-1]))
+                        end--;
+                if (end > rest) {
+                        long_output = strndup(rest, (size_t) (end - rest));
+                        if (!long_output)
+                                return -ENOMEM;
+                }
+
+                if (bar) {
+                        char *line = bar + 1;
+
+                        for (;;) {
+                                _cleanup_free_ char *piece = NULL;
+                                char *e = strchr(line, '\n');
+                                size_t len = e ? (size_t) (e - line) : strlen(line);
+
+                                r = strip_dup(line, len, false, &piece);
+                                if (r < 0)
+                                        return r;
+                                if (piece) {
+                                        if (perf.len > 0) {
+                                                r = strbuf_puts(&perf, " ");
+                                                if (r < 0)
+                                                        return r;
+                                        }
+                                        r = strbuf_puts(&perf, piece);
+                                        if (r < 0)
+                                                return r;
+                                }
+                                if (!e)
+                                        break;
+                                line = e + 1;
+                        }
+                }
+        }
+
+        *ret = (NrpeOutput) {
+                .output = TAKE_PTR(output),
+                .perfdata = perf.len > 0 ? TAKE_PTR(perf.s) : NULL,
+                .long_output = TAKE_PTR(long_output),
+        };
+        return 0;
+}
+
+void nrpe_output_done(NrpeOutput *o) {
+        if (!o)
+                return;
+        free(o->output);
+        free(o->perfdata);
+        free(o->long_output);
+        *o = (NrpeOutput) {};
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running commands */
+
+struct NrpeRun {
+        sd_event *event;
+        sd_event_source *child_source;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        int fd;
+        pid_t pid;                      /* also the process group */
+
+        bool exited;                    /* child exited (sd-event reaps it after our callback) */
+        bool eof;
+        bool timed_out;
+        int code;                       /* CLD_EXITED, CLD_KILLED, CLD_DUMPED */
+        int status;
+
+        char *buf;
+        size_t size, alloc, output_max;
+        bool truncated;
+
+        uint64_t start_usec;
+        uint64_t timeout_usec;
+
+        nrpe_run_handler_t handler;
+        void *userdata;
+};
+
+pid_t nrpe_run_pid(const NrpeRun *run) {
+        return run ? run->pid : 0;
+}
+
+static void run_close_pipe(NrpeRun *run) {
+        run->io_source = sd_event_source_unref(run->io_source);
+        if (run->fd >= 0) {
+                close(run->fd);
+                run->fd = -1;
+        }
+}
+
+static NrpeRun *run_free(NrpeRun *run) {
+        if (!run)
+                return NULL;
+        run->child_source = sd_event_source_unref(run->child_source);
+        run->timer_source = sd_event_source_unref(run->timer_source);
+        run_close_pipe(run);
+        sd_event_unref(run->event);
+        free(run->buf);
+        free(run);
+        return NULL;
+}
+
+void nrpe_run_abort(NrpeRun *run) {
+        if (!run)
+                return;
+
+        if (run->pid > 0 && !run->exited) {
+                /* Not reaped yet, so the group id cannot have been reused. */
+                (void) kill(-run->pid, SIGKILL);
+                run->child_source = sd_event_source_unref(run->child_source);
+                for (;;) {
+                        siginfo_t si = {};
+
+                        if (waitid(P_PID, (id_t) run->pid, &si, WEXITED) >= 0 || errno != EINTR)
+                                break;
+                }
+        }
+        run_free(run);
+}
+
+static void nrpe_run_abortp(NrpeRun **run) {
+        nrpe_run_abort(*run);
+}
+
+/* Cut a truncated buffer back to the start of an incomplete UTF-8 sequence
+ * at its end, so that the kept text stays valid where the input was. */
+static size_t utf8_trim_incomplete(const char *s, size_t n) {
+        size_t i = n, cont = 0;
+
+        while (i > 0 && cont < 3 && ((unsigned char) s[i - 1] & 0xc0) == 0x80) {
+                i--;
+                cont++;
+        }
+        if (i == 0)
+                return n;
+
+        unsigned char lead = (unsigned char) s[i - 1];
+        size_t need;
+        if ((lead & 0xe0) == 0xc0)
+                need = 1;
+        else if ((lead & 0xf0) == 0xe0)
+                need = 2;
+        else if ((lead & 0xf8) == 0xf0)
+                need = 3;
+        else
+                return n;
+        return cont < need ? i - 1 : n;
+}
+
+static void format_seconds(char *buf, size_t n, uint64_t usec) {
+        if (usec % USEC_PER_SEC == 0)
+                snprintf(buf, n, "%" PRIu64, usec / USEC_PER_SEC);
+        else {
+                uint64_t ms = (usec + USEC_PER_MSEC / 2) / USEC_PER_MSEC;
+                int decimals = ms % 10 != 0 ? 3 : ms % 100 != 0 ? 2 : 1;
+                snprintf(buf, n, "%.*f", decimals, (double) ms / 1000.0);
+        }
+}
+
+static void run_complete(NrpeRun *run) {
+        _cleanup_free_ char *msg = NULL;
+        const char *output;
+        size_t output_size;
+        uint64_t duration;
+        int exitcode;
+
+        duration = now_usec(CLOCK_MONOTONIC) - run->start_usec;
+
+        if (run->timed_out) {
+                char secs[32];
+
+                exitcode = 3;
+                format_seconds(secs, sizeof secs, run->timeout_usec);
+                if (asprintf(&msg, "UNKNOWN: command timed out after %s s", secs) < 0)
+                        msg = NULL;
+                output = msg ?: "UNKNOWN: command timed out";
+                output_size = strlen(output);
+        } else {
+                if (run->truncated) {
+                        size_t keep = utf8_trim_incomplete(run->buf, run->size);
+                        bool nl = keep > 0 && run->buf[keep - 1] != '\n';
+                        size_t need = keep + nl + strlen(NRPE_TRUNCATED_NOTE) + 1;
+                        char *t = need > run->alloc ? realloc(run->buf, need) : run->buf;
+
+                        if (t) {
+                                run->buf = t;
+                                run->alloc = MAX(run->alloc, need);
+                                run->size = keep;
+                                if (nl)
+                                        run->buf[run->size++] = '\n';
+                                memcpy(run->buf + run->size, NRPE_TRUNCATED_NOTE, strlen(NRPE_TRUNCATED_NOTE));
+                                run->size += strlen(NRPE_TRUNCATED_NOTE);
+                        }
+                }
+                if (run->buf)
+                        run->buf[run->size] = '\0';
+
+                output = run->buf ?: "";
+                output_size = run->size;
+
+                bool empty = true;
+                for (size_t i = 0; i < output_size && empty; i++)
+                        if (!is_blank(output[i]))
+                                empty = false;
+
+                if (run->code == CLD_EXITED && run->status >= 0 && run->status <= 3)
+                        exitcode = run->status;
+                else {
+                        exitcode = 3;
+                        if (empty) {
+                                int k;
+
+                                if (run->code == CLD_EXITED)
+                                        k = asprintf(&msg, "UNKNOWN: command exited with status %d",
+                                                     run->status);
+                                else if (sigabbrev_np(run->status))
+                                        k = asprintf(&msg, "UNKNOWN: command killed by signal %d (SIG%s)",
+                                                     run->status, sigabbrev_np(run->status));
+                                else
+                                        k = asprintf(&msg, "UNKNOWN: command killed by signal %d",
+                                                     run->status);
+                                if (k < 0)
+                                        msg = NULL;
+                                output = msg ?: "UNKNOWN: command failed";
+                                output_size = strlen(output);
+                        }
+                }
+        }
+
+        run->handler(run, exitcode, output, output_size, duration, run->userdata);
+        run_free(run);
+}
+
+static int run_on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        NrpeRun *run = userdata;
+
+        run->exited = true;
+        run->code = si->si_code;
+        run->status = si->si_status;
+
+        /* The child is still a zombie here (sd-event reaps it after this
+         * callback), so the group id is still ours: kill whatever the
+         * command left behind in its group, which also ends a background
+         * grandchild holding our pipe open. */
+        (void) kill(-run->pid, SIGKILL);
+
+        run->child_source = sd_event_source_unref(run->child_source);
+
+        if (run->eof || run->timed_out)
+                run_complete(run);
+        return 0;
+}
+
+static int run_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        NrpeRun *run = userdata;
+        char scratch[16384];
+
+        for (unsigned i = 0; i < 16; i++) {
+                char *dst = scratch;
+                size_t room = sizeof scratch;
+                ssize_t k;
+
+                if (run->size < run->output_max) {
+                        size_t want = MIN(run->output_max - run->size, (size_t) NRPE_READ_CHUNK);
+
+                        if (run->alloc < run->size + want + 1) {
+                                size_t na = MAX(run->alloc * 2, run->size + want + 1);
+                                na = MIN(na, run->output_max + 1);
+                                char *t = realloc(run->buf, na);
+                                if (t) {
+                                        run->buf = t;
+                                        run->alloc = na;
+                                }
+                        }
+                        if (run->alloc > run->size + 1) {
+                                dst = run->buf + run->size;
+                                room = MIN(want, run->alloc - run->size - 1);
+                        }
+                }
+
+                k = read(fd, dst, room);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        break; /* treat errors like EOF */
+                }
+                if (k == 0)
+                        break;
+                if (dst == scratch)
+                        run->truncated = true;
+                else
+                        run->size += (size_t) k;
+                if (i == 15)
+                        return 0; /* more later, let others run */
+        }
+
+        run->eof = true;
+        run_close_pipe(run);
+        if (run->exited)
+                run_complete(run);
+        return 0;
+}
+
+static int run_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        NrpeRun *run = userdata;
+
+        run->timed_out = true;
+        run->timer_source = sd_event_source_unref(run->timer_source);
+        run_close_pipe(run);
+
+        if (run->exited)
+                /* Only the pipe was still open, held by something that left
+                 * the group; nothing of ours is left to kill. */
+                run_complete(run);
+        else
+                /* Completes when the child source sees it die. */
+                (void) kill(-run->pid, SIGKILL);
+        return 0;
+}
+
+/* Keep the pipe away from fds 0..2 so the dup2() in the child is real. */
+static int fd_move_above_stdio(int fd) {
+        int n;
+
+        if (fd > STDERR_FILENO)
+                return fd;
+        n = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        if (n < 0)
+                n = -errno;
+        close(fd);
+        return n;
+}
+
+static int spawn_shell(const char *command_line, int stdout_fd, pid_t *ret) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t mask, all;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) command_line, NULL };
+        pid_t pid;
+        int r;
+
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                return -r;
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -r;
+        }
+
+        sigemptyset(&mask);
+        sigfillset(&all);
+
+        if ((r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) != 0 ||
+            (r = posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO)) != 0 ||
+            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) != 0 ||
+            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                         POSIX_SPAWN_SETSIGDEF)) != 0 ||
+            (r = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
+            (r = posix_spawnattr_setsigmask(&attr, &mask)) != 0 ||
+            (r = posix_spawnattr_setsigdefault(&attr, &all)) != 0)
+                goto finish;
+
+        r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
+
+finish:
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        *ret = pid;
+        return 0;
+}
+
+int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec, size_t output_max,
+                   nrpe_run_handler_t handler, void *userdata, NrpeRun **ret) {
+        _cleanup_(nrpe_run_abortp) NrpeRun *run = NULL;
+        _cleanup_close_ int write_fd = -1;
+        int pipefd[2], r;
+        sigset_t ss;
+
+        if (!e || isempty(command_line) || !handler)
+                return -EINVAL;
+
+        /* sd_event_add_child() needs SIGCHLD blocked; find out before
+         * starting anything. */
+        if (sigprocmask(SIG_SETMASK, NULL, &ss) < 0)
+                return -errno;
+        if (!sigismember(&ss, SIGCHLD))
+                return -EBUSY;
+
+        run = calloc(1, sizeof(NrpeRun));
+        if (!run)
+                return -ENOMEM;
+        *run = (NrpeRun) {
+                .event = sd_event_ref(e),
+                .fd = -1,
+                .output_max = output_max,
+                .timeout_usec = timeout_usec,
+                .handler = handler,
+                .userdata = userdata,
+        };
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        run->fd = fd_move_above_stdio(pipefd[0]);
+        write_fd = fd_move_above_stdio(pipefd[1]);
+        if (run->fd < 0 || write_fd < 0)
+                return run->fd < 0 ? run->fd : write_fd;
+        if (fcntl(run->fd, F_SETFL, fcntl(run->fd, F_GETFL) | O_NONBLOCK) < 0)
+                return -errno;
+
+        run->start_usec = now_usec(CLOCK_MONOTONIC);
+        r = spawn_shell(command_line, write_fd, &run->pid);
+        if (r < 0)
+                return r;
+        /* Only the child writes. */
+        closep(&write_fd);
+        write_fd = -1;
+
+        r = sd_event_add_child(e, &run->child_source, run->pid, WEXITED, run_on_child, run);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(run->child_source, "nrpe-child");
+
+        r = sd_event_add_io(e, &run->io_source, run->fd, EPOLLIN, run_on_io, run);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(run->io_source, "nrpe-stdout");
+
+        if (timeout_usec > 0 && timeout_usec != UINT64_MAX) {
+                r = sd_event_add_time_relative(e, &run->timer_source, CLOCK_MONOTONIC, timeout_usec,
+                                               USEC_PER_MSEC, run_on_timeout, run);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(run->timer_source, "nrpe-timeout");
+        }
+
+        if (ret)
+                *ret = run;
+        TAKE_PTR(run);
+        return 0;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "message.h"
+#include "nrpe.h"
+#include "replay.h"
+#include "sign.h"
+
+/* The responder's decision path for one delivery, shared by the daemon and
+ * the node simulator: size, signature, schema, freshness, replay,
+ * collective, filter, agent and action. It does not log and does no I/O. */
+
+typedef enum DropReason {
+        DROP_OVERSIZE,
+        DROP_UNSIGNED,
+        DROP_BAD_SIGNATURE,
+        DROP_MALFORMED,
+        DROP_EXPIRED,
+        DROP_FUTURE,
+        DROP_REPLAYED,
+        DROP_WRONG_COLLECTIVE,
+        DROP_REPLAY_CACHE_FULL,
+        _DROP_MAX,
+} DropReason;
+
+const char *drop_reason_to_string(DropReason r);
+
+typedef struct ResponderStats {
+        uint64_t received;
+        uint64_t dropped[_DROP_MAX];
+        uint64_t filtered;       /* valid, but not for us */
+        uint64_t served;         /* answered (any statuscode) */
+        uint64_t by_agent[3];    /* discovery, rpcutil, nrpe */
+        uint64_t checks_run;
+        uint64_t checks_timed_out;
+} ResponderStats;
+
+typedef struct ResponderCore {
+        const MusterConfig *config;
+        const Psk *psk;
+        ReplayCache *replay;
+        json_t *facts;           /* object of strings */
+        char **classes;
+        const NrpeConfig *nrpe;
+        int64_t started_at;      /* realtime seconds */
+        ResponderStats stats;
+} ResponderCore;
+
+typedef enum DispatchKind {
+        DISPATCH_DROP,      /* invalid: log (rate limited) and forget */
+        DISPATCH_IGNORE,    /* valid, but the filter does not select us: stay silent */
+        DISPATCH_REPLY,     /* answer now */
+        DISPATCH_RUN,       /* run an NRPE command, then answer with responder_nrpe_reply() */
+} DispatchKind;
+
+typedef struct Dispatch {
+        DispatchKind kind;
+        DropReason reason;                 /* DROP */
+        char detail[MESSAGE_ERROR_MAX];    /* DROP: human readable */
+        Request *request;                  /* IGNORE, REPLY, RUN */
+        int statuscode;                    /* REPLY */
+        char *statusmsg;                   /* REPLY */
+        json_t *data;                      /* REPLY */
+        char *command;                     /* RUN: command name */
+        char *command_line;                /* RUN: expanded command line */
+} Dispatch;
+
+void dispatch_done(Dispatch *d);
+
+int responder_dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *signature,
+                       int64_t now, Dispatch *ret);
+
+/* Build the signed reply body for a request. */
+int responder_build_reply(ResponderCore *c, const Request *req, int statuscode, const char *statusmsg, json_t *data,
+                          int64_t now, char **ret_body, size_t *ret_size, char ret_sig[static SIGNATURE_HEX_MAX]);
+
+/* Reply data and status for a finished NRPE command. */
+json_t *nrpe_result_data(const char *command, int exitcode, const char *output, size_t size);
+const char *nagios_state_to_string(int exitcode);
+
+/* The agents this node serves, as "NodeInfo" for filter matching. */
+bool responder_serves(const ResponderCore *c, const char *agent);
