@@ -339,3 +339,64 @@ const char *amqp_header_string(const amqp_basic_properties_t *p, const char *key
         }
         return NULL;
 }
+
+int amqp_session_drain(AmqpSession *s, amqp_delivery_cb_t cb, void *userdata) {
+        while (s->conn) {
+                amqp_envelope_t env;
+                struct timeval tv = {};
+                amqp_rpc_reply_t res;
+
+                amqp_maybe_release_buffers(s->conn);
+                res = amqp_consume_message(s->conn, &env, &tv, 0);
+                if (res.reply_type == AMQP_RESPONSE_NORMAL) {
+                        cb(&env, userdata);
+                        amqp_destroy_envelope(&env);
+                        continue;
+                }
+                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
+                        return 0;
+                if (res.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION ||
+                    res.library_error != AMQP_STATUS_UNEXPECTED_STATE)
+                        return amqp_reply_to_errno(res, "receive", s->error, sizeof s->error);
+
+                /* Something other than a delivery. */
+                amqp_frame_t frame;
+                int st = amqp_simple_wait_frame_noblock(s->conn, &frame, &tv);
+                if (st == AMQP_STATUS_TIMEOUT)
+                        return 0;
+                if (st != AMQP_STATUS_OK) {
+                        snprintf(s->error, sizeof s->error, "receive: %s", amqp_error_string2(st));
+                        return amqp_status_to_errno(st);
+                }
+                if (frame.frame_type != AMQP_FRAME_METHOD)
+                        continue;
+                switch (frame.payload.method.id) {
+                case AMQP_BASIC_RETURN_METHOD: {
+                        amqp_message_t msg;
+                        res = amqp_read_message(s->conn, frame.channel, &msg, 0);
+                        if (res.reply_type != AMQP_RESPONSE_NORMAL)
+                                return amqp_reply_to_errno(res, "returned message", s->error, sizeof s->error);
+                        amqp_destroy_message(&msg);
+                        break;
+                }
+                case AMQP_BASIC_CANCEL_METHOD:
+                        snprintf(s->error, sizeof s->error, "the broker cancelled the consumer");
+                        return -ECANCELED;
+                case AMQP_CHANNEL_CLOSE_METHOD: {
+                        amqp_channel_close_t *c = frame.payload.method.decoded;
+                        snprintf(s->error, sizeof s->error, "channel closed by broker: %u %.*s", c->reply_code,
+                                 (int) c->reply_text.len, (const char *) c->reply_text.bytes);
+                        return -EPROTO;
+                }
+                case AMQP_CONNECTION_CLOSE_METHOD: {
+                        amqp_connection_close_t *c = frame.payload.method.decoded;
+                        snprintf(s->error, sizeof s->error, "connection closed by broker: %u %.*s", c->reply_code,
+                                 (int) c->reply_text.len, (const char *) c->reply_text.bytes);
+                        return -ECONNRESET;
+                }
+                default:
+                        break; /* acks of confirms, cancel-ok, ... */
+                }
+        }
+        return -ENOTCONN;
+}

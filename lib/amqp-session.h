@@ -55,5 +55,12 @@ int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routi
 /* Read a string header into buf; NULL when absent or not a string. */
 const char *amqp_header_string(const amqp_basic_properties_t *p, const char *key, char *buf, size_t n);
 
+/* Process every frame already available, without blocking: deliveries go
+ * to cb; returned messages and confirms are consumed; a cancelled consumer,
+ * a closed channel or connection, or a socket error return a negative errno
+ * with s->error describing it (the caller reconnects). */
+typedef void (*amqp_delivery_cb_t)(amqp_envelope_t *env, void *userdata);
+int amqp_session_drain(AmqpSession *s, amqp_delivery_cb_t cb, void *userdata);
+
 /* Strip user:password@ from a URL for display. */
 char *url_strip_credentials(const char *url);

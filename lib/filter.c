@@ -563,12 +563,15 @@ static bool fact_matches(const FactFilter *ff, json_t *facts) {
         if (ff->is_regex)
                 return regexec(&ff->regex, s, 0, NULL, 0) == 0;
 
+        /* Equality is on the text: a kernel "5.10" is not "5.1". Order
+         * compares numbers as numbers. */
+        if (ff->op == FILTER_OP_EQ)
+                return streq(s, ff->value);
+        if (ff->op == FILTER_OP_NE)
+                return !streq(s, ff->value);
+
         c = compare_values(s, ff->value);
         switch (ff->op) {
-        case FILTER_OP_EQ:
-                return c == 0;
-        case FILTER_OP_NE:
-                return c != 0;
         case FILTER_OP_LT:
                 return c < 0;
         case FILTER_OP_GT:

@@ -378,3 +378,30 @@ int message_dump(const json_t *j, char **ret, size_t *ret_size) {
                 *ret_size = strlen(s);
         return 0;
 }
+
+static json_t *strv_json(char *const *l) {
+        json_t *a = json_array();
+        for (; a && l && *l; l++)
+                if (json_array_append_new(a, json_string(*l)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        return a;
+}
+
+json_t *registration_build(const char *identity, const char *collective, int64_t msgtime, int64_t interval,
+                           json_t *facts, char *const *classes, char *const *agents, const char *boot_id,
+                           int64_t uptime, const char *version) {
+        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:s?, s:I, s:s}",
+                         "protocol", PROTOCOL_REGISTRATION,
+                         "identity", identity,
+                         "collective", collective,
+                         "msgtime", (json_int_t) msgtime,
+                         "interval", (json_int_t) interval,
+                         "facts", facts ? json_incref(facts) : json_object(),
+                         "classes", strv_json(classes),
+                         "agents", strv_json(agents),
+                         "boot_id", boot_id,
+                         "uptime", (json_int_t) uptime,
+                         "version", version);
+}

@@ -99,6 +99,10 @@ json_t *request_build(const char *requestid, const char *senderid, const char *c
 json_t *reply_build(const char *requestid, const char *senderid, const char *agent, const char *action,
                     int64_t msgtime, int statuscode, const char *statusmsg, json_t *data);
 
+json_t *registration_build(const char *identity, const char *collective, int64_t msgtime, int64_t interval,
+                           json_t *facts, char *const *classes, char *const *agents, const char *boot_id,
+                           int64_t uptime, const char *version);
+
 /* Serialize compactly; ret is malloc'd. */
 int message_dump(const json_t *j, char **ret, size_t *ret_size);
 

@@ -63,6 +63,7 @@ struct Manager {
         sd_event_source *prune_source;
         sd_event_source *stop_source;
         bool ready_sent;
+        uint64_t last_delivery_tag;
 
         Job *running, *pending_head, *pending_tail;
         unsigned n_running, n_pending;
@@ -354,91 +355,32 @@ static void manager_connection_lost(Manager *m, int error, const char *what) {
         manager_schedule_reconnect(m);
 }
 
-/* Read everything the broker sent us, without blocking. */
+static void on_delivery(amqp_envelope_t *env, void *userdata) {
+        Manager *m = userdata;
+
+        m->last_delivery_tag = env->delivery_tag;
+        if (m->state == STATE_CONSUMING)
+                manager_handle_delivery(m, env);
+}
+
+/* Read everything the broker sent us, without blocking, then ack it all at once. */
 static int manager_drain(Manager *m) {
-        uint64_t last_tag = 0;
-        int r = 0;
+        int r;
 
-        while (amqp_session_is_open(&m->session)) {
-                amqp_envelope_t env;
-                struct timeval tv = {};
-                amqp_rpc_reply_t res;
-
-                amqp_maybe_release_buffers(m->session.conn);
-                res = amqp_consume_message(m->session.conn, &env, &tv, 0);
-                if (res.reply_type == AMQP_RESPONSE_NORMAL) {
-                        last_tag = env.delivery_tag;
-                        if (m->state == STATE_CONSUMING)
-                                manager_handle_delivery(m, &env);
-                        amqp_destroy_envelope(&env);
-                        continue;
-                }
-                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
-                        break;
-                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-                    res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-                        amqp_frame_t frame;
-                        int st = amqp_simple_wait_frame_noblock(m->session.conn, &frame, &tv);
-                        if (st == AMQP_STATUS_TIMEOUT)
-                                break;
-                        if (st != AMQP_STATUS_OK) {
-                                manager_connection_lost(m, amqp_status_to_errno(st), amqp_error_string2(st));
-                                return -ECONNRESET;
-                        }
-                        if (frame.frame_type != AMQP_FRAME_METHOD)
-                                continue;
-                        switch (frame.payload.method.id) {
-                        case AMQP_BASIC_ACK_METHOD:
-                        case AMQP_BASIC_CANCEL_OK_METHOD:
-                                break;
-                        case AMQP_BASIC_RETURN_METHOD: {
-                                amqp_message_t msg;
-                                res = amqp_read_message(m->session.conn, frame.channel, &msg, 0);
-                                if (res.reply_type != AMQP_RESPONSE_NORMAL) {
-                                        manager_connection_lost(m, -EPROTO, "cannot read returned message");
-                                        return -EPROTO;
-                                }
-                                amqp_destroy_message(&msg);
-                                break;
-                        }
-                        case AMQP_BASIC_CANCEL_METHOD:
-                                manager_connection_lost(m, -ECANCELED, "the broker cancelled our consumer");
-                                return -ECANCELED;
-                        case AMQP_CHANNEL_CLOSE_METHOD: {
-                                amqp_channel_close_t *c = frame.payload.method.decoded;
-                                char what[300];
-                                snprintf(what, sizeof what, "channel closed by broker: %u %.*s", c->reply_code,
-                                         (int) c->reply_text.len, (const char *) c->reply_text.bytes);
-                                manager_connection_lost(m, -EPROTO, what);
-                                return -EPROTO;
-                        }
-                        case AMQP_CONNECTION_CLOSE_METHOD: {
-                                amqp_connection_close_t *c = frame.payload.method.decoded;
-                                char what[300];
-                                snprintf(what, sizeof what, "connection closed by broker: %u %.*s", c->reply_code,
-                                         (int) c->reply_text.len, (const char *) c->reply_text.bytes);
-                                manager_connection_lost(m, -ECONNRESET, what);
-                                return -ECONNRESET;
-                        }
-                        default:
-                                log_debug("Ignoring unexpected method 0x%08x from broker.", frame.payload.method.id);
-                        }
-                        continue;
-                }
-                char err[AMQP_ERROR_MAX];
-                r = amqp_reply_to_errno(res, "receive", err, sizeof err);
-                manager_connection_lost(m, r, err);
+        m->last_delivery_tag = 0;
+        r = amqp_session_drain(&m->session, on_delivery, m);
+        if (r < 0) {
+                manager_connection_lost(m, r, m->session.error);
                 return r;
         }
-
-        if (last_tag > 0 && amqp_session_is_open(&m->session)) {
-                int st = amqp_basic_ack(m->session.conn, AMQP_CHANNEL, last_tag, 1);
+        if (m->last_delivery_tag > 0 && amqp_session_is_open(&m->session)) {
+                int st = amqp_basic_ack(m->session.conn, AMQP_CHANNEL, m->last_delivery_tag, 1);
                 if (st != AMQP_STATUS_OK) {
                         manager_connection_lost(m, amqp_status_to_errno(st), amqp_error_string2(st));
                         return amqp_status_to_errno(st);
                 }
         }
-        return r;
+        return 0;
 }
 
 static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

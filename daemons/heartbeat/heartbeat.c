@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* muster-heartbeat: publish this node's registration, wait for the broker
+ * to confirm it, exit. Run by muster-heartbeat.timer. */
+
+#include <getopt.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "amqp-session.h"
+#include "catalog-ids.h"
+#include "config.h"
+#include "facts.h"
+#include "log.h"
+#include "message.h"
+#include "sign.h"
+#include "util.h"
+
+static const char *arg_config = NULL;
+
+static void help(void) {
+        printf("Usage: muster-heartbeat [OPTIONS]\n\n"
+               "Publish this node's registration and wait until the broker confirmed it.\n\n"
+               "  -c --config=PATH   Read PATH instead of " MUSTER_CONFIG_FILE "\n"
+               "  -h --help          Show this help\n"
+               "     --version       Show the version\n\n"
+               "See muster-heartbeat(8).\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("muster-heartbeat %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "This program takes no arguments.");
+        return 1;
+}
+
+/* One line on stderr and in the journal, so systemctl status shows why. */
+static int fail(int error, const char *detail) {
+        log_struct(LOG_ERR, error, MSGID_HEARTBEAT_FAILED,
+                   KV("MUSTER_EVENT", EVENT_HEARTBEAT_FAILED), "Registration failed: %s.", detail);
+        (void) sd_notifyf(false, "STATUS=Failed: %s", detail);
+        return error < 0 ? error : -EIO;
+}
+
+/* Wait for the confirm of delivery tag 1; a basic.return before it means
+ * no collector queue is bound. */
+static int wait_confirm(AmqpSession *s, uint64_t deadline, char *err, size_t n) {
+        bool returned = false;
+
+        for (;;) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline) {
+                        snprintf(err, n, "the broker did not confirm the registration in time");
+                        return -ETIMEDOUT;
+                }
+                struct timeval tv = { .tv_sec = (time_t) ((deadline - now) / USEC_PER_SEC),
+                                      .tv_usec = (suseconds_t) ((deadline - now) % USEC_PER_SEC) };
+                amqp_frame_t frame;
+                int st = amqp_simple_wait_frame_noblock(s->conn, &frame, &tv);
+                if (st == AMQP_STATUS_TIMEOUT)
+                        continue;
+                if (st != AMQP_STATUS_OK) {
+                        snprintf(err, n, "lost the broker connection: %s", amqp_error_string2(st));
+                        return amqp_status_to_errno(st);
+                }
+                if (frame.frame_type != AMQP_FRAME_METHOD)
+                        continue;
+                switch (frame.payload.method.id) {
+                case AMQP_BASIC_ACK_METHOD:
+                        if (returned) {
+                                snprintf(err, n, "no collector queue is bound to the registration exchange, "
+                                         "the registration was not stored");
+                                return -ENOENT;
+                        }
+                        return 0;
+                case AMQP_BASIC_NACK_METHOD:
+                        snprintf(err, n, "the broker refused the registration (nack)");
+                        return -EIO;
+                case AMQP_BASIC_RETURN_METHOD: {
+                        amqp_message_t msg;
+                        returned = true;
+                        if (amqp_read_message(s->conn, frame.channel, &msg, 0).reply_type == AMQP_RESPONSE_NORMAL)
+                                amqp_destroy_message(&msg);
+                        break;
+                }
+                case AMQP_CHANNEL_CLOSE_METHOD:
+                case AMQP_CONNECTION_CLOSE_METHOD:
+                        snprintf(err, n, "the broker closed the connection");
+                        return -ECONNRESET;
+                }
+        }
+}
+
+static int read_boot_id(char ret[static 64]) {
+        _cleanup_free_ char *s = NULL;
+        int r = read_one_line_file("/proc/sys/kernel/random/boot_id", &s);
+        if (r < 0)
+                return r;
+        snprintf(ret, 64, "%s", s);
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        MusterConfig config;
+        AmqpSession session = {};
+        _cleanup_psk_ Psk *psk = NULL;
+        _cleanup_json_ json_t *facts = NULL, *reg = NULL;
+        _cleanup_strv_free_ char **classes = NULL;
+        _cleanup_free_ char *body = NULL, *exchange = NULL, *key = NULL;
+        char sig[SIGNATURE_HEX_MAX], boot_id[64] = "", err[AMQP_ERROR_MAX + 128];
+        struct timespec up;
+        size_t size;
+        int r;
+
+        log_setup("muster-heartbeat", true);
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        r = config_init(&config);
+        if (r < 0)
+                return log_oom();
+        r = config_load(&config, arg_config, false);
+        if (r >= 0)
+                r = config_resolve_secrets(&config);
+        if (r < 0) {
+                r = fail(r, "the configuration is invalid");
+                goto finish;
+        }
+        log_set_max_level(config.log_level);
+        log_set_target(config.log_target);
+
+        r = psk_load(config.psk_file, &psk);
+        if (r < 0) {
+                snprintf(err, sizeof err, "cannot read key file %s: %s", config.psk_file,
+                         r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
+                r = fail(r, err);
+                goto finish;
+        }
+        r = facts_load_dir(config.facts_dir, &facts);
+        if (r >= 0)
+                r = classes_load(config.classes_file, &classes);
+        if (r < 0) {
+                r = fail(r, "cannot read facts or classes");
+                goto finish;
+        }
+        (void) read_boot_id(boot_id);
+        clock_gettime(CLOCK_BOOTTIME, &up);
+
+        reg = registration_build(config.identity, config.collective, (int64_t) time(NULL),
+                                 (int64_t) (config.heartbeat_interval_usec / USEC_PER_SEC), facts, classes,
+                                 config.agents, boot_id[0] ? boot_id : NULL, (int64_t) up.tv_sec, PACKAGE_VERSION);
+        if (!reg || message_dump(reg, &body, &size) < 0 || sign_body(psk, body, size, sig) < 0) {
+                r = log_oom();
+                goto finish;
+        }
+        if (size > config.max_message_size) {
+                snprintf(err, sizeof err, "the registration is %zu bytes, more than max_message_size", size);
+                r = fail(-EMSGSIZE, err);
+                goto finish;
+        }
+
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + config.client_timeout_usec;
+        r = amqp_session_connect(&session, &config);
+        if (r < 0) {
+                snprintf(err, sizeof err, "cannot connect to a broker: %s", session.error);
+                r = fail(r, err);
+                goto finish;
+        }
+        r = amqp_session_declare_exchanges(&session, &config);
+        if (r >= 0) {
+                amqp_confirm_select(session.conn, AMQP_CHANNEL);
+                r = amqp_reply_to_errno(amqp_get_rpc_reply(session.conn), "confirm select", session.error,
+                                        sizeof session.error);
+        }
+        if (r >= 0 && (config_exchange(&config, "registration", &exchange) < 0 ||
+                       asprintf(&key, "%s.registration.%s", config.collective, config.identity) < 0))
+                r = -ENOMEM;
+        if (r >= 0)
+                r = amqp_session_publish(&session, exchange, key, body, size,
+                                         &(PublishOptions) { .signature = sig, .mandatory = true,
+                                                             .persistent = true });
+        if (r < 0) {
+                snprintf(err, sizeof err, "%s", session.error);
+                r = fail(r, err);
+                goto finish;
+        }
+        r = wait_confirm(&session, deadline, err, sizeof err);
+        if (r < 0) {
+                r = fail(r, err);
+                goto finish;
+        }
+
+        log_struct(LOG_INFO, 0, MSGID_HEARTBEAT_SENT,
+                   KV("MUSTER_EVENT", EVENT_HEARTBEAT_SENT,
+                      "MUSTER_IDENTITY", config.identity,
+                      "MUSTER_COLLECTIVE", config.collective,
+                      "MUSTER_BROKER", session.url),
+                   "Registered %s in collective %s through %s.", config.identity, config.collective, session.url);
+        r = 0;
+
+finish:
+        amqp_session_close(&session);
+        free(session.url);
+        config_done(&config);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
