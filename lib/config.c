@@ -149,6 +149,13 @@ static int parse_broker_urls(const char *value, void *data, const char **expecte
         return 0;
 }
 
+static int parse_queue_type(const char *value, void *data, const char **expected) {
+        *expected = "quorum or classic";
+        if (!streq(value, "quorum") && !streq(value, "classic"))
+                return -EINVAL;
+        return free_and_strdup(data, value);
+}
+
 static int parse_agents(const char *value, void *data, const char **expected) {
         _cleanup_strv_free_ char **l = NULL;
         *expected = "a list of agents among discovery, rpcutil, nrpe";
@@ -210,6 +217,7 @@ static const ConfigItem config_items[] = {
         { "collector", "name",                  parse_name_item,         O(collector_name) },
         { "collector", "state_dir",             parse_string,            O(state_dir) },
         { "collector", "prefetch",              parse_uint_positive,     O(collector_prefetch) },
+        { "collector", "queue_type",            parse_queue_type,        O(collector_queue_type) },
         { "collector", "control_socket",        parse_string,            O(collector_control_socket) },
         { "collector", "sweep_interval",        parse_duration_positive, O(sweep_interval_usec) },
         { "collector", "stale_grace",           parse_duration_item,     O(stale_grace_usec) },
@@ -273,6 +281,7 @@ int config_init(MusterConfig *c) {
             !(c->collector_name = strdup("default")) ||
             !(c->state_dir = strdup(STATEDIR "/registrations")) ||
             !(c->control_socket = strdup(RUNSTATEDIR "/responder.control")) ||
+            !(c->collector_queue_type = strdup("quorum")) ||
             !(c->collector_control_socket = strdup(RUNSTATEDIR "/collector.control"))) {
                 config_done(c);
                 return -ENOMEM;
@@ -303,6 +312,7 @@ void config_done(MusterConfig *c) {
         free(c->collector_name);
         free(c->state_dir);
         free(c->control_socket);
+        free(c->collector_queue_type);
         free(c->collector_control_socket);
         *c = (MusterConfig) {};
 }

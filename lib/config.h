@@ -68,6 +68,7 @@ typedef struct MusterConfig {
         char *collector_name;
         char *state_dir;
         unsigned collector_prefetch;
+        char *collector_queue_type;
         char *collector_control_socket;
         uint64_t sweep_interval_usec;
         uint64_t stale_grace_usec;

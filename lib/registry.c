@@ -206,7 +206,7 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
-int registry_store(int dirfd, const Registration *reg, int64_t now, bool *ret_new) {
+int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, bool *ret_new) {
         const char *identity = reg->identity;
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *body = NULL;
@@ -236,7 +236,8 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, bool *ret_ne
                                 bool same = stored && json_is_object(stored) && same_content(stored, reg->root);
                                 json_decref(stored);
                                 if (same) {
-                                        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_NOW } };
+                                        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+                                                                  { .tv_sec = (time_t) seen_at } };
                                         if (utimensat(dirfd, identity, ts, AT_SYMLINK_NOFOLLOW) < 0)
                                                 return -errno;
                                         if (ret_new)
@@ -266,6 +267,11 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, bool *ret_ne
                 r = write_all(fd, "\n", 1);
         /* No fsync(): the page cache survives a crash of the collector,
          * and ext4 flushes the data of a file renamed over another. */
+        if (r >= 0) {
+                struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = (time_t) seen_at } };
+                if (futimens(fd, ts) < 0)
+                        r = -errno;
+        }
         if (r >= 0 && close(TAKE_FD(fd)) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dirfd, tmp, dirfd, identity) < 0)

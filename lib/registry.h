@@ -46,6 +46,7 @@ int registry_entry_node_info(const RegistryEntry *e, void *ret_node_info, char *
 /* Write (atomically: temp file in dir + rename) or touch the node's file.
  * dirfd is an O_DIRECTORY fd of the state directory. When the registration
  * equals the stored one but for msgtime/uptime, only the mtime is set and 0
- * is returned; 1 when the file was (re)written; -errno on failure (the state
+ * is returned; 1 when the file was (re)written. The mtime is set to seen_at
+ * (when the node sent it), "received" to now; -errno on failure (the state
  * is unchanged then). *ret_new tells whether the file did not exist before. */
-int registry_store(int dirfd, const Registration *reg, int64_t now, bool *ret_new);
+int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, bool *ret_new);

@@ -1,0 +1,845 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* muster-collector: consumes registrations from a durable queue and keeps
+ * one state file per node; acks only once the file is in place. */
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "amqp-session.h"
+#include "catalog-ids.h"
+#include "config.h"
+#include "control.h"
+#include "hashmap.h"
+#include "log.h"
+#include "message.h"
+#include "registry.h"
+#include "sign.h"
+#include "util.h"
+
+typedef enum RejectReason {
+        REJECT_OVERSIZE,
+        REJECT_UNSIGNED,
+        REJECT_BAD_SIGNATURE,
+        REJECT_MALFORMED,
+        REJECT_INVALID_IDENTITY,
+        REJECT_WRONG_COLLECTIVE,
+        REJECT_FUTURE,
+        _REJECT_MAX,
+} RejectReason;
+
+static const char *const reject_table[_REJECT_MAX] = {
+        [REJECT_OVERSIZE] = "oversize",
+        [REJECT_UNSIGNED] = "unsigned",
+        [REJECT_BAD_SIGNATURE] = "bad-signature",
+        [REJECT_MALFORMED] = "malformed",
+        [REJECT_INVALID_IDENTITY] = "invalid-identity",
+        [REJECT_WRONG_COLLECTIVE] = "wrong-collective",
+        [REJECT_FUTURE] = "future",
+};
+
+typedef struct Node {
+        int64_t last_seen;   /* msgtime of the newest registration */
+        int64_t interval;
+        bool stale;
+} Node;
+
+/* A delivery we could not write yet: kept, unacked, in order. */
+typedef struct Held {
+        struct Held *next;
+        uint64_t tag;
+        char *body;
+        size_t size;
+        char *scheme;
+        char *sig;
+} Held;
+
+typedef struct Manager {
+        sd_event *event;
+        char *config_path;
+        MusterConfig config;
+        Psk *psk;
+
+        AmqpSession session;
+        bool consuming;
+        bool stopping;
+        bool ready_sent;
+        char *queue;
+        sd_event_source *io_source, *heartbeat_source, *reconnect_source, *sweep_source, *retry_source,
+                *status_source;
+
+        int dirfd;
+        Hashmap *nodes;
+        size_t n_stale;
+
+        Held *held_head, *held_tail;
+        size_t n_held;
+        bool degraded;
+        char degraded_reason[256];
+        unsigned retry_failures;
+
+        uint64_t received, written, touched, rejected[_REJECT_MAX];
+        uint32_t per_second[60];
+        int64_t per_second_at[60];
+
+        Control *control;
+        RateLimit reject_ratelimit, error_ratelimit;
+} Manager;
+
+static const char *arg_config = NULL;
+
+static void manager_schedule_reconnect(Manager *m);
+static void manager_update_status(Manager *m);
+
+static void held_free(Held *h) {
+        if (!h)
+                return;
+        free(h->body);
+        free(h->scheme);
+        free(h->sig);
+        free(h);
+}
+
+static void count_registration(Manager *m, int64_t now) {
+        size_t i = (size_t) (now % 60);
+        if (m->per_second_at[i] != now) {
+                m->per_second_at[i] = now;
+                m->per_second[i] = 0;
+        }
+        m->per_second[i]++;
+}
+
+static unsigned registrations_per_minute(const Manager *m, int64_t now) {
+        unsigned sum = 0;
+        for (size_t i = 0; i < 60; i++)
+                if (now - m->per_second_at[i] < 60)
+                        sum += m->per_second[i];
+        return sum;
+}
+
+/* Hostile identities are logged escaped. */
+static void escape_identity(const char *s, char *buf, size_t n) {
+        size_t o = 0;
+        for (; s && *s && o + 5 < n; s++) {
+                unsigned char c = (unsigned char) *s;
+                if (c >= 0x20 && c < 0x7f && c != '\\')
+                        buf[o++] = (char) c;
+                else
+                        o += (size_t) snprintf(buf + o, n - o, "\\x%02x", c);
+        }
+        buf[o] = '\0';
+}
+
+static void manager_reject(Manager *m, uint64_t tag, RejectReason reason, const char *identity, const char *detail) {
+        char id[1100] = "", shown[300];
+        unsigned suppressed = 0;
+
+        m->rejected[reason]++;
+        if (amqp_session_is_open(&m->session))
+                (void) amqp_basic_reject(m->session.conn, AMQP_CHANNEL, tag, 0);
+
+        if (!ratelimit_below(&m->reject_ratelimit, &suppressed))
+                return;
+        if (suppressed > 0)
+                log_warning("Suppressed %u further registration-rejected entries.", suppressed);
+        if (identity) {
+                escape_identity(identity, id, sizeof id);
+                snprintf(shown, sizeof shown, " from \"%.256s\"", id);
+        } else
+                shown[0] = '\0';
+        log_struct(LOG_WARNING, 0, MSGID_REGISTRATION_REJECTED,
+                   KV("MUSTER_EVENT", EVENT_REGISTRATION_REJECTED,
+                      "MUSTER_REASON", reject_table[reason],
+                      "MUSTER_IDENTITY", identity ? id : NULL),
+                   "Rejected registration%s (%s): %s", shown, reject_table[reason], detail);
+}
+
+static void node_event(Manager *m, const char *msgid, const char *event, int level, const char *identity,
+                       const char *fmt_suffix) {
+        log_struct(level, 0, msgid,
+                   KV("MUSTER_EVENT", event, "MUSTER_IDENTITY", identity,
+                      "MUSTER_COLLECTIVE", m->config.collective),
+                   "Node %s %s.", identity, fmt_suffix);
+}
+
+/* The raw identity of a message that failed validation, for the log. */
+static char *raw_identity(const void *body, size_t size) {
+        _cleanup_json_ json_t *j = json_loadb(body, size, 0, NULL);
+        json_t *v = j ? json_object_get(j, "identity") : NULL;
+        if (!json_is_string(v))
+                return NULL;
+        return strndup(json_string_value(v), MIN(json_string_length(v), (size_t) 1024));
+}
+
+/* Validate and store one registration. Returns 0 when it was handled
+ * (acked or rejected), or a negative errno when it could not be written
+ * and must be retried later. */
+static int manager_process(Manager *m, uint64_t tag, const void *body, size_t size, const char *scheme,
+                           const char *sig) {
+        _cleanup_registration_ Registration *reg = NULL;
+        char err[MESSAGE_ERROR_MAX];
+        int64_t now = (int64_t) time(NULL);
+        bool is_new = false;
+        int r;
+
+        if (size > m->config.max_message_size) {
+                snprintf(err, sizeof err, "%zu bytes exceed the limit of %" PRIu64 " bytes", size,
+                         m->config.max_message_size);
+                manager_reject(m, tag, REJECT_OVERSIZE, NULL, err);
+                return 0;
+        }
+        r = verify_body(m->psk, body, size, scheme, sig);
+        if (r < 0) {
+                _cleanup_free_ char *id = raw_identity(body, size);
+                manager_reject(m, tag, r == -ENOKEY ? REJECT_UNSIGNED : REJECT_BAD_SIGNATURE, id,
+                               r == -ENOKEY ? "the message carries no signature" :
+                               r == -EPROTONOSUPPORT ? "unsupported signature scheme" :
+                                                       "the signature does not match the message");
+                return 0;
+        }
+        r = registration_parse(body, size, m->config.max_message_size, &reg, err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                _cleanup_free_ char *id = raw_identity(body, size);
+                bool bad_id = strstr(err, "\"identity\"") != NULL;
+                manager_reject(m, tag, bad_id ? REJECT_INVALID_IDENTITY : REJECT_MALFORMED, id, err);
+                return 0;
+        }
+        if (!streq(reg->collective, m->config.collective)) {
+                snprintf(err, sizeof err, "collective \"%s\", this collector serves \"%s\"", reg->collective,
+                         m->config.collective);
+                manager_reject(m, tag, REJECT_WRONG_COLLECTIVE, reg->identity, err);
+                return 0;
+        }
+        if (reg->msgtime > now + (int64_t) (m->config.max_clock_skew_usec / USEC_PER_SEC)) {
+                snprintf(err, sizeof err, "dated %" PRId64 " s in the future", reg->msgtime - now);
+                manager_reject(m, tag, REJECT_FUTURE, reg->identity, err);
+                return 0;
+        }
+
+        Node *n = hashmap_get(m->nodes, reg->identity);
+        if (n && reg->msgtime < n->last_seen) {
+                /* Older than what we have (out of order, or replayed): nothing to do. */
+                (void) amqp_basic_ack(m->session.conn, AMQP_CHANNEL, tag, 0);
+                return 0;
+        }
+
+        r = registry_store(m->dirfd, reg, now, MIN(reg->msgtime, now), &is_new);
+        if (r < 0)
+                return r;
+
+        if (amqp_session_is_open(&m->session))
+                (void) amqp_basic_ack(m->session.conn, AMQP_CHANNEL, tag, 0);
+        if (r > 0)
+                m->written++;
+        else
+                m->touched++;
+        count_registration(m, now);
+
+        if (!n) {
+                n = calloc(1, sizeof *n);
+                if (!n || hashmap_put(m->nodes, reg->identity, n) < 0) {
+                        free(n);
+                        return log_oom(), 0;
+                }
+                if (is_new)
+                        node_event(m, MSGID_NODE_NEW, EVENT_NODE_NEW, LOG_NOTICE, reg->identity,
+                                   "registered for the first time");
+        } else if (n->stale) {
+                n->stale = false;
+                m->n_stale--;
+                node_event(m, MSGID_NODE_RECOVERED, EVENT_NODE_RECOVERED, LOG_NOTICE, reg->identity,
+                           "checked in again");
+        }
+        n->last_seen = reg->msgtime;
+        n->interval = reg->interval;
+        return 0;
+}
+
+static bool write_error_is_transient(int r) {
+        return r == -ENOSPC || r == -EIO || r == -EROFS || r == -EDQUOT || r == -ENOMEM || r == -EACCES ||
+               r == -EPERM || r == -EMFILE || r == -ENFILE || r == -EBUSY || r == -EAGAIN || r == -EEXIST;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void manager_enter_degraded(Manager *m, int error) {
+        char buf[32];
+
+        m->retry_failures++;
+        uint64_t delay = MIN(USEC_PER_SEC << MIN(m->retry_failures - 1, 5u), 30 * USEC_PER_SEC);
+        snprintf(m->degraded_reason, sizeof m->degraded_reason, "cannot write to %s: %s", m->config.state_dir,
+                 strerror(-error));
+        if (!m->degraded || ratelimit_below(&m->error_ratelimit, NULL))
+                log_struct(LOG_ERR, error, MSGID_STATE_WRITE_FAILED, KV("MUSTER_EVENT", EVENT_STATE_WRITE_FAILED),
+                           "Cannot store registrations: %s; %zu registration(s) held unacknowledged, retrying in %s.",
+                           m->degraded_reason, m->n_held, format_duration(buf, sizeof buf, delay));
+        m->degraded = true;
+        manager_update_status(m);
+        m->retry_source = sd_event_source_disable_unref(m->retry_source);
+        (void) sd_event_add_time_relative(m->event, &m->retry_source, CLOCK_MONOTONIC, delay, 0, on_retry, m);
+}
+
+static void manager_hold(Manager *m, uint64_t tag, const void *body, size_t size, const char *scheme, const char *sig) {
+        Held *h = calloc(1, sizeof *h);
+        if (!h || !(h->body = malloc(size ? size : 1)) || (scheme && !(h->scheme = strdup(scheme))) ||
+            (sig && !(h->sig = strdup(sig)))) {
+                held_free(h);
+                /* Not acked: the broker gives it back once we reconnect. */
+                log_oom();
+                return;
+        }
+        memcpy(h->body, body, size);
+        h->size = size;
+        h->tag = tag;
+        if (m->held_tail)
+                m->held_tail->next = h;
+        else
+                m->held_head = h;
+        m->held_tail = h;
+        m->n_held++;
+}
+
+/* Write what we hold, in order; stop at the first failure. */
+static void manager_flush_held(Manager *m) {
+        while (m->held_head) {
+                Held *h = m->held_head;
+                int r = manager_process(m, h->tag, h->body, h->size, h->scheme, h->sig);
+                if (r < 0) {
+                        manager_enter_degraded(m, r);
+                        return;
+                }
+                m->held_head = h->next;
+                if (!m->held_head)
+                        m->held_tail = NULL;
+                m->n_held--;
+                held_free(h);
+        }
+        if (m->degraded) {
+                log_info("The state directory is writable again, %s registrations written.",
+                         m->retry_failures ? "held" : "all");
+                m->degraded = false;
+                m->retry_failures = 0;
+                m->retry_source = sd_event_source_disable_unref(m->retry_source);
+                manager_update_status(m);
+        }
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        m->retry_source = sd_event_source_disable_unref(m->retry_source);
+        manager_flush_held(m);
+        return 0;
+}
+
+static void drop_held(Manager *m) {
+        /* Their delivery tags die with the connection; the broker redelivers them. */
+        while (m->held_head) {
+                Held *h = m->held_head;
+                m->held_head = h->next;
+                held_free(h);
+        }
+        m->held_tail = NULL;
+        m->n_held = 0;
+}
+
+static void on_delivery(amqp_envelope_t *env, void *userdata) {
+        Manager *m = userdata;
+        const amqp_basic_properties_t *p = &env->message.properties;
+        char scheme[32], sig[SIGNATURE_HEX_MAX];
+        const char *sc = amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme);
+        const char *sg = amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig);
+
+        m->received++;
+        if (m->held_head) {
+                manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, sg);
+                return;
+        }
+        int r = manager_process(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, sg);
+        if (r < 0) {
+                if (!write_error_is_transient(r))
+                        log_warning_errno(r, "Unexpected error storing a registration, holding it: %m");
+                manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, sg);
+                manager_enter_degraded(m, r);
+        }
+}
+
+static void manager_disconnect(Manager *m) {
+        m->io_source = sd_event_source_disable_unref(m->io_source);
+        m->heartbeat_source = sd_event_source_disable_unref(m->heartbeat_source);
+        amqp_session_close(&m->session);
+        free(m->queue);
+        m->queue = NULL;
+        m->consuming = false;
+        drop_held(m);
+}
+
+static void manager_connection_lost(Manager *m, int error) {
+        log_struct(LOG_WARNING, error, MSGID_BROKER_DISCONNECTED,
+                   KV("MUSTER_EVENT", EVENT_BROKER_DISCONNECTED, "MUSTER_BROKER", m->session.url),
+                   "Lost connection to broker %s: %s", strna(m->session.url), m->session.error);
+        manager_disconnect(m);
+        if (!m->stopping)
+                manager_schedule_reconnect(m);
+}
+
+static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        int r = amqp_session_drain(&m->session, on_delivery, m);
+        if (r < 0)
+                manager_connection_lost(m, r);
+        else
+                manager_update_status(m);
+        return 0;
+}
+
+static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r = amqp_session_drain(&m->session, on_delivery, m);
+        if (r < 0) {
+                manager_connection_lost(m, r);
+                return 0;
+        }
+        (void) sd_event_source_set_time_relative(s, MAX(m->config.heartbeat_usec / 2, USEC_PER_SEC));
+        return 0;
+}
+
+static int manager_setup_consumer(Manager *m) {
+        AmqpSession *s = &m->session;
+        _cleanup_free_ char *exchange = NULL, *key = NULL;
+        amqp_table_entry_t args[1];
+        amqp_table_t table = { .num_entries = 1, .entries = args };
+        int r;
+
+        r = amqp_session_declare_exchanges(s, &m->config);
+        if (r < 0)
+                return r;
+        if (config_exchange(&m->config, "registration", &exchange) < 0 ||
+            asprintf(&m->queue, "%s.registrations.%s", m->config.prefix, m->config.collector_name) < 0 ||
+            asprintf(&key, "%s.registration.*", m->config.collective) < 0)
+                return -ENOMEM;
+
+        args[0].key = amqp_cstring_bytes("x-queue-type");
+        args[0].value.kind = AMQP_FIELD_KIND_UTF8;
+        args[0].value.value.bytes = amqp_cstring_bytes(m->config.collector_queue_type);
+
+        amqp_queue_declare(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), 0, 1, 0, 0, table);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue declare", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+        amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(exchange),
+                        amqp_cstring_bytes(key), amqp_empty_table);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue bind", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+        amqp_basic_qos(s->conn, AMQP_CHANNEL, 0, (uint16_t) MIN(m->config.collector_prefetch, 65535u), 0);
+        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "basic qos", s->error, sizeof s->error);
+        if (r < 0)
+                return r;
+        amqp_basic_consume(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_empty_bytes, 0, 0, 0,
+                           amqp_empty_table);
+        return amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "basic consume", s->error, sizeof s->error);
+}
+
+static int manager_connect(Manager *m) {
+        int r;
+
+        r = amqp_session_connect(&m->session, &m->config);
+        if (r < 0)
+                return r;
+        r = manager_setup_consumer(m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(m->event, &m->io_source, amqp_session_fd(&m->session), EPOLLIN, on_amqp_io, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(m->event, &m->heartbeat_source, CLOCK_MONOTONIC,
+                                       MAX(m->config.heartbeat_usec / 2, USEC_PER_SEC), 0, on_heartbeat, m);
+        if (r < 0)
+                return r;
+        m->consuming = true;
+        log_struct(LOG_INFO, 0, MSGID_BROKER_CONNECTED,
+                   KV("MUSTER_EVENT", EVENT_BROKER_CONNECTED, "MUSTER_BROKER", m->session.url),
+                   "Connected to broker %s, consuming registrations from queue %s.", m->session.url, m->queue);
+        if (!m->ready_sent) {
+                (void) sd_notify(false, "READY=1");
+                m->ready_sent = true;
+        }
+        manager_update_status(m);
+        r = amqp_session_drain(&m->session, on_delivery, m);
+        if (r < 0)
+                manager_connection_lost(m, r);
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+        if (manager_connect(m) < 0) {
+                manager_disconnect(m);
+                manager_schedule_reconnect(m);
+        }
+        return 0;
+}
+
+static void manager_schedule_reconnect(Manager *m) {
+        char buf[32];
+
+        if (m->reconnect_source || m->stopping)
+                return;
+        uint64_t delay = amqp_session_backoff_usec(&m->session, &m->config);
+        if (sd_event_add_time_relative(m->event, &m->reconnect_source, CLOCK_MONOTONIC, delay, 0, on_reconnect, m) <
+            0) {
+                sd_event_exit(m->event, -ENOMEM);
+                return;
+        }
+        format_duration(buf, sizeof buf, delay / USEC_PER_MSEC * USEC_PER_MSEC);
+        if (ratelimit_below(&m->error_ratelimit, NULL))
+                log_warning("Cannot reach a broker: %s. Retrying in %s.",
+                            m->session.error[0] ? m->session.error : "connection lost", buf);
+        (void) sd_notifyf(false, "STATUS=Reconnecting in %s: %s", buf,
+                          m->session.error[0] ? m->session.error : "connection lost");
+}
+
+static void manager_update_status(Manager *m) {
+        int64_t now = (int64_t) time(NULL);
+
+        if (m->degraded)
+                (void) sd_notifyf(false, "STATUS=degraded: %s; %zu registration(s) held; %zu nodes, %zu stale",
+                                  m->degraded_reason, m->n_held, hashmap_size(m->nodes), m->n_stale);
+        else if (m->consuming)
+                (void) sd_notifyf(false, "STATUS=%zu nodes, %zu stale, %u registrations/min",
+                                  hashmap_size(m->nodes), m->n_stale, registrations_per_minute(m, now));
+}
+
+static void manager_sweep(Manager *m, bool log_events) {
+        int64_t now = (int64_t) time(NULL);
+        int64_t grace = (int64_t) (m->config.stale_grace_usec / USEC_PER_SEC);
+        const char *id;
+        void *v;
+        size_t i = 0;
+
+        while (hashmap_iterate(m->nodes, &i, &id, &v)) {
+                Node *n = v;
+                int64_t interval = n->interval > 0 ? n->interval
+                                                   : (int64_t) (m->config.heartbeat_interval_usec / USEC_PER_SEC);
+                bool stale = now - n->last_seen > interval + grace;
+                if (stale && !n->stale) {
+                        n->stale = true;
+                        m->n_stale++;
+                        if (log_events) {
+                                char ago[32];
+                                snprintf(ago, sizeof ago, "%" PRId64, now - n->last_seen);
+                                log_struct(LOG_WARNING, 0, MSGID_NODE_STALE,
+                                           KV("MUSTER_EVENT", EVENT_NODE_STALE, "MUSTER_IDENTITY", id,
+                                              "MUSTER_COLLECTIVE", m->config.collective, "MUSTER_LAST_SEEN_AGO", ago),
+                                           "Node %s stopped checking in: last seen %s s ago, interval %" PRId64 " s.",
+                                           id, ago, interval);
+                        }
+                }
+        }
+        manager_update_status(m);
+}
+
+static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        manager_sweep(m, true);
+        (void) sd_event_source_set_time_relative(s, m->config.sweep_interval_usec);
+        return 0;
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_update_status(userdata);
+        (void) sd_event_source_set_time_relative(s, 10 * USEC_PER_SEC);
+        return 0;
+}
+
+static int manager_load_state(Manager *m) {
+        RegistryList l = {};
+        int r;
+
+        r = registry_list(m->config.state_dir, true, &l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the state directory %s: %m", m->config.state_dir);
+        for (size_t i = 0; i < l.n; i++) {
+                Node *n = calloc(1, sizeof *n);
+                if (!n || hashmap_put(m->nodes, l.entries[i].identity, n) < 0) {
+                        free(n);
+                        registry_list_done(&l);
+                        return log_oom();
+                }
+                n->last_seen = l.entries[i].mtime.tv_sec;
+                n->interval = l.entries[i].interval;
+        }
+        log_info("Loaded %zu node(s) from %s.", l.n, m->config.state_dir);
+        registry_list_done(&l);
+        /* Nodes that went quiet while we were away are reported at the first sweep. */
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        log_struct(LOG_INFO, 0, MSGID_DAEMON_STOPPING, KV("MUSTER_EVENT", EVENT_DAEMON_STOPPING),
+                   "Received %s, stopping; %zu held registration(s) go back to the queue.", strsignal(si->ssi_signo),
+                   m->n_held);
+        (void) sd_notify(false, "STOPPING=1");
+        m->stopping = true;
+        sd_event_exit(m->event, 0);
+        return 0;
+}
+
+static int load_config(const char *path, MusterConfig *c, Psk **ret_psk) {
+        int r = config_init(c);
+        if (r < 0)
+                return log_oom();
+        r = config_load(c, path, false);
+        if (r >= 0)
+                r = config_resolve_secrets(c);
+        if (r >= 0) {
+                r = psk_load(c->psk_file, ret_psk);
+                if (r < 0)
+                        log_error_errno(r, "Failed to read key file %s: %s", c->psk_file,
+                                        r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
+        }
+        if (r < 0)
+                config_done(c);
+        return r;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        MusterConfig c;
+        Psk *psk = NULL;
+
+        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
+                          now_usec(CLOCK_MONOTONIC));
+        if (load_config(m->config_path, &c, &psk) < 0) {
+                log_struct(LOG_ERR, 0, MSGID_CONFIG_RELOAD_FAILED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOAD_FAILED),
+                           "Reloading the configuration failed, the previous configuration stays in force.");
+                (void) sd_notify(false, "READY=1");
+                manager_update_status(m);
+                return 0;
+        }
+        bool reconnect = config_broker_changed(&m->config, &c) || !streq(c.state_dir, m->config.state_dir) ||
+                         !streq(c.collector_name, m->config.collector_name);
+        if (!streq(c.state_dir, m->config.state_dir)) {
+                log_warning("state_dir changes need a restart, keeping %s.", m->config.state_dir);
+                free(c.state_dir);
+                c.state_dir = strdup(m->config.state_dir);
+        }
+        config_done(&m->config);
+        m->config = c;
+        psk_free(m->psk);
+        m->psk = psk;
+        log_set_max_level(m->config.log_level);
+        log_set_target(m->config.log_target);
+        log_struct(LOG_INFO, 0, MSGID_CONFIG_RELOADED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOADED),
+                   "Configuration reloaded%s.", reconnect ? ", reconnecting to the broker" : "");
+        if (reconnect) {
+                manager_disconnect(m);
+                m->session.failures = 0;
+                if (manager_connect(m) < 0) {
+                        manager_disconnect(m);
+                        manager_schedule_reconnect(m);
+                }
+        }
+        (void) sd_notify(false, "READY=1");
+        manager_update_status(m);
+        return 0;
+}
+
+static void on_control(ControlConnection *cc, const char *verb, json_t *msg, void *userdata) {
+        Manager *m = userdata;
+        int64_t now = (int64_t) time(NULL);
+
+        if (!streq(verb, "status")) {
+                (void) control_connection_send_error(cc, "unknown verb");
+                return;
+        }
+        json_t *rej = json_object();
+        for (int i = 0; rej && i < _REJECT_MAX; i++)
+                json_object_set_new(rej, reject_table[i], json_integer((json_int_t) m->rejected[i]));
+        _cleanup_json_ json_t *j = json_pack("{s:s, s:b, s:b, s:s?, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I}",
+                                             "version", PACKAGE_VERSION,
+                                             "connected", m->consuming,
+                                             "degraded", m->degraded,
+                                             "broker", m->session.url,
+                                             "nodes", (json_int_t) hashmap_size(m->nodes),
+                                             "stale", (json_int_t) m->n_stale,
+                                             "received", (json_int_t) m->received,
+                                             "written", (json_int_t) m->written,
+                                             "touched", (json_int_t) m->touched,
+                                             "held", (json_int_t) m->n_held,
+                                             "rejected", rej,
+                                             "per_minute", (json_int_t) registrations_per_minute(m, now));
+        _cleanup_free_ char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (!s)
+                (void) control_connection_send_error(cc, "out of memory");
+        else
+                (void) control_connection_send(cc, s, strlen(s));
+}
+
+static void node_free(void *p) {
+        free(p);
+}
+
+static Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        manager_disconnect(m);
+        free(m->session.url);
+        m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
+        m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
+        m->retry_source = sd_event_source_disable_unref(m->retry_source);
+        m->status_source = sd_event_source_disable_unref(m->status_source);
+        control_free(m->control);
+        sd_event_unref(m->event);
+        hashmap_free(m->nodes, node_free);
+        if (m->dirfd >= 0)
+                close(m->dirfd);
+        psk_free(m->psk);
+        config_done(&m->config);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+static void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+
+static int manager_new(Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof *m);
+        if (!m)
+                return log_oom();
+        m->dirfd = -1;
+        m->reject_ratelimit = (RateLimit) RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
+        m->error_ratelimit = (RateLimit) RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
+        if (arg_config && !(m->config_path = strdup(arg_config)))
+                return log_oom();
+        r = load_config(m->config_path, &m->config, &m->psk);
+        if (r < 0)
+                return r;
+        log_set_max_level(m->config.log_level);
+        log_set_target(m->config.log_target);
+
+        (void) mkdir(m->config.state_dir, 0755);
+        m->dirfd = open(m->config.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (m->dirfd < 0)
+                return log_error_errno(-errno, "Failed to open the state directory %s: %m", m->config.state_dir);
+        m->nodes = hashmap_new();
+        if (!m->nodes)
+                return log_oom();
+        r = manager_load_state(m);
+        if (r < 0)
+                return r;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+        (void) sd_event_set_watchdog(m->event, true);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||
+            (r = sd_event_add_time_relative(m->event, &m->sweep_source, CLOCK_MONOTONIC,
+                                            m->config.sweep_interval_usec, 0, on_sweep, m)) < 0 ||
+            (r = sd_event_add_time_relative(m->event, &m->status_source, CLOCK_MONOTONIC, 10 * USEC_PER_SEC, 0,
+                                            on_status_timer, m)) < 0)
+                return log_error_errno(r, "Failed to set up the event loop: %m");
+
+        r = control_new(m->event, "control", m->config.collector_control_socket, on_control, m, &m->control);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+static void help(void) {
+        printf("Usage: muster-collector [OPTIONS]\n\n"
+               "Keep one state file per node from the registrations on the broker.\n\n"
+               "  -c --config=PATH   Read PATH instead of " MUSTER_CONFIG_FILE "\n"
+               "  -h --help          Show this help\n"
+               "     --version       Show the version\n\n"
+               "See muster-collector(8).\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("muster-collector %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "This program takes no arguments.");
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t ss;
+        int r;
+
+        log_setup("muster-collector", true);
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return log_error_errno(-errno, "Failed to block signals: %m");
+
+        r = manager_new(&m);
+        if (r < 0)
+                return r;
+        listen_fds_close_unclaimed();
+
+        (void) sd_notify(false, "STATUS=Connecting to the broker");
+        if (manager_connect(m) < 0) {
+                manager_disconnect(m);
+                manager_schedule_reconnect(m);
+        }
+        /* The first sweep reports nodes that went quiet while we were away. */
+        manager_sweep(m, true);
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopped");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
