@@ -176,6 +176,7 @@ static int log_dispatch(int level, int error, const char *file, int line, const 
         return 0;
 }
 
+_printf_(8, 0)
 static int log_vformat(int level, int error, const char *file, int line, const char *func,
                        const char *message_id, const char *const *kv, const char *format, va_list ap) {
         char msg[LINE_MAX];

@@ -272,7 +272,9 @@ static int load_dir(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned 
                 if (asprintf(&p, "%s/%s", path, names[i]) < 0)
                         return -ENOMEM;
                 if (stat(p, &st) < 0) {
-                        (void) log_warning_errno(errno, "Failed to stat %s: %m, ignoring", p);
+                        /* e.g. a dangling symlink: only ours to complain about if it looks like config */
+                        if (endswith(names[i], ".cfg"))
+                                (void) log_warning_errno(errno, "Failed to stat %s: %m, ignoring", p);
                         continue;
                 }
                 if (S_ISDIR(st.st_mode)) {

@@ -332,10 +332,13 @@ int responder_build_reply(ResponderCore *c, const Request *req, int statuscode, 
 }
 
 json_t *nrpe_result_data(const char *command, int exitcode, const char *output, size_t size) {
+        _cleanup_free_ char *clean = NULL;
         NrpeOutput o = {};
         json_t *j;
 
-        if (nrpe_parse_output(output, size, &o) < 0)
+        /* Plugins print whatever they like; the reply is JSON, so UTF-8. */
+        clean = utf8_sanitize(output ?: "", output ? size : 0);
+        if (!clean || nrpe_parse_output(clean, output ? size : 0, &o) < 0)
                 return NULL;
         j = json_pack("{s:s, s:i, s:s, s:s, s:s}",
                       "command", command,

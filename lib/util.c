@@ -345,6 +345,26 @@ bool utf8_is_valid(const char *s, size_t n) {
         return true;
 }
 
+char *utf8_sanitize(const char *p, size_t n) {
+        char *out = malloc(n + 1);
+        size_t i = 0;
+
+        if (!out)
+                return NULL;
+        while (i < n) {
+                unsigned char c = (unsigned char) p[i];
+                size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+                if (c == 0 || len == 0 || i + len > n || !utf8_is_valid(p + i, len)) {
+                        out[i++] = '?';
+                        continue;
+                }
+                memcpy(out + i, p + i, len);
+                i += len;
+        }
+        out[n] = '\0';
+        return out;
+}
+
 int hex_encode(const uint8_t *p, size_t n, char **ret) {
         static const char digits[] = "0123456789abcdef";
         char *s = malloc(n * 2 + 1);

@@ -39,6 +39,8 @@ bool identity_is_valid(const char *s);
  * [A-Za-z0-9_-], 1..max bytes. */
 bool name_is_valid(const char *s, size_t max);
 bool utf8_is_valid(const char *s, size_t n);
+/* Copy of p[0..n) with NUL bytes and invalid UTF-8 replaced by '?'. */
+char *utf8_sanitize(const char *p, size_t n);
 
 int hex_encode(const uint8_t *p, size_t n, char **ret);
 int hex_decode(const char *s, uint8_t *buf, size_t n);

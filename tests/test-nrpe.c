@@ -602,7 +602,20 @@ static void test_load_unreadable(void) {
                 ASSERT(strstr(log, "main.cfg:2: "));
         }
         nrpe_config_free(c);
-        ok("load: an unreadable include (FIFO, no permission) is a warning");
+
+        /* Dangling symlinks in a directory: a warning for a *.cfg one only. */
+        free(log);
+        write_file("dangling/ok.cfg", "command[fine]=echo fine\n");
+        _cleanup_free_ char *l1 = tmp_path("dangling/gone.cfg"), *l2 = tmp_path("dangling/README");
+        ASSERT(symlink("/nonexistent/gone.cfg", l1) >= 0);
+        ASSERT(symlink("/nonexistent/README", l2) >= 0);
+        c = load("dangling", &log);
+        ASSERT(c->n_commands == 1);
+        ASSERT(strstr(log, "gone.cfg"));
+        ASSERT(strstr(log, ", ignoring"));
+        ASSERT(!strstr(log, "README"));
+        nrpe_config_free(c);
+        ok("load: an unreadable include (FIFO, no permission, dangling symlink) is a warning");
 }
 
 static void test_parse_buffer_includes(void) {

@@ -205,8 +205,6 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
 
         if (m->state == STATE_STOPPING && m->n_running == 0)
                 sd_event_exit(m->event, 0);
-        else
-                manager_update_status(m);
 }
 
 static void job_start_or_queue(Manager *m, Job *j) {
@@ -248,7 +246,6 @@ static void job_start_or_queue(Manager *m, Job *j) {
                 m->running->prev = j;
         m->running = j;
         m->n_running++;
-        manager_update_status(m);
 }
 
 /* The one dispatch path for broker and local requests. */
@@ -725,6 +722,9 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 static int on_prune(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         replay_cache_prune(m->core.replay, now_sec());
+        /* The counts in STATUS= move with every check: refresh them here,
+         * not at every start and finish. */
+        manager_update_status(m);
         (void) sd_event_source_set_time_relative(s, 10 * USEC_PER_SEC);
         return 0;
 }

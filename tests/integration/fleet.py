@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,24 +29,33 @@ def binary(name):
 
 
 class NotifySocket:
-    """Receives sd_notify() datagrams the way systemd would."""
+    """Receives sd_notify() datagrams the way systemd would: always
+    drained, by a thread, so the daemon never blocks on a full socket."""
 
     def __init__(self, path):
         self.path = str(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
         self.messages = []
+        self.closed = False
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+
+    def _reader(self):
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536).decode(errors="replace")
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.messages.append(data)
 
     def poll(self, timeout=0.0):
-        self.sock.settimeout(timeout if timeout > 0 else 0.0001)
-        try:
-            while True:
-                data = self.sock.recv(65536).decode(errors="replace")
-                self.messages.append(data)
-                self.sock.settimeout(0.0001)
-        except (socket.timeout, BlockingIOError):
-            pass
-        return self.messages
+        if timeout > 0:
+            time.sleep(timeout)
+        return list(self.messages)
 
     def wait_for(self, needle, timeout=20.0):
         deadline = time.monotonic() + timeout
@@ -61,6 +71,8 @@ class NotifySocket:
                    for m in self.messages)
 
     def close(self):
+        self.closed = True
+        self.thread.join(1)
         self.sock.close()
 
 

@@ -30,7 +30,8 @@ class Responder(unittest.TestCase):
                                      "check_tree": "sleep 3001 & sleep 3002; echo never",
                                      "check_one_second": "sleep 1; echo done",
                                      "check_args": "echo got $ARG1$ and $ARG2$",
-                                     "check_big": "head -c 1000000 /dev/zero | tr '\\\\0' x",
+                                     "check_big": "yes x | head -c 1000000",
+                                     "check_binary": "printf 'OK \\377\\000 bytes|a=1\\n'",
                                  }, extra={"nrpe": {"command_timeout": "2s", "output_max": "4K"}})
         cls.node.start(watchdog_usec=1_000_000)
         cls.raw = RawClient(cls.broker.url, cls.fleet.psk)
@@ -115,6 +116,13 @@ class Responder(unittest.TestCase):
         d = replies[0]["data"]
         self.assertLessEqual(len(d["output"]), 4096 + 64)
         self.assertIn("truncated", d["output"] + d["long_output"])
+
+    def test_nrpe_binary_output(self):
+        _, replies = self.ask("nrpe", "runcommand", {"command": "check_binary"})
+        d = replies[0]["data"]
+        self.assertEqual(d["exitcode"], 0)
+        self.assertEqual(d["output"], "OK ?? bytes")
+        self.assertEqual(d["perfdata"], "a=1")
 
     def test_checks_run_concurrently(self):
         reqs = [build_request("nrpe", "runcommand", {"command": "check_one_second"}) for _ in range(4)]
