@@ -6,6 +6,7 @@
 #include <time.h>
 
 #define SD_JOURNAL_SUPPRESS_LOCATION 1
+#include <systemd/sd-event.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -248,4 +249,11 @@ bool ratelimit_below(RateLimit *rl, unsigned *ret_suppressed) {
         }
         rl->suppressed++;
         return false;
+}
+
+int event_source_rearm(sd_event_source *s, uint64_t usec) {
+        int r = sd_event_source_set_time_relative(s, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }

@@ -80,3 +80,8 @@ typedef struct RateLimit {
 bool ratelimit_below(RateLimit *rl, unsigned *ret_suppressed);
 
 uint64_t now_usec(int clock);
+
+/* Re-arm a timer event source from its own callback: timer sources are
+ * one-shot, so set the time and enable it again. */
+typedef struct sd_event_source sd_event_source;
+int event_source_rearm(sd_event_source *s, uint64_t usec);

@@ -407,7 +407,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
                 manager_connection_lost(m, r);
                 return 0;
         }
-        (void) sd_event_source_set_time_relative(s, MAX(m->config.heartbeat_usec / 2, USEC_PER_SEC));
+        (void) event_source_rearm(s, MAX(m->config.heartbeat_usec / 2, USEC_PER_SEC));
         return 0;
 }
 
@@ -551,13 +551,13 @@ static void manager_sweep(Manager *m, bool log_events) {
 static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         manager_sweep(m, true);
-        (void) sd_event_source_set_time_relative(s, m->config.sweep_interval_usec);
+        (void) event_source_rearm(s, m->config.sweep_interval_usec);
         return 0;
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_update_status(userdata);
-        (void) sd_event_source_set_time_relative(s, 10 * USEC_PER_SEC);
+        (void) event_source_rearm(s, 10 * USEC_PER_SEC);
         return 0;
 }
 

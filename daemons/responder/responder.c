@@ -394,7 +394,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
          * silent broker. */
         (void) manager_drain(m);
         if (m->heartbeat_source)
-                (void) sd_event_source_set_time_relative(s, interval);
+                (void) event_source_rearm(s, interval);
         return 0;
 }
 
@@ -725,7 +725,7 @@ static int on_prune(sd_event_source *s, uint64_t usec, void *userdata) {
         /* The counts in STATUS= move with every check: refresh them here,
          * not at every start and finish. */
         manager_update_status(m);
-        (void) sd_event_source_set_time_relative(s, 10 * USEC_PER_SEC);
+        (void) event_source_rearm(s, 10 * USEC_PER_SEC);
         return 0;
 }
 

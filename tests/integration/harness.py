@@ -495,7 +495,8 @@ class Broker:
         d = self.dir
         for sub in ("mnesia", "log"):
             os.mkdir(os.path.join(d, sub))
-        self._write(".erlang.cookie", os.urandom(20).hex().upper(), 0o400)
+        cookie = os.urandom(20).hex().upper()
+        self._write(".erlang.cookie", cookie, 0o400)
         self._write("enabled_plugins", "[].\n")
         self._write("rabbitmq-env.conf", "")
         # Classic Erlang-term config: no .conf file for cuttlefish to parse.
@@ -523,6 +524,9 @@ class Broker:
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "HOME": d,                          # the private ~/.erlang.cookie
+            # The same cookie for CLI tools run through Debian's /usr/sbin
+            # wrappers, which su to rabbitmq and so reset HOME.
+            "RABBITMQ_ERLANG_COOKIE": cookie,
             MARKER: self.id,
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",

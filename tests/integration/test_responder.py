@@ -263,6 +263,16 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("previous configuration stays in force", self.node.stderr())
         self.assertEqual(self.ping_count(), 1)
 
+    def test_heartbeats_keep_idle_connection(self):
+        """An idle responder sends AMQP heartbeats from its loop, so the
+        broker does not drop it."""
+        n = self.fleet.add("node2", extra={"broker": {"heartbeat": "1s"}})
+        n.start()
+        time.sleep(6)
+        self.assertNotIn("Lost connection", n.stderr())
+        r = self.fleet.run("muster", "ping", "--dt", "1", "-I", "node2")
+        self.assertIn("node2", r.stdout)
+
     def test_idle_rss(self):
         time.sleep(1)
         rss = self.node.rss_kib()
