@@ -20,7 +20,8 @@ args = parser.parse_args()
 os.environ.setdefault("MUSTER_BUILD_DIR", str(Path(args.build).resolve()))
 
 from harness import Broker  # noqa: E402
-from fleet import Fleet, PLUGINS  # noqa: E402
+from fleet import Fleet, Collector, PLUGINS, binary, heartbeat, node_config  # noqa: E402
+import subprocess  # noqa: E402
 
 
 def show(fleet, *cmd):
@@ -34,6 +35,14 @@ def show(fleet, *cmd):
         sys.stdout.write(r.stderr)
     print(f"[exit {r.returncode}, {wall:.0f} ms wall]", flush=True)
     return r
+
+
+def show_check(fleet, *args):
+    cmd = [binary("check_mcollective"), *args]
+    print("\n$ check_mcollective " + " ".join(shlex.quote(a) for a in args), flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(r.stdout)
+    print(f"[exit {r.returncode}]", flush=True)
 
 
 def main():
@@ -69,7 +78,41 @@ def main():
 
             rss = {n.identity: n.rss_kib() for n in fleet.nodes.values()}
             print("\nIdle responder RSS: " + ", ".join(f"{k} {v} KiB" for k, v in rss.items()))
-            print("\nStopping the responders and the broker.")
+
+            print("\n==> Registration: heartbeats, the collector's state files, check_mcollective")
+            for f in fleet.registry.iterdir():
+                f.unlink()
+            collector = Collector(fleet, extra={"main": {"log_level": "info"},
+                                                "collector": {"stale_grace": "30s"}}).start()
+            print(f"muster-collector is consuming (pid {collector.proc.pid}), state in {fleet.registry}")
+            confs = {}
+            for name in fleet.nodes:
+                confs[name] = node_config(fleet, name, facts={"role": "web" if name.startswith("web") else "db"},
+                                          interval="5s")
+                r = heartbeat(confs[name])
+                print(f"muster-heartbeat for {name}: exit {r.returncode} {r.stderr.strip()}")
+            time.sleep(0.5)
+            print(f"\n$ ls {fleet.registry}")
+            print("  ".join(sorted(p.name for p in fleet.registry.iterdir())))
+            show_check(fleet, "-d", str(fleet.registry), "-i", "5")
+            show(fleet, "muster", "nodes")
+
+            print("\nweb2 stops checking in; the others keep their 5 s heartbeat. A node is stale after its\n"
+                  "interval plus the 30 s grace, so this takes about 36 s ...", flush=True)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                for name in ("web1", "db1"):
+                    heartbeat(confs[name])
+                if "Node web2 stopped checking in" in collector.stderr():
+                    break
+                time.sleep(1)
+            for line in collector.stderr().splitlines():
+                if "stopped checking in" in line:
+                    print(f"collector: {line}")
+            show_check(fleet, "-d", str(fleet.registry), "-i", "5", "-v")
+            show(fleet, "muster", "nodes")
+            collector.stop()
+            print("\nStopping the responders, the collector and the broker.")
     return 0
 
 

@@ -154,7 +154,7 @@ def _local_port_range():
 
 
 _taken_ports = set()     # handed out by this process and still in use
-_ports_lock = threading.Lock()
+_ports_lock = threading.RLock()   # re-entrant: the signal handler may stop brokers
 
 
 def _port_is_free(port):
@@ -291,14 +291,14 @@ def _make_slim_home(dest):
 # every live Broker of this process is stopped at exit and on SIGINT/SIGTERM
 
 _live = set()
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()
 _prev_handlers = {}
 _handlers_installed = False
 
 
 def stop_all(timeout=5.0):
     with _live_lock:
-        brokers = list(_live)
+        brokers = [b for b in _live if b._owner_pid == os.getpid()]   # not after a fork
     for b in brokers:
         try:
             b.stop(timeout=timeout)
@@ -380,6 +380,7 @@ class Broker:
         self._epmd = None            # Popen of the node's private epmd
         self._server_pid = self._epmd_pid = None
         self._lock = threading.RLock()
+        self._owner_pid = os.getpid()
         if os.geteuid() == 0:
             pw = pwd.getpwnam("rabbitmq")
             self._uid, self._gid = pw.pw_uid, pw.pw_gid
@@ -435,8 +436,10 @@ class Broker:
         return None
 
     def log_tail(self, lines=40):
+        if not self.dir:
+            return "(no broker dir)"
         out = []
-        for path in (self.server_out, self.log_file, os.path.join(self.dir or "", "epmd.out")):
+        for path in (self.server_out, self.log_file, os.path.join(self.dir, "epmd.out")):
             try:
                 with open(path, errors="replace") as f:
                     tail = f.readlines()[-lines:]
@@ -568,9 +571,12 @@ class Broker:
             f.write(text)
 
     def _popen(self, argv, out_name):
+        # The server and epmd read the cookie from $HOME; RABBITMQ_ERLANG_COOKIE
+        # would only make the server log an "overriding Erlang cookie" warning.
+        env = {k: v for k, v in self.env.items() if k != "RABBITMQ_ERLANG_COOKIE"}
         out = open(os.path.join(self.dir, out_name), "ab")
         try:
-            return subprocess.Popen(argv, env=self.env, cwd=self.dir, stdin=subprocess.DEVNULL,
+            return subprocess.Popen(argv, env=env, cwd=self.dir, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, **self._user_kw)
         finally:
@@ -766,6 +772,12 @@ class Broker:
 
     # -- AMQP helpers -------------------------------------------------------------
 
+    @property
+    def tools_url(self):
+        """The URL for amqp-tools/librabbitmq: amqp_parse_url() reads the
+        trailing "/" of url as the empty vhost name, so leave it out."""
+        return f"amqp://guest:guest@127.0.0.1:{self.port}"
+
     def _connect(self):
         params = pika.URLParameters(self.url)
         params.connection_attempts = 3
@@ -781,7 +793,7 @@ class Broker:
             finally:
                 conn.close()
             return
-        argv = ["amqp-declare-queue", "-u", self.url, "-q", name]
+        argv = ["amqp-declare-queue", "-u", self.tools_url, "-q", name]
         if durable:
             argv.append("-d")
         if auto_delete:
@@ -805,7 +817,7 @@ class Broker:
             finally:
                 conn.close()
             return
-        argv = ["amqp-publish", "-u", self.url, "-e", exchange, "-r", routing_key]
+        argv = ["amqp-publish", "-u", self.tools_url, "-e", exchange, "-r", routing_key]
         if reply_to:
             argv += ["-t", reply_to]
         if properties.get("content_type"):
@@ -832,7 +844,7 @@ class Broker:
             if method is None:
                 return None
             return Message(body, props.headers, props)
-        r = subprocess.run(["amqp-get", "-u", self.url, "-q", queue], capture_output=True, timeout=30)
+        r = subprocess.run(["amqp-get", "-u", self.tools_url, "-q", queue], capture_output=True, timeout=30)
         if r.returncode == 0:
             return Message(r.stdout, None, None)
         if r.returncode == 2:      # amqp-get: queue empty
@@ -879,8 +891,6 @@ def _main(argv=None):
         with _live_lock:
             _live.discard(b)          # outlive this command
         try:
-            with open(os.path.join(b.dir, "owner.json"), "w") as f:
-                json.dump({"pid": None, "id": b.id, "detached": True}, f)
             tmp = args.state + ".tmp"
             with open(tmp, "w") as f:
                 json.dump(b.state(), f, indent=2)

@@ -254,19 +254,20 @@ class Cleanup(unittest.TestCase):
                 "print(json.dumps({'node': b.node, 'id': b.id, 'dir': b.dir,"
                 " 'ports': [b.port, b.dist_port, b.epmd_port]}), flush=True)\n"
                 "time.sleep(600)\n" % str(HERE))
-        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
-        try:
-            info = json.loads(child.stdout.readline())
-            self.assertTrue(harness._amqp_answers(info["ports"][0]))
-            child.send_signal(sig)
-            child.wait(30)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+        with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) as child:
+            try:
+                info = json.loads(child.stdout.readline())
+                self.assertTrue(harness._amqp_answers(info["ports"][0]))
+                child.send_signal(sig)
+                child.wait(30)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+            err = child.stderr.read()
         self.assertGone(info["node"], info["id"], info["dir"], info["ports"])
-        return child.returncode, child.stderr.read()
+        return child.returncode, err
 
     def test_sigterm_of_test_process(self):
         rc, _ = self._child_then_signal(signal.SIGTERM)
