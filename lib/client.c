@@ -435,8 +435,34 @@ static int finish_missing(CallState *st) {
         return 0;
 }
 
-int client_call(Client *c, const ClientRequest *req, ClientResult *ret) {
+/* Like mco: calling AGENT discovers only the nodes that serve it. */
+static int filter_with_agent(const Filter *f, const char *agent, Filter **ret) {
+        _cleanup_json_ json_t *j = f ? filter_to_json(f) : json_object();
+        const char *error = NULL;
+        Filter *n = NULL;
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        r = filter_from_json(j, &n, &error);
+        if (r < 0)
+                return r;
+        if (!strv_contains(n->agents, agent)) {
+                r = filter_add_agent(n, agent, &error);
+                if (r < 0) {
+                        filter_free(n);
+                        return r;
+                }
+        }
+        *ret = n;
+        return 0;
+}
+
+int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         ClientResult res = {};
+        ClientRequest copy = *caller_req;
+        const ClientRequest *req = &copy;
+        _cleanup_filter_ Filter *agent_filter = NULL;
         CallState st = { .client = c, .req = req, .result = &res };
         _cleanup_free_ char *prefix = NULL;
         char requestid[33];
@@ -446,6 +472,14 @@ int client_call(Client *c, const ClientRequest *req, ClientResult *ret) {
         if (asprintf(&prefix, "%s.node.", c->config->collective) < 0)
                 return -ENOMEM;
         st.routing_prefix = prefix;
+        if (!copy.discovery_only && copy.agent) {
+                r = filter_with_agent(copy.filter, copy.agent, &agent_filter);
+                if (r < 0) {
+                        snprintf(c->error, sizeof c->error, "invalid filter for agent %s", copy.agent);
+                        return r;
+                }
+                copy.filter = agent_filter;
+        }
         r = nameset_init(&st.seen, 64);
         if (r < 0)
                 goto finish;

@@ -210,14 +210,6 @@ def _amqp_answers(port, timeout=1.0):
         return False
 
 
-def _port_accepts(port, timeout=0.5):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def epmd_names(port, timeout=1.0):
     """Node names registered with the epmd on 127.0.0.1:port ({} if none)."""
     try:
@@ -293,7 +285,7 @@ def _make_slim_home(dest):
 _live = set()
 _live_lock = threading.RLock()
 _prev_handlers = {}
-_handlers_installed = False
+_atexit_registered = False
 
 
 def stop_all(timeout=5.0):
@@ -319,17 +311,20 @@ def _on_signal(signum, frame):
 
 
 def _install_handlers():
-    global _handlers_installed
-    if _handlers_installed:
-        return
-    _handlers_installed = True
-    atexit.register(stop_all)
-    if threading.current_thread() is not threading.main_thread():
-        return                        # signal handlers can only be set from the main thread
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    """atexit hook, and SIGINT/SIGTERM/SIGHUP handlers that stop every live
+    broker of this process, then let the signal do what it did before."""
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(stop_all)
+    if _prev_handlers or threading.current_thread() is not threading.main_thread():
+        return                        # done already, or not possible from this thread
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         prev = signal.getsignal(sig)
         if prev is None:
             prev = signal.SIG_DFL
+        if sig == signal.SIGHUP and prev != signal.SIG_DFL:
+            continue                  # somebody else's SIGHUP policy
         _prev_handlers[sig] = prev
         signal.signal(sig, _on_signal)
 
@@ -338,7 +333,7 @@ def cleanup_stale(name_prefix="muster-test"):
     """Stop and remove brokers left behind by test processes that died
     without cleaning up (SIGKILL, OOM). Brokers started with the CLI
     ("detached") and brokers whose owner still runs are left alone."""
-    for d in glob.glob(os.path.join(tempfile.gettempdir(), name_prefix + "-*")):
+    for d in glob.glob(os.path.join("/tmp", name_prefix + "-*")):
         try:
             with open(os.path.join(d, "owner.json")) as f:
                 owner = json.load(f)
@@ -490,6 +485,8 @@ class Broker:
         self.node = f"{self.id}@localhost"
         self.dir = tempfile.mkdtemp(prefix=self.name_prefix + "-", dir="/tmp")
         if self._fixed_port:
+            if not _port_is_free(self._fixed_port):
+                raise BrokerError(f"port {self._fixed_port} is in use")
             self.port = self._fixed_port
             self.dist_port, self.epmd_port = pick_ports(2)
         else:
@@ -588,7 +585,7 @@ class Broker:
         epmd = shutil.which("epmd", path=self.env["PATH"]) or "epmd"
         self._epmd = self._popen([epmd, "-port", str(self.epmd_port), "-address", "127.0.0.1"], "epmd.out")
         self._epmd_pid = self._epmd.pid
-        while not _port_accepts(self.epmd_port, 0.2):
+        while epmd_names(self.epmd_port, 0.2) is None:
             if self._epmd.poll() is not None:
                 raise _PortClash(f"epmd on port {self.epmd_port} exited:\n{self.log_tail()}")
             if time.monotonic() > deadline:
@@ -617,7 +614,7 @@ class Broker:
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(f"rabbitmq-server {self.node} not ready on port {self.port} "
-                                  f"after {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
+                                  f"in time:\n{self.log_tail()}")
             time.sleep(0.1)
 
     def await_ctl(self, timeout=30.0):
