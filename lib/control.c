@@ -23,6 +23,7 @@ struct Control {
         void *userdata;
         gid_t muster_gid;
         bool have_gid;
+        bool looked_up_gid;
 };
 
 struct ControlConnection {
@@ -149,6 +150,15 @@ int control_connection_send_error(ControlConnection *c, const char *error) {
 static bool peer_allowed(Control *ctl, ControlConnection *c) {
         if (c->uid == 0 || c->uid == geteuid())
                 return true;
+        /* Looked up only when needed: NSS modules cost an idle daemon memory. */
+        if (!ctl->looked_up_gid) {
+                struct group *g = getgrnam("muster");
+                if (g) {
+                        ctl->muster_gid = g->gr_gid;
+                        ctl->have_gid = true;
+                }
+                ctl->looked_up_gid = true;
+        }
         if (!ctl->have_gid)
                 return false;
         if (c->gid == ctl->muster_gid)
@@ -284,11 +294,6 @@ int control_new(sd_event *e, const char *fd_name, const char *path, control_hand
         ctl->fd = -1;
         ctl->handler = handler;
         ctl->userdata = userdata;
-        struct group *g = getgrnam("muster");
-        if (g) {
-                ctl->muster_gid = g->gr_gid;
-                ctl->have_gid = true;
-        }
 
         fd = listen_fd_take(fd_name, SOCK_STREAM);
         if (fd < 0 && !isempty(path)) {
