@@ -219,6 +219,7 @@ static const ConfigItem config_items[] = {
         { "collector", "prefetch",              parse_uint_positive,     O(collector_prefetch) },
         { "collector", "queue_type",            parse_queue_type,        O(collector_queue_type) },
         { "collector", "control_socket",        parse_string,            O(collector_control_socket) },
+        { "collector", "metrics_address",       parse_string,            O(metrics_address) },
         { "collector", "sweep_interval",        parse_duration_positive, O(sweep_interval_usec) },
         { "collector", "stale_grace",           parse_duration_item,     O(stale_grace_usec) },
 
@@ -314,6 +315,7 @@ void config_done(MusterConfig *c) {
         free(c->control_socket);
         free(c->collector_queue_type);
         free(c->collector_control_socket);
+        free(c->metrics_address);
         *c = (MusterConfig) {};
 }
 

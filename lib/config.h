@@ -70,6 +70,7 @@ typedef struct MusterConfig {
         unsigned collector_prefetch;
         char *collector_queue_type;
         char *collector_control_socket;
+        char *metrics_address;
         uint64_t sweep_interval_usec;
         uint64_t stale_grace_usec;
 

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@
 #include "hashmap.h"
 #include "log.h"
 #include "message.h"
+#include "metrics.h"
 #include "registry.h"
 #include "sign.h"
 #include "util.h"
@@ -89,6 +91,7 @@ typedef struct Manager {
         int64_t per_second_at[60];
 
         Control *control;
+        MetricsServer *metrics;
         RateLimit reject_ratelimit, error_ratelimit;
 } Manager;
 
@@ -686,6 +689,47 @@ static void on_control(ControlConnection *cc, const char *verb, json_t *msg, voi
                 (void) control_connection_send(cc, s, strlen(s));
 }
 
+static void render_metrics(FILE *f, void *userdata) {
+        Manager *m = userdata;
+        const char *id;
+        void *v;
+        size_t i = 0;
+
+        fprintf(f, "# HELP muster_nodes Nodes known to the collector, by state.\n"
+                   "# TYPE muster_nodes gauge\n"
+                   "muster_nodes{state=\"current\"} %zu\n"
+                   "muster_nodes{state=\"stale\"} %zu\n",
+                hashmap_size(m->nodes) - m->n_stale, m->n_stale);
+        fprintf(f, "# HELP muster_registrations_received_total Registrations consumed from the broker.\n"
+                   "# TYPE muster_registrations_received_total counter\n"
+                   "muster_registrations_received_total %" PRIu64 "\n"
+                   "# HELP muster_registrations_stored_total Registrations stored, by how.\n"
+                   "# TYPE muster_registrations_stored_total counter\n"
+                   "muster_registrations_stored_total{how=\"written\"} %" PRIu64 "\n"
+                   "muster_registrations_stored_total{how=\"touched\"} %" PRIu64 "\n",
+                m->received, m->written, m->touched);
+        fprintf(f, "# HELP muster_registrations_rejected_total Registrations rejected, by reason.\n"
+                   "# TYPE muster_registrations_rejected_total counter\n");
+        for (int r = 0; r < _REJECT_MAX; r++)
+                fprintf(f, "muster_registrations_rejected_total{reason=\"%s\"} %" PRIu64 "\n", reject_table[r],
+                        m->rejected[r]);
+        fprintf(f, "# HELP muster_registrations_held Registrations held unacknowledged while the state "
+                   "directory cannot be written.\n"
+                   "# TYPE muster_registrations_held gauge\n"
+                   "muster_registrations_held %zu\n"
+                   "# HELP muster_broker_connected Whether the collector is connected and consuming.\n"
+                   "# TYPE muster_broker_connected gauge\n"
+                   "muster_broker_connected %d\n",
+                m->n_held, m->consuming ? 1 : 0);
+        fprintf(f, "# HELP muster_node_last_seen_timestamp_seconds When each node last registered.\n"
+                   "# TYPE muster_node_last_seen_timestamp_seconds gauge\n");
+        while (hashmap_iterate(m->nodes, &i, &id, &v)) {
+                fputs("muster_node_last_seen_timestamp_seconds{identity=\"", f);
+                metrics_label_escape(f, id);
+                fprintf(f, "\"} %" PRId64 "\n", ((Node *) v)->last_seen);
+        }
+}
+
 static void node_free(void *p) {
         free(p);
 }
@@ -700,6 +744,7 @@ static Manager *manager_free(Manager *m) {
         m->retry_source = sd_event_source_disable_unref(m->retry_source);
         m->status_source = sd_event_source_disable_unref(m->status_source);
         control_free(m->control);
+        metrics_server_free(m->metrics);
         sd_event_unref(m->event);
         hashmap_free(m->nodes, node_free);
         if (m->dirfd >= 0)
@@ -760,6 +805,14 @@ static int manager_new(Manager **ret) {
         r = control_new(m->event, "control", m->config.collector_control_socket, on_control, m, &m->control);
         if (r < 0)
                 return r;
+
+        int mfd = listen_fd_take("metrics", SOCK_STREAM);
+        if (mfd >= 0 || !isempty(m->config.metrics_address)) {
+                r = metrics_server_new(m->event, mfd, m->config.metrics_address, render_metrics, m, &m->metrics);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve metrics on %s: %m",
+                                               mfd >= 0 ? "the passed socket" : m->config.metrics_address);
+        }
         *ret = TAKE_PTR(m);
         return 0;
 }

@@ -681,8 +681,9 @@ class Broker:
         self.dir = None
 
     def stop(self, timeout=STOP_TIMEOUT):
-        """Stop the node (SIGTERM, then SIGKILL after timeout), its epmd and
-        every other process of it; remove its temp dir. Idempotent."""
+        """Stop the node (SIGTERM, then SIGKILL after timeout; timeout=0
+        kills at once), its epmd and every other process of it; remove its
+        temp dir. Idempotent."""
         with self._lock:
             t0 = time.monotonic()
             try:
@@ -889,7 +890,8 @@ def _main(argv=None):
             _live.discard(b)          # outlive this command
         try:
             tmp = args.state + ".tmp"
-            with open(tmp, "w") as f:
+            # 0600: the env in it carries the node's Erlang cookie
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 json.dump(b.state(), f, indent=2)
                 f.write("\n")
             os.replace(tmp, args.state)

@@ -247,6 +247,29 @@ class Registration(unittest.TestCase):
         self.collector.wait_log("Node sleepy checked in again")
         self.assertEqual(self.collector.stderr().count("stopped checking in"), 1, "once per transition")
 
+    def test_metrics(self):
+        import socket
+        import urllib.request
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.collector.stop()
+        c = Collector(self.fleet, name=self.fleet.collective,
+                      extra={"collector": {"metrics_address": f"127.0.0.1:{port}"}}).start()
+        self.publish_registration(build_registration("m1", collective=self.fleet.collective))
+        self.publish_registration(build_registration("m2", collective=self.fleet.collective), signed=False)
+        c.wait_log("Rejected registration")
+        wait_files(self.fleet.registry, 1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            self.assertEqual(resp.status, 200)
+            self.assertTrue(resp.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+            text = resp.read().decode()
+        self.assertIn('muster_nodes{state="current"} 1\n', text)
+        self.assertIn('muster_registrations_rejected_total{reason="unsigned"} 1\n', text)
+        self.assertIn("muster_broker_connected 1\n", text)
+        self.assertRegex(text, r'muster_node_last_seen_timestamp_seconds\{identity="m1"\} \d+\n')
+        c.stop()
+
     def test_heartbeat_without_collector_queue_fails(self):
         fleet = Fleet(self.broker.url, collective="nobody-listens")
         try:
