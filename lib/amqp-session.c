@@ -277,7 +277,7 @@ int amqp_session_declare_exchanges(AmqpSession *s, const MusterConfig *c) {
 int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routing_key, const void *body,
                          size_t size, const PublishOptions *o) {
         amqp_basic_properties_t props = {};
-        amqp_table_entry_t entries[2];
+        amqp_table_entry_t entries[3];
         char expiration[32];
         int status;
 
@@ -306,6 +306,12 @@ int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routi
                 entries[1].value.value.bytes = amqp_cstring_bytes(o->signature);
                 props._flags |= AMQP_BASIC_HEADERS_FLAG;
                 props.headers.num_entries = 2;
+                if (o->key_id) {
+                        entries[2].key = amqp_cstring_bytes(SIGNATURE_HEADER_KEY_ID);
+                        entries[2].value.kind = AMQP_FIELD_KIND_UTF8;
+                        entries[2].value.value.bytes = amqp_cstring_bytes(o->key_id);
+                        props.headers.num_entries = 3;
+                }
                 props.headers.entries = entries;
         }
 

@@ -44,6 +44,7 @@ typedef struct PublishOptions {
         const char *reply_to;
         const char *signature;   /* hex */
         const char *scheme;      /* default hmac-sha256 */
+        const char *key_id;      /* with ed25519 */
         bool mandatory;
         bool persistent;
         const char *message_id;

@@ -38,3 +38,5 @@
 #define EVENT_DAEMON_STARTED           "daemon-started"
 #define MSGID_DAEMON_STOPPING          "a38a6c8d77ac495f80ef0d0b3587432b"
 #define EVENT_DAEMON_STOPPING          "daemon-stopping"
+#define MSGID_REQUEST_DENIED           "d8b03bce189949a39a6c1ba6a254c8a1"
+#define EVENT_REQUEST_DENIED           "request-denied"

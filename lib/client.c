@@ -42,15 +42,32 @@ int client_open(Client *c, MusterConfig *config, uint64_t deadline) {
                 return r;
 
         r = psk_load(config->psk_file, &c->psk);
-        if (r == -EINVAL) {
-                snprintf(c->error, sizeof c->error, "key file %s must hold between %d and %d bytes", config->psk_file,
-                         PSK_MIN_SIZE, PSK_MAX_SIZE);
+        if (r < 0 && (config->accept_psk || !config->private_key)) {
+                if (r == -EINVAL)
+                        snprintf(c->error, sizeof c->error, "key file %s must hold between %d and %d bytes",
+                                 config->psk_file, PSK_MIN_SIZE, PSK_MAX_SIZE);
+                else
+                        snprintf(c->error, sizeof c->error, "cannot read key file %s: %s", config->psk_file,
+                                 strerror(-r));
                 return r;
         }
+        c->signer.psk = c->psk;
+        if (config->private_key) {
+                r = signer_load_key(&c->signer, config->private_key, config->key_id ?: config->identity);
+                if (r < 0) {
+                        snprintf(c->error, sizeof c->error, "cannot load the Ed25519 private key %s: %s",
+                                 config->private_key,
+                                 r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM" : strerror(-r));
+                        return r;
+                }
+        }
+        r = keyring_load_dir(config->node_keys_dir, &c->node_keys);
         if (r < 0) {
-                snprintf(c->error, sizeof c->error, "cannot read key file %s: %s", config->psk_file, strerror(-r));
+                snprintf(c->error, sizeof c->error, "cannot load node keys from %s: %s", config->node_keys_dir,
+                         strerror(-r));
                 return r;
         }
+        c->verifier = (Verifier) { .psk = c->psk, .accept_psk = config->accept_psk, .keys = c->node_keys };
 
         /* Never let one connection attempt outlive the overall deadline. */
         uint64_t now = now_usec(CLOCK_MONOTONIC);
@@ -83,6 +100,8 @@ void client_close(Client *c) {
         c->session.url = NULL;
         psk_free(c->psk);
         c->psk = NULL;
+        signer_done(&c->signer);
+        c->node_keys = keyring_free(c->node_keys);
         free(c->callerid);
         c->callerid = NULL;
 }
@@ -212,15 +231,18 @@ static bool call_complete(const CallState *st) {
 static int handle_reply(CallState *st, amqp_envelope_t *env) {
         Client *c = st->client;
         const amqp_basic_properties_t *p = &env->message.properties;
-        char scheme[32], sig[SIGNATURE_HEX_MAX], err[MESSAGE_ERROR_MAX];
+        char scheme[32], sig[SIGNATURE_HEX_MAX], err[MESSAGE_ERROR_MAX], key_id[KEY_ID_MAX];
         _cleanup_reply_ Reply *reply = NULL;
+        const char *signer = NULL;
         int r;
 
-        r = verify_body(c->psk, env->message.body.bytes, env->message.body.len,
-                        amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
-                        amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig));
+        r = verify_message(&c->verifier, env->message.body.bytes, env->message.body.len,
+                           amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
+                           amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
+                           amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), &signer);
         if (r < 0) {
-                log_debug("Ignoring reply with %s.", r == -ENOKEY ? "no signature" : "a bad signature");
+                log_debug("Ignoring reply: %s.", r == -ENOKEY ? "no signature" : r == -ENXIO ? "unknown node key" :
+                          r == -EPERM ? "pre-shared key not accepted" : "bad signature");
                 return 0;
         }
         r = reply_parse(env->message.body.bytes, env->message.body.len, c->config->max_message_size, &reply, err);
@@ -232,6 +254,10 @@ static int handle_reply(CallState *st, amqp_envelope_t *env) {
         }
         if (!streq(reply->requestid, st->requestid))
                 return 0; /* a late answer to an earlier request */
+        if (!streq(signer, "psk") && !streq(signer, reply->senderid)) {
+                log_debug("Ignoring reply from %s signed by the key of %s.", reply->senderid, signer);
+                return 0; /* one node may not answer for another */
+        }
 
         size_t k = nameset_slot(&st->seen, reply->senderid);
         uint8_t state = st->seen.keys[k] ? st->seen.state[k] : 0;
@@ -378,13 +404,16 @@ static int publish_request(CallState *st, const char *agent, const char *action,
         r = message_dump(j, &body, &size);
         if (r < 0)
                 return r;
-        r = sign_body(c->psk, body, size, sig);
+        const char *scheme = NULL, *key_id = NULL;
+        r = signer_sign(&c->signer, body, size, sig, &scheme, &key_id);
         if (r < 0)
                 return r;
 
         PublishOptions o = {
                 .reply_to = REPLY_TO,
                 .signature = sig,
+                .scheme = scheme,
+                .key_id = key_id,
                 .message_id = requestid,
                 /* Nobody should act on it once the caller has given up. */
                 .expiration_ms = c->config->ttl_usec / USEC_PER_MSEC,

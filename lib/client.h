@@ -52,6 +52,9 @@ typedef struct ClientRequest {
 typedef struct Client {
         MusterConfig *config;
         Psk *psk;
+        Signer signer;            /* what requests are signed with */
+        KeyRing *node_keys;       /* who replies may be signed by */
+        Verifier verifier;
         AmqpSession session;
         char *callerid;
         uint64_t deadline;             /* CLOCK_MONOTONIC usec */

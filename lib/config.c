@@ -194,6 +194,12 @@ static const ConfigItem config_items[] = {
         { "broker",    "tls_verify_hostname",   parse_bool_item,         O(tls_verify_hostname) },
 
         { "security",  "psk_file",              parse_string,            O(psk_file) },
+        { "security",  "accept_psk",            parse_bool_item,         O(accept_psk) },
+        { "security",  "private_key",           parse_string,            O(private_key) },
+        { "security",  "key_id",                parse_identity_item,     O(key_id) },
+        { "security",  "client_keys_dir",       parse_string,            O(client_keys_dir) },
+        { "security",  "node_keys_dir",         parse_string,            O(node_keys_dir) },
+        { "security",  "policy_file",           parse_string,            O(policy_file) },
         { "security",  "max_clock_skew",        parse_duration_item,     O(max_clock_skew_usec) },
         { "security",  "ttl",                   parse_duration_positive, O(ttl_usec) },
 
@@ -244,6 +250,7 @@ int config_init(MusterConfig *c) {
                 .tls_verify_peer = true,
                 .tls_verify_hostname = true,
                 .max_clock_skew_usec = 30 * USEC_PER_SEC,
+                .accept_psk = true,
                 .ttl_usec = 60 * USEC_PER_SEC,
                 .max_concurrent_checks = 16,
                 .nrpe_timeout_usec = 60 * USEC_PER_SEC,
@@ -271,6 +278,8 @@ int config_init(MusterConfig *c) {
             !(c->password = strdup("guest")) ||
             !(c->tls_ca = strdup("/etc/ssl/certs/ca-certificates.crt")) ||
             !(c->psk_file = strdup(PKGSYSCONFDIR "/psk")) ||
+            !(c->client_keys_dir = strdup(PKGSYSCONFDIR "/clients.d")) ||
+            !(c->node_keys_dir = strdup(PKGSYSCONFDIR "/nodes.d")) ||
             strv_extend(&c->agents, "discovery") < 0 ||
             strv_extend(&c->agents, "rpcutil") < 0 ||
             strv_extend(&c->agents, "nrpe") < 0 ||
@@ -304,6 +313,11 @@ void config_done(MusterConfig *c) {
         free(c->tls_cert);
         free(c->tls_key);
         free(c->psk_file);
+        free(c->private_key);
+        free(c->key_id);
+        free(c->client_keys_dir);
+        free(c->node_keys_dir);
+        free(c->policy_file);
         strv_free(c->agents);
         free(c->facts_dir);
         free(c->classes_file);

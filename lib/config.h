@@ -41,6 +41,12 @@ typedef struct MusterConfig {
 
         /* [security] */
         char *psk_file;
+        bool accept_psk;
+        char *private_key;
+        char *key_id;
+        char *client_keys_dir;
+        char *node_keys_dir;
+        char *policy_file;
         uint64_t max_clock_skew_usec;
         uint64_t ttl_usec;
 

@@ -15,6 +15,8 @@ static const char *const drop_table[_DROP_MAX] = {
         [DROP_REPLAYED] = "replayed",
         [DROP_WRONG_COLLECTIVE] = "wrong-collective",
         [DROP_REPLAY_CACHE_FULL] = "replay-cache-full",
+        [DROP_UNKNOWN_KEY] = "unknown-key",
+        [DROP_PSK_REFUSED] = "psk-refused",
 };
 
 const char *drop_reason_to_string(DropReason r) {
@@ -80,8 +82,9 @@ static json_t *stats_json(const ResponderCore *c, int64_t now) {
                 return NULL;
         for (int i = 0; i < _DROP_MAX; i++)
                 json_object_set_new(dropped, drop_table[i], json_integer((json_int_t) c->stats.dropped[i]));
-        return json_pack("{s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:I, s:I, s:I}",
+        return json_pack("{s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:I, s:I, s:I}",
                          "received", (json_int_t) c->stats.received,
+                         "denied", (json_int_t) c->stats.denied,
                          "served", (json_int_t) c->stats.served,
                          "filtered", (json_int_t) c->stats.filtered,
                          "dropped", dropped,
@@ -197,7 +200,25 @@ static int agent_nrpe(ResponderCore *c, const Request *req, Dispatch *d) {
 
 int responder_dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *signature,
                        int64_t now, Dispatch *d) {
+        return responder_dispatch_keyed(c, body, size, scheme, NULL, signature, now, d);
+}
+
+static int dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
+                    const char *signature, bool local, int64_t now, Dispatch *d);
+
+int responder_dispatch_keyed(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
+                             const char *signature, int64_t now, Dispatch *d) {
+        return dispatch(c, body, size, scheme, key_id, signature, false, now, d);
+}
+
+int responder_dispatch_local(ResponderCore *c, const void *body, size_t size, int64_t now, Dispatch *d) {
+        return dispatch(c, body, size, NULL, NULL, NULL, true, now, d);
+}
+
+static int dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
+                    const char *signature, bool local, int64_t now, Dispatch *d) {
         _cleanup_request_ Request *req = NULL;
+        const char *signer = local ? "local" : "psk";
         int r;
 
         *d = (Dispatch) {};
@@ -210,7 +231,22 @@ int responder_dispatch(ResponderCore *c, const void *body, size_t size, const ch
                 return drop(d, DROP_OVERSIZE, d->detail);
         }
 
-        r = verify_body(c->psk, body, size, scheme, signature);
+        if (local)
+                r = 0;
+        else if (c->verifier)
+                r = verify_message(c->verifier, body, size, scheme, key_id, signature, &signer);
+        else
+                r = verify_body(c->psk, body, size, scheme, signature);
+        if (r == -EPERM) {
+                c->stats.dropped[DROP_PSK_REFUSED]++;
+                return drop(d, DROP_PSK_REFUSED, "signed with the pre-shared key, which this node does not accept");
+        }
+        if (r == -ENXIO) {
+                c->stats.dropped[DROP_UNKNOWN_KEY]++;
+                snprintf(d->detail, sizeof d->detail, "signed with key \"%.64s\", which is not among the trusted "
+                         "client keys", strempty(key_id));
+                return drop(d, DROP_UNKNOWN_KEY, d->detail);
+        }
         if (r == -ENOKEY) {
                 c->stats.dropped[DROP_UNSIGNED]++;
                 return drop(d, DROP_UNSIGNED, "message carries no signature");
@@ -288,7 +324,19 @@ int responder_dispatch(ResponderCore *c, const void *body, size_t size, const ch
                 return 0;
         }
 
+        snprintf(d->caller, sizeof d->caller, "%s", signer);
         c->stats.served++;
+        if (!policy_allows(c->policy, signer, req->agent, req->action)) {
+                c->stats.denied++;
+                char msg[300];
+                snprintf(msg, sizeof msg, "Not authorized: %s may not call %s %s", signer, req->agent, req->action);
+                r = reply(d, STATUS_ABORTED, msg, NULL);
+                if (r < 0)
+                        return r;
+                d->denied = true;
+                d->request = TAKE_PTR(req);
+                return 0;
+        }
         int ai = agent_index(req->agent);
         if (ai < 0 || !responder_serves(c, req->agent))
                 r = reply(d, STATUS_UNKNOWN_ACTION, "Unknown agent", NULL);
@@ -312,6 +360,14 @@ int responder_dispatch(ResponderCore *c, const void *body, size_t size, const ch
 
 int responder_build_reply(ResponderCore *c, const Request *req, int statuscode, const char *statusmsg, json_t *data,
                           int64_t now, char **ret_body, size_t *ret_size, char ret_sig[static SIGNATURE_HEX_MAX]) {
+        return responder_build_reply_signed(c, req, statuscode, statusmsg, data, now, ret_body, ret_size, ret_sig,
+                                            NULL, NULL);
+}
+
+int responder_build_reply_signed(ResponderCore *c, const Request *req, int statuscode, const char *statusmsg,
+                                 json_t *data, int64_t now, char **ret_body, size_t *ret_size,
+                                 char ret_sig[static SIGNATURE_HEX_MAX], const char **ret_scheme,
+                                 const char **ret_key_id) {
         _cleanup_json_ json_t *j = NULL;
         _cleanup_free_ char *body = NULL;
         size_t size;
@@ -323,7 +379,15 @@ int responder_build_reply(ResponderCore *c, const Request *req, int statuscode, 
         r = message_dump(j, &body, &size);
         if (r < 0)
                 return r;
-        r = sign_body(c->psk, body, size, ret_sig);
+        if (c->signer)
+                r = signer_sign(c->signer, body, size, ret_sig, ret_scheme, ret_key_id);
+        else {
+                r = sign_body(c->psk, body, size, ret_sig);
+                if (ret_scheme)
+                        *ret_scheme = SIGNATURE_SCHEME_HMAC;
+                if (ret_key_id)
+                        *ret_key_id = NULL;
+        }
         if (r < 0)
                 return r;
         *ret_body = TAKE_PTR(body);

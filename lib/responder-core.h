@@ -7,6 +7,7 @@
 #include "config.h"
 #include "message.h"
 #include "nrpe.h"
+#include "policy.h"
 #include "replay.h"
 #include "sign.h"
 
@@ -24,6 +25,8 @@ typedef enum DropReason {
         DROP_REPLAYED,
         DROP_WRONG_COLLECTIVE,
         DROP_REPLAY_CACHE_FULL,
+        DROP_UNKNOWN_KEY,
+        DROP_PSK_REFUSED,
         _DROP_MAX,
 } DropReason;
 
@@ -35,6 +38,7 @@ typedef struct ResponderStats {
         uint64_t filtered;       /* valid, but not for us */
         uint64_t served;         /* answered (any statuscode) */
         uint64_t by_agent[3];    /* discovery, rpcutil, nrpe */
+        uint64_t denied;
         uint64_t checks_run;
         uint64_t checks_timed_out;
 } ResponderStats;
@@ -47,6 +51,11 @@ typedef struct ResponderCore {
         char **classes;
         const NrpeConfig *nrpe;
         int64_t started_at;      /* realtime seconds */
+        /* Optional, for per-client keys and authorization; without them
+         * the PSK signs and verifies and everything is allowed. */
+        const Verifier *verifier;
+        const Signer *signer;
+        const Policy *policy;
         ResponderStats stats;
 } ResponderCore;
 
@@ -67,16 +76,31 @@ typedef struct Dispatch {
         json_t *data;                      /* REPLY */
         char *command;                     /* RUN: command name */
         char *command_line;                /* RUN: expanded command line */
+        char caller[KEY_ID_MAX];           /* who signed it: a key id or "psk" */
+        bool denied;                       /* REPLY: refused by the policy */
 } Dispatch;
 
 void dispatch_done(Dispatch *d);
 
 int responder_dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *signature,
                        int64_t now, Dispatch *ret);
+/* A request from the local control socket, whose peer the daemon already
+ * authenticated by its credentials: no signature; the caller is "local". */
+int responder_dispatch_local(ResponderCore *c, const void *body, size_t size, int64_t now, Dispatch *ret);
+
+/* The same, with the x-muster-key-id header of Ed25519-signed requests. */
+int responder_dispatch_keyed(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
+                             const char *signature, int64_t now, Dispatch *ret);
 
 /* Build the signed reply body for a request. */
 int responder_build_reply(ResponderCore *c, const Request *req, int statuscode, const char *statusmsg, json_t *data,
                           int64_t now, char **ret_body, size_t *ret_size, char ret_sig[static SIGNATURE_HEX_MAX]);
+
+/* The same, signed with c->signer when set; ret_scheme/ret_key_id say how. */
+int responder_build_reply_signed(ResponderCore *c, const Request *req, int statuscode, const char *statusmsg,
+                                 json_t *data, int64_t now, char **ret_body, size_t *ret_size,
+                                 char ret_sig[static SIGNATURE_HEX_MAX], const char **ret_scheme,
+                                 const char **ret_key_id);
 
 /* Reply data and status for a finished NRPE command. */
 json_t *nrpe_result_data(const char *command, int exitcode, const char *output, size_t size);

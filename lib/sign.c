@@ -3,8 +3,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 
+#include "hashmap.h"
 #include "log.h"
 #include "sign.h"
 #include "util.h"
@@ -87,5 +89,197 @@ int verify_body(const Psk *psk, const void *body, size_t size, const char *schem
                 return -EBADMSG;
         if (CRYPTO_memcmp(expected, signature, strlen(expected)) != 0)
                 return -EBADMSG;
+        return 0;
+}
+
+struct KeyRing {
+        Hashmap *keys;   /* key id -> EVP_PKEY * */
+};
+
+bool key_id_is_valid(const char *s) {
+        /* Key ids name files and travel in headers: the identity rules. */
+        return identity_is_valid(s);
+}
+
+static void pkey_free(void *p) {
+        EVP_PKEY_free(p);
+}
+
+KeyRing *keyring_free(KeyRing *k) {
+        if (!k)
+                return NULL;
+        hashmap_free(k->keys, pkey_free);
+        free(k);
+        return NULL;
+}
+
+size_t keyring_size(const KeyRing *k) {
+        return k ? hashmap_size(k->keys) : 0;
+}
+
+int keyring_load_dir(const char *dir, KeyRing **ret) {
+        _cleanup_strv_free_ char **files = NULL;
+        KeyRing *k;
+        int r;
+
+        k = calloc(1, sizeof *k);
+        if (!k || !(k->keys = hashmap_new())) {
+                free(k);
+                return -ENOMEM;
+        }
+        r = dir_list_sorted(dir, ".pem", &files);
+        if (r < 0) {
+                keyring_free(k);
+                return r;
+        }
+        for (char **f = files; f && *f; f++) {
+                const char *base = strrchr(*f, '/') ? strrchr(*f, '/') + 1 : *f;
+                _cleanup_free_ char *id = strndup(base, strlen(base) - 4);
+                if (!id) {
+                        keyring_free(k);
+                        return -ENOMEM;
+                }
+                if (!key_id_is_valid(id) || streq(id, "psk")) {
+                        log_warning("%s: \"%s\" is not a valid key id, ignoring.", *f, id);
+                        continue;
+                }
+                _cleanup_fclose_ FILE *fp = fopen(*f, "re");
+                if (!fp) {
+                        log_warning_errno(-errno, "Failed to open %s, ignoring: %m", *f);
+                        continue;
+                }
+                EVP_PKEY *pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+                if (!pk || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
+                        EVP_PKEY_free(pk);
+                        log_warning("%s is not an Ed25519 public key in PEM, ignoring.", *f);
+                        continue;
+                }
+                r = hashmap_put(k->keys, id, pk);
+                if (r < 0) {
+                        EVP_PKEY_free(pk);
+                        keyring_free(k);
+                        return r;
+                }
+        }
+        *ret = k;
+        return 0;
+}
+
+static int ed25519_verify(EVP_PKEY *pk, const void *body, size_t size, const char *hex) {
+        uint8_t sig[64];
+        EVP_MD_CTX *ctx;
+        int ok;
+
+        if (hex_decode(hex, sig, sizeof sig) < 0)
+                return -EBADMSG;
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+             EVP_DigestVerify(ctx, sig, sizeof sig, body, size) == 1;
+        EVP_MD_CTX_free(ctx);
+        return ok ? 0 : -EBADMSG;
+}
+
+int verify_message(const Verifier *v, const void *body, size_t size, const char *scheme, const char *key_id,
+                   const char *signature, const char **ret_signer) {
+        int r;
+
+        if (isempty(signature))
+                return -ENOKEY;
+        if (streq_ptr(scheme, SIGNATURE_SCHEME_HMAC)) {
+                if (!v->psk || !v->accept_psk)
+                        return -EPERM;
+                r = verify_body(v->psk, body, size, scheme, signature);
+                if (r < 0)
+                        return r;
+                if (ret_signer)
+                        *ret_signer = "psk";
+                return 0;
+        }
+        if (streq_ptr(scheme, SIGNATURE_SCHEME_ED25519)) {
+                if (isempty(key_id) || !v->keys)
+                        return -ENXIO;
+                EVP_PKEY *pk = hashmap_get(v->keys->keys, key_id);
+                if (!pk)
+                        return -ENXIO;
+                r = ed25519_verify(pk, body, size, signature);
+                if (r < 0)
+                        return r;
+                if (ret_signer)
+                        *ret_signer = key_id;
+                return 0;
+        }
+        return -EPROTONOSUPPORT;
+}
+
+int signer_load_key(Signer *s, const char *path, const char *key_id) {
+        _cleanup_fclose_ FILE *fp = NULL;
+        EVP_PKEY *pk;
+
+        if (!key_id_is_valid(key_id))
+                return -EINVAL;
+        fp = fopen(path, "re");
+        if (!fp)
+                return -errno;
+        pk = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+        if (!pk)
+                return -EBADMSG;
+        if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
+                EVP_PKEY_free(pk);
+                return -EKEYREJECTED;
+        }
+        char *id = strdup(key_id);
+        if (!id) {
+                EVP_PKEY_free(pk);
+                return -ENOMEM;
+        }
+        EVP_PKEY_free(s->key);
+        free(s->key_id);
+        s->key = pk;
+        s->key_id = id;
+        return 0;
+}
+
+void signer_done(Signer *s) {
+        EVP_PKEY_free(s->key);
+        free(s->key_id);
+        s->key = NULL;
+        s->key_id = NULL;
+}
+
+int signer_sign(const Signer *s, const void *body, size_t size, char ret[static SIGNATURE_HEX_MAX],
+                const char **ret_scheme, const char **ret_key_id) {
+        static const char digits[] = "0123456789abcdef";
+
+        if (!s->key) {
+                if (!s->psk)
+                        return -ENOKEY;
+                if (ret_scheme)
+                        *ret_scheme = SIGNATURE_SCHEME_HMAC;
+                if (ret_key_id)
+                        *ret_key_id = NULL;
+                return sign_body(s->psk, body, size, ret);
+        }
+
+        uint8_t sig[64];
+        size_t len = sizeof sig;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        int ok = EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) == 1 &&
+                 EVP_DigestSign(ctx, sig, &len, body, size) == 1 && len == sizeof sig;
+        EVP_MD_CTX_free(ctx);
+        if (!ok)
+                return -EIO;
+        for (size_t i = 0; i < len; i++) {
+                ret[i * 2] = digits[sig[i] >> 4];
+                ret[i * 2 + 1] = digits[sig[i] & 15];
+        }
+        ret[len * 2] = '\0';
+        if (ret_scheme)
+                *ret_scheme = SIGNATURE_SCHEME_ED25519;
+        if (ret_key_id)
+                *ret_key_id = s->key_id;
         return 0;
 }

@@ -59,6 +59,7 @@ typedef struct Held {
         char *body;
         size_t size;
         char *scheme;
+        char *key_id;
         char *sig;
 } Held;
 
@@ -67,6 +68,8 @@ typedef struct Manager {
         char *config_path;
         MusterConfig config;
         Psk *psk;
+        KeyRing *node_keys;
+        Verifier verifier;
 
         AmqpSession session;
         bool consuming;
@@ -105,6 +108,7 @@ static void held_free(Held *h) {
                 return;
         free(h->body);
         free(h->scheme);
+        free(h->key_id);
         free(h->sig);
         free(h);
 }
@@ -184,7 +188,7 @@ static char *raw_identity(const void *body, size_t size) {
  * (acked or rejected), or a negative errno when it could not be written
  * and must be retried later. */
 static int manager_process(Manager *m, uint64_t tag, const void *body, size_t size, const char *scheme,
-                           const char *sig) {
+                           const char *key_id, const char *sig) {
         _cleanup_registration_ Registration *reg = NULL;
         char err[MESSAGE_ERROR_MAX];
         int64_t now = (int64_t) time(NULL);
@@ -197,13 +201,17 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
                 manager_reject(m, tag, REJECT_OVERSIZE, NULL, err);
                 return 0;
         }
-        r = verify_body(m->psk, body, size, scheme, sig);
+        const char *signer = NULL;
+        m->verifier = (Verifier) { .psk = m->psk, .accept_psk = m->config.accept_psk, .keys = m->node_keys };
+        r = verify_message(&m->verifier, body, size, scheme, key_id, sig, &signer);
         if (r < 0) {
                 _cleanup_free_ char *id = raw_identity(body, size);
                 manager_reject(m, tag, r == -ENOKEY ? REJECT_UNSIGNED : REJECT_BAD_SIGNATURE, id,
                                r == -ENOKEY ? "the message carries no signature" :
                                r == -EPROTONOSUPPORT ? "unsupported signature scheme" :
-                                                       "the signature does not match the message");
+                               r == -EPERM ? "signed with the pre-shared key, which is not accepted" :
+                               r == -ENXIO ? "signed with a key that is not among the trusted node keys" :
+                                             "the signature does not match the message");
                 return 0;
         }
         r = registration_parse(body, size, m->config.max_message_size, &reg, err);
@@ -213,6 +221,11 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
                 _cleanup_free_ char *id = raw_identity(body, size);
                 bool bad_id = strstr(err, "\"identity\"") != NULL;
                 manager_reject(m, tag, bad_id ? REJECT_INVALID_IDENTITY : REJECT_MALFORMED, id, err);
+                return 0;
+        }
+        if (!streq(signer, "psk") && !streq(signer, reg->identity)) {
+                snprintf(err, sizeof err, "signed with the key of %s; a node may only register itself", signer);
+                manager_reject(m, tag, REJECT_BAD_SIGNATURE, reg->identity, err);
                 return 0;
         }
         if (!streq(reg->collective, m->config.collective)) {
@@ -290,9 +303,11 @@ static void manager_enter_degraded(Manager *m, int error) {
         (void) sd_event_add_time_relative(m->event, &m->retry_source, CLOCK_MONOTONIC, delay, 0, on_retry, m);
 }
 
-static void manager_hold(Manager *m, uint64_t tag, const void *body, size_t size, const char *scheme, const char *sig) {
+static void manager_hold(Manager *m, uint64_t tag, const void *body, size_t size, const char *scheme,
+                         const char *key_id, const char *sig) {
         Held *h = calloc(1, sizeof *h);
         if (!h || !(h->body = malloc(size ? size : 1)) || (scheme && !(h->scheme = strdup(scheme))) ||
+            (key_id && !(h->key_id = strdup(key_id))) ||
             (sig && !(h->sig = strdup(sig)))) {
                 held_free(h);
                 /* Not acked: the broker gives it back once we reconnect. */
@@ -314,7 +329,7 @@ static void manager_hold(Manager *m, uint64_t tag, const void *body, size_t size
 static void manager_flush_held(Manager *m) {
         while (m->held_head) {
                 Held *h = m->held_head;
-                int r = manager_process(m, h->tag, h->body, h->size, h->scheme, h->sig);
+                int r = manager_process(m, h->tag, h->body, h->size, h->scheme, h->key_id, h->sig);
                 if (r < 0) {
                         manager_enter_degraded(m, r);
                         return;
@@ -356,20 +371,21 @@ static void drop_held(Manager *m) {
 static void on_delivery(amqp_envelope_t *env, void *userdata) {
         Manager *m = userdata;
         const amqp_basic_properties_t *p = &env->message.properties;
-        char scheme[32], sig[SIGNATURE_HEX_MAX];
+        char scheme[32], sig[SIGNATURE_HEX_MAX], key_id[KEY_ID_MAX];
         const char *sc = amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme);
+        const char *ki = amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id);
         const char *sg = amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig);
 
         m->received++;
         if (m->held_head) {
-                manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, sg);
+                manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, ki, sg);
                 return;
         }
-        int r = manager_process(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, sg);
+        int r = manager_process(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, ki, sg);
         if (r < 0) {
                 if (!write_error_is_transient(r))
                         log_warning_errno(r, "Unexpected error storing a registration, holding it: %m");
-                manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, sg);
+                manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, ki, sg);
                 manager_enter_degraded(m, r);
         }
 }
@@ -598,7 +614,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
-static int load_config(const char *path, MusterConfig *c, Psk **ret_psk) {
+static int load_config(const char *path, MusterConfig *c, Psk **ret_psk, KeyRing **ret_keys) {
         int r = config_init(c);
         if (r < 0)
                 return log_oom();
@@ -607,9 +623,18 @@ static int load_config(const char *path, MusterConfig *c, Psk **ret_psk) {
                 r = config_resolve_secrets(c);
         if (r >= 0) {
                 r = psk_load(c->psk_file, ret_psk);
-                if (r < 0)
+                if (r < 0 && !c->accept_psk)
+                        r = 0; /* only node keys are accepted */
+                else if (r < 0)
                         log_error_errno(r, "Failed to read key file %s: %s", c->psk_file,
                                         r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
+        }
+        if (r >= 0) {
+                r = keyring_load_dir(c->node_keys_dir, ret_keys);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to load node keys from %s: %m", c->node_keys_dir);
+                        *ret_psk = psk_free(*ret_psk);
+                }
         }
         if (r < 0)
                 config_done(c);
@@ -620,10 +645,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         Manager *m = userdata;
         MusterConfig c;
         Psk *psk = NULL;
+        KeyRing *keys = NULL;
 
         (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
                           now_usec(CLOCK_MONOTONIC));
-        if (load_config(m->config_path, &c, &psk) < 0) {
+        if (load_config(m->config_path, &c, &psk, &keys) < 0) {
                 log_struct(LOG_ERR, 0, MSGID_CONFIG_RELOAD_FAILED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOAD_FAILED),
                            "Reloading the configuration failed, the previous configuration stays in force.");
                 (void) sd_notify(false, "READY=1");
@@ -641,6 +667,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         m->config = c;
         psk_free(m->psk);
         m->psk = psk;
+        keyring_free(m->node_keys);
+        m->node_keys = keys;
         log_set_max_level(m->config.log_level);
         log_set_target(m->config.log_target);
         log_struct(LOG_INFO, 0, MSGID_CONFIG_RELOADED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOADED),
@@ -750,6 +778,7 @@ static Manager *manager_free(Manager *m) {
         if (m->dirfd >= 0)
                 close(m->dirfd);
         psk_free(m->psk);
+        keyring_free(m->node_keys);
         config_done(&m->config);
         free(m->config_path);
         free(m);
@@ -772,7 +801,7 @@ static int manager_new(Manager **ret) {
         m->error_ratelimit = (RateLimit) RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
         if (arg_config && !(m->config_path = strdup(arg_config)))
                 return log_oom();
-        r = load_config(m->config_path, &m->config, &m->psk);
+        r = load_config(m->config_path, &m->config, &m->psk, &m->node_keys);
         if (r < 0)
                 return r;
         log_set_max_level(m->config.log_level);

@@ -152,7 +152,10 @@ static int run(int argc, char *argv[]) {
         log_set_max_level(config.log_level);
         log_set_target(config.log_target);
 
+        Signer signer = {};
         r = psk_load(config.psk_file, &psk);
+        if (r < 0 && !config.accept_psk && config.private_key)
+                r = 0; /* Ed25519 only */
         if (r < 0) {
                 snprintf(err, sizeof err, "cannot read key file %s: %s", config.psk_file,
                          r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
@@ -172,7 +175,20 @@ static int run(int argc, char *argv[]) {
         reg = registration_build(config.identity, config.collective, (int64_t) time(NULL),
                                  (int64_t) (config.heartbeat_interval_usec / USEC_PER_SEC), facts, classes,
                                  config.agents, boot_id[0] ? boot_id : NULL, (int64_t) up.tv_sec, PACKAGE_VERSION);
-        if (!reg || message_dump(reg, &body, &size) < 0 || sign_body(psk, body, size, sig) < 0) {
+        signer.psk = psk;
+        if (config.private_key) {
+                r = signer_load_key(&signer, config.private_key, config.key_id ?: config.identity);
+                if (r < 0) {
+                        snprintf(err, sizeof err, "cannot load the Ed25519 private key %s: %s", config.private_key,
+                                 r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM" : strerror(-r));
+                        r = fail(r, err);
+                        goto finish;
+                }
+        }
+        const char *scheme = NULL, *key_id = NULL;
+        if (!reg || message_dump(reg, &body, &size) < 0 ||
+            signer_sign(&signer, body, size, sig, &scheme, &key_id) < 0) {
+                signer_done(&signer);
                 r = log_oom();
                 goto finish;
         }
@@ -200,8 +216,8 @@ static int run(int argc, char *argv[]) {
                 r = -ENOMEM;
         if (r >= 0)
                 r = amqp_session_publish(&session, exchange, key, body, size,
-                                         &(PublishOptions) { .signature = sig, .mandatory = true,
-                                                             .persistent = true });
+                                         &(PublishOptions) { .signature = sig, .scheme = scheme, .key_id = key_id,
+                                                             .mandatory = true, .persistent = true });
         if (r < 0) {
                 snprintf(err, sizeof err, "%s", session.error);
                 r = fail(r, err);
@@ -222,6 +238,7 @@ static int run(int argc, char *argv[]) {
         r = 0;
 
 finish:
+        signer_done(&signer);
         amqp_session_close(&session);
         free(session.url);
         config_done(&config);

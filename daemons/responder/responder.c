@@ -19,6 +19,7 @@
 #include "facts.h"
 #include "log.h"
 #include "nrpe.h"
+#include "policy.h"
 #include "responder-core.h"
 #include "util.h"
 
@@ -26,6 +27,19 @@
 #define PREFETCH 64
 
 typedef struct Manager Manager;
+
+/* Everything the configuration points at, loaded together so that a reload
+ * either replaces all of it or none. */
+typedef struct Runtime {
+        Psk *psk;
+        NrpeConfig *nrpe;
+        json_t *facts;
+        char **classes;
+        KeyRing *client_keys;
+        Policy *policy;
+        Signer signer;
+        Verifier verifier;
+} Runtime;
 
 typedef struct Job {
         Manager *manager;
@@ -49,8 +63,7 @@ struct Manager {
         sd_event *event;
         char *config_path;
         MusterConfig config;
-        Psk *psk;
-        NrpeConfig *nrpe;
+        Runtime rt;
         ResponderCore core;
 
         AmqpSession session;
@@ -132,7 +145,9 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
         size_t size;
         int r;
 
-        r = responder_build_reply(&m->core, req, statuscode, statusmsg, data, now_sec(), &body, &size, sig);
+        const char *scheme = NULL, *key_id = NULL;
+        r = responder_build_reply_signed(&m->core, req, statuscode, statusmsg, data, now_sec(), &body, &size, sig,
+                                         &scheme, &key_id);
         if (r < 0)
                 return log_error_errno(r, "Failed to build reply to %s: %m", req->requestid);
 
@@ -149,7 +164,7 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
                                          req->requestid);
 
         r = amqp_session_publish(&m->session, "", reply_to, body, size,
-                                 &(PublishOptions) { .signature = sig });
+                                 &(PublishOptions) { .signature = sig, .scheme = scheme, .key_id = key_id });
         if (r < 0) {
                 log_warning_errno(r, "Failed to publish reply to request %s: %s", req->requestid, m->session.error);
                 manager_schedule_reconnect(m);
@@ -249,12 +264,16 @@ static void job_start_or_queue(Manager *m, Job *j) {
 }
 
 /* The one dispatch path for broker and local requests. */
-static void manager_handle_request(Manager *m, const void *body, size_t size, const char *scheme, const char *sig,
-                                   const char *reply_to, ControlConnection *control) {
+static void manager_handle_request(Manager *m, const void *body, size_t size, const char *scheme,
+                                   const char *key_id, const char *sig, const char *reply_to,
+                                   ControlConnection *control) {
         Dispatch d;
         int r;
 
-        r = responder_dispatch(&m->core, body, size, scheme, sig, now_sec(), &d);
+        if (control)
+                r = responder_dispatch_local(&m->core, body, size, now_sec(), &d);
+        else
+                r = responder_dispatch_keyed(&m->core, body, size, scheme, key_id, sig, now_sec(), &d);
         if (r < 0) {
                 log_error_errno(r, "Failed to process request: %m");
                 dispatch_done(&d);
@@ -276,6 +295,17 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                 break;
 
         case DISPATCH_REPLY:
+                if (d.denied)
+                        log_struct(LOG_WARNING, 0, MSGID_REQUEST_DENIED,
+                                   KV("MUSTER_EVENT", EVENT_REQUEST_DENIED,
+                                      "MUSTER_CALLER", d.caller,
+                                      "MUSTER_AGENT", d.request->agent,
+                                      "MUSTER_ACTION", d.request->action,
+                                      "MUSTER_REQUESTID", d.request->requestid,
+                                      "MUSTER_SENDER", d.request->senderid),
+                                   "Denied %s %s to caller %s (%s from %s): not allowed by the policy.",
+                                   d.request->agent, d.request->action, d.caller, d.request->callerid,
+                                   d.request->senderid);
                 log_struct(LOG_DEBUG, 0, MSGID_REQUEST_SERVED,
                            KV("MUSTER_EVENT", EVENT_REQUEST_SERVED,
                               "MUSTER_AGENT", d.request->agent,
@@ -314,7 +344,7 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
 
 static void manager_handle_delivery(Manager *m, amqp_envelope_t *env) {
         const amqp_basic_properties_t *p = &env->message.properties;
-        char scheme[32], sig[SIGNATURE_HEX_MAX], reply_to[256];
+        char scheme[32], sig[SIGNATURE_HEX_MAX], reply_to[256], key_id[KEY_ID_MAX];
         const char *rt = NULL;
 
         if ((p->_flags & AMQP_BASIC_REPLY_TO_FLAG) && p->reply_to.len > 0 && p->reply_to.len < sizeof reply_to &&
@@ -326,6 +356,7 @@ static void manager_handle_delivery(Manager *m, amqp_envelope_t *env) {
 
         manager_handle_request(m, env->message.body.bytes, env->message.body.len,
                                amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
+                               amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
                                amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt, NULL);
 }
 
@@ -550,42 +581,89 @@ static void manager_update_status(Manager *m) {
         }
 }
 
-static int manager_load_runtime(Manager *m, MusterConfig *c, Psk **ret_psk, NrpeConfig **ret_nrpe,
-                                json_t **ret_facts, char ***ret_classes) {
-        _cleanup_psk_ Psk *psk = NULL;
-        NrpeConfig *nrpe = NULL;
-        json_t *facts = NULL;
-        char **classes = NULL;
+static void runtime_done(Runtime *rt) {
+        psk_free(rt->psk);
+        nrpe_config_free(rt->nrpe);
+        json_decref(rt->facts);
+        strv_free(rt->classes);
+        keyring_free(rt->client_keys);
+        policy_free(rt->policy);
+        signer_done(&rt->signer);
+        *rt = (Runtime) {};
+}
+
+static int runtime_load(const MusterConfig *c, Runtime *ret) {
+        Runtime rt = {};
         int r;
 
-        r = psk_load(c->psk_file, &psk);
-        if (r == -EINVAL)
-                return log_error_errno(r, "Key file %s must hold between %d and %d bytes.", c->psk_file, PSK_MIN_SIZE,
-                                       PSK_MAX_SIZE);
-        if (r < 0)
+        /* The PSK is needed unless requests must be Ed25519-signed and
+         * replies are signed with the node's own key. */
+        r = psk_load(c->psk_file, &rt.psk);
+        if (r < 0 && (c->accept_psk || !c->private_key)) {
+                runtime_done(&rt);
+                if (r == -EINVAL)
+                        return log_error_errno(r, "Key file %s must hold between %d and %d bytes.", c->psk_file,
+                                               PSK_MIN_SIZE, PSK_MAX_SIZE);
                 return log_error_errno(r, "Failed to read key file %s: %m", c->psk_file);
-
-        r = nrpe_config_load(c->nrpe_dir, &nrpe);
-        if (r < 0)
-                return log_error_errno(r, "Failed to load NRPE commands from %s: %m", c->nrpe_dir);
-
-        r = facts_load_dir(c->facts_dir, &facts);
+        }
+        rt.signer.psk = rt.psk;
+        if (c->private_key) {
+                r = signer_load_key(&rt.signer, c->private_key, c->key_id ?: c->identity);
+                if (r < 0) {
+                        runtime_done(&rt);
+                        return log_error_errno(r, "Failed to load the Ed25519 private key %s: %s", c->private_key,
+                                               r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM"
+                                                                                   : strerror(-r));
+                }
+        }
+        r = keyring_load_dir(c->client_keys_dir, &rt.client_keys);
         if (r < 0) {
-                nrpe_config_free(nrpe);
+                runtime_done(&rt);
+                return log_error_errno(r, "Failed to load client keys from %s: %m", c->client_keys_dir);
+        }
+        rt.verifier = (Verifier) { .psk = rt.psk, .accept_psk = c->accept_psk, .keys = rt.client_keys };
+        if (c->policy_file) {
+                r = policy_load(c->policy_file, &rt.policy);
+                if (r < 0) {
+                        runtime_done(&rt);
+                        return log_error_errno(r, "Failed to load the authorization policy %s: %s", c->policy_file,
+                                               r == -EINVAL ? "see the errors above" : strerror(-r));
+                }
+        }
+
+        r = nrpe_config_load(c->nrpe_dir, &rt.nrpe);
+        if (r < 0) {
+                runtime_done(&rt);
+                return log_error_errno(r, "Failed to load NRPE commands from %s: %m", c->nrpe_dir);
+        }
+        r = facts_load_dir(c->facts_dir, &rt.facts);
+        if (r < 0) {
+                runtime_done(&rt);
                 return log_error_errno(r, "Failed to load facts from %s: %m", c->facts_dir);
         }
-        r = classes_load(c->classes_file, &classes);
+        r = classes_load(c->classes_file, &rt.classes);
         if (r < 0) {
-                nrpe_config_free(nrpe);
-                json_decref(facts);
+                runtime_done(&rt);
                 return log_error_errno(r, "Failed to load classes from %s: %m", c->classes_file);
         }
-
-        *ret_psk = TAKE_PTR(psk);
-        *ret_nrpe = nrpe;
-        *ret_facts = facts;
-        *ret_classes = classes;
+        *ret = rt;
         return 0;
+}
+
+/* Point the dispatch core at the current config and runtime. Runtime moves
+ * by value, so the pointers are taken from m->rt here. */
+static void manager_bind_core(Manager *m) {
+        m->rt.signer.psk = m->rt.psk;
+        m->rt.verifier.psk = m->rt.psk;
+        m->rt.verifier.keys = m->rt.client_keys;
+        m->core.config = &m->config;
+        m->core.psk = m->rt.psk;
+        m->core.nrpe = m->rt.nrpe;
+        m->core.facts = m->rt.facts;
+        m->core.classes = m->rt.classes;
+        m->core.verifier = &m->rt.verifier;
+        m->core.signer = &m->rt.signer;
+        m->core.policy = m->rt.policy;
 }
 
 static int load_config(const char *path, MusterConfig *c) {
@@ -612,10 +690,7 @@ static void apply_log_config(const MusterConfig *c) {
 
 static int manager_reload(Manager *m) {
         MusterConfig c;
-        Psk *psk = NULL;
-        NrpeConfig *nrpe = NULL;
-        json_t *facts = NULL;
-        char **classes = NULL;
+        Runtime rt = {};
         int r;
 
         (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
@@ -623,7 +698,7 @@ static int manager_reload(Manager *m) {
 
         r = load_config(m->config_path, &c);
         if (r >= 0) {
-                r = manager_load_runtime(m, &c, &psk, &nrpe, &facts, &classes);
+                r = runtime_load(&c, &rt);
                 if (r < 0)
                         config_done(&c);
         }
@@ -639,17 +714,9 @@ static int manager_reload(Manager *m) {
         config_done(&m->config);
         m->config = c;
         apply_log_config(&m->config);
-        psk_free(m->psk);
-        m->psk = psk;
-        nrpe_config_free(m->nrpe);
-        m->nrpe = nrpe;
-        json_decref(m->core.facts);
-        strv_free(m->core.classes);
-        m->core.config = &m->config;
-        m->core.psk = m->psk;
-        m->core.nrpe = m->nrpe;
-        m->core.facts = facts;
-        m->core.classes = classes;
+        runtime_done(&m->rt);
+        m->rt = rt;
+        manager_bind_core(m);
 
         log_struct(LOG_INFO, 0, MSGID_CONFIG_RELOADED,
                    KV("MUSTER_EVENT", EVENT_CONFIG_RELOADED),
@@ -757,7 +824,6 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
         }
         if (streq(verb, "request")) {
                 json_t *req = json_object_get(msg, "request");
-                char sig[SIGNATURE_HEX_MAX];
                 size_t size;
 
                 if (!json_is_object(req)) {
@@ -765,12 +831,13 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
                         return;
                 }
                 _cleanup_free_ char *body = NULL;
-                if (message_dump(req, &body, &size) < 0 || sign_body(m->psk, body, size, sig) < 0) {
+                if (message_dump(req, &body, &size) < 0) {
                         (void) control_connection_send_error(cc, "out of memory");
                         return;
                 }
                 log_info("Local request from uid %u over the control socket.", (unsigned) control_connection_uid(cc));
-                manager_handle_request(m, body, size, SIGNATURE_SCHEME_HMAC, sig, NULL, cc);
+                /* The peer was authenticated by its credentials: no signature needed. */
+                manager_handle_request(m, body, size, NULL, NULL, NULL, NULL, cc);
                 return;
         }
         (void) control_connection_send_error(cc, "unknown verb");
@@ -797,10 +864,7 @@ static Manager *manager_free(Manager *m) {
         m->stop_source = sd_event_source_disable_unref(m->stop_source);
         sd_event_unref(m->event);
         replay_cache_free(m->core.replay);
-        json_decref(m->core.facts);
-        strv_free(m->core.classes);
-        nrpe_config_free(m->nrpe);
-        psk_free(m->psk);
+        runtime_done(&m->rt);
         config_done(&m->config);
         free(m->config_path);
         free(m);
@@ -828,13 +892,11 @@ static int manager_new(const char *config_path, Manager **ret) {
                 return r;
         apply_log_config(&m->config);
 
-        r = manager_load_runtime(m, &m->config, &m->psk, &m->nrpe, &m->core.facts, &m->core.classes);
+        r = runtime_load(&m->config, &m->rt);
         if (r < 0)
                 return r;
+        manager_bind_core(m);
 
-        m->core.config = &m->config;
-        m->core.psk = m->psk;
-        m->core.nrpe = m->nrpe;
         m->core.started_at = now_sec();
         m->core.replay = replay_cache_new(1u << 20);
         if (!m->core.replay)
