@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* MESSAGE_IDs of muster's journal entries; catalog/muster.catalog explains each.
+/* MESSAGE_IDs of muster's journal entries; units/muster.catalog explains each.
  * MUSTER_EVENT carries the matching event name. */
 
 #define MSGID_REQUEST_DROPPED          "b69695adb83344c3a95b4b98ce5df020"

@@ -291,7 +291,7 @@ int config_init(MusterConfig *c) {
             !(c->collector_name = strdup("default")) ||
             !(c->state_dir = strdup(STATEDIR "/registrations")) ||
             !(c->control_socket = strdup(RUNSTATEDIR "/responder.control")) ||
-            !(c->collector_queue_type = strdup("quorum")) ||
+            !(c->collector_queue_type = strdup("classic")) ||
             !(c->collector_control_socket = strdup(RUNSTATEDIR "/collector.control"))) {
                 config_done(c);
                 return -ENOMEM;
@@ -339,12 +339,25 @@ typedef struct ParseState {
         FILE *f;
         unsigned line;
         unsigned errors;
-        unsigned last_error_line;
-        bool long_line;
 } ParseState;
 
 /* inih reads through us so we know the line number of every key (inih's own
- * line numbers are a compile-time option of the library). */
+ * line numbers are a compile-time option of the library), and so that every
+ * malformed line is reported, not only the first. */
+static bool line_is_well_formed(const char *line) {
+        const char *p = line;
+
+        while (*p == ' ' || *p == '\t')
+                p++;
+        if (*p == '\0' || *p == '\n' || *p == '\r' || *p == ';' || *p == '#')
+                return true;
+        if (p != line)
+                return true; /* indented: a continuation of the previous value */
+        if (*p == '[')
+                return strchr(p, ']') != NULL;
+        return strpbrk(p, "=:") != NULL && *p != '=' && *p != ':';
+}
+
 static char *reader(char *buf, int size, void *userdata) {
         ParseState *s = userdata;
 
@@ -359,8 +372,14 @@ static char *reader(char *buf, int size, void *userdata) {
                         ;
                 log_error("%s:%u: line too long (more than %d bytes), ignoring.", s->path, s->line, size - 2);
                 s->errors++;
-                s->last_error_line = s->line;
                 buf[0] = '\0';
+                return buf;
+        }
+        if (!line_is_well_formed(buf)) {
+                log_error("%s:%u: syntax error, expected \"[section]\", \"key = value\" or a comment.", s->path,
+                          s->line);
+                s->errors++;
+                buf[0] = '\0'; /* inih sees an empty line */
         }
         return buf;
 }
@@ -378,14 +397,12 @@ static int handler(void *userdata, const char *section, const char *name, const 
                 if (r == -ENOMEM) {
                         log_oom();
                         s->errors++;
-                        s->last_error_line = s->line;
                         return 0;
                 }
                 if (r < 0) {
                         log_error("%s:%u: invalid value for %s.%s: \"%s\", expected %s.",
                                   s->path, s->line, section, name, value, expected);
                         s->errors++;
-                        s->last_error_line = s->line;
                         return 0;
                 }
                 return 1;
@@ -409,11 +426,8 @@ int config_parse_file(MusterConfig *c, const char *path, unsigned *ret_errors) {
         s.f = f;
 
         r = ini_parse_stream(reader, &s, handler, &s);
-        if (r > 0 && (unsigned) r != s.last_error_line) {
-                /* inih reports the first line it could not parse at all. */
-                log_error("%s:%d: syntax error, expected \"[section]\", \"key = value\" or a comment.", path, r);
-                s.errors++;
-        }
+        /* A positive r is the first line with an error, every one of which
+         * was already reported by reader() or handler(). */
         if (r < 0)
                 return log_error_errno(-EIO, "Failed to parse %s.", path);
         if (ret_errors)

@@ -1098,3 +1098,56 @@ int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec,
         TAKE_PTR(run);
         return 0;
 }
+
+static bool pid_in(pid_t pid, const pid_t *l, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (l[i] == pid)
+                        return true;
+        return false;
+}
+
+int nrpe_kill_orphans(const pid_t *keep, size_t n_keep) {
+        pid_t self = getpid();
+        int killed = 0;
+
+        /* Killing one orphan hands its own children to us: repeat. */
+        for (unsigned round = 0; round < 16; round++) {
+                _cleanup_closedir_ DIR *d = opendir("/proc");
+                struct dirent *de;
+                int found = 0;
+
+                if (!d)
+                        return -errno;
+                while ((de = readdir(d))) {
+                        char path[64], buf[512];
+                        unsigned pid_u;
+
+                        if (parse_uint(de->d_name, &pid_u) < 0)
+                                continue;
+                        pid_t pid = (pid_t) pid_u;
+                        if (pid == self || pid_in(pid, keep, n_keep))
+                                continue;
+                        snprintf(path, sizeof path, "/proc/%u/stat", pid_u);
+                        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                        if (fd < 0)
+                                continue;
+                        ssize_t k = read(fd, buf, sizeof buf - 1);
+                        if (k <= 0)
+                                continue;
+                        buf[k] = '\0';
+                        /* "pid (comm) state ppid ...": comm may hold spaces and parens. */
+                        char *p = strrchr(buf, ')');
+                        int ppid;
+                        char state;
+                        if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2 || ppid != self)
+                                continue;
+                        (void) kill(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                        found++;
+                }
+                killed += found;
+                if (found == 0)
+                        break;
+        }
+        return killed;
+}

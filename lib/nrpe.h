@@ -83,3 +83,10 @@ int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec,
  * freed by the library: do not call this on it. */
 void nrpe_run_abort(NrpeRun *run);
 pid_t nrpe_run_pid(const NrpeRun *run);
+
+/* Checks that daemonize (fork twice, setsid) leave their process group,
+ * so killing the group misses them. A responder that made itself a child
+ * subreaper (PR_SET_CHILD_SUBREAPER) gets those orphans back as its own
+ * children: this kills and reaps every child of ours whose pid is not in
+ * keep (the checks still running), until none is left. Returns how many. */
+int nrpe_kill_orphans(const pid_t *keep, size_t n_keep);

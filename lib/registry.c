@@ -257,7 +257,9 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
 
         uint64_t rnd = 0;
         (void) random_bytes(&rnd, sizeof rnd);
-        snprintf(tmp, sizeof tmp, ".#%s.%016llx", identity, (unsigned long long) rnd);
+        /* Not named after the identity: a 255-byte identity plus a suffix
+         * would exceed NAME_MAX. */
+        snprintf(tmp, sizeof tmp, ".#tmp.%016llx", (unsigned long long) rnd);
 
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
         if (fd < 0)

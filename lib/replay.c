@@ -5,7 +5,7 @@
 typedef struct Entry {
         struct Entry *next;
         int64_t expires_at;
-        char id[33];
+        char id[];
 } Entry;
 
 struct ReplayCache {
@@ -104,10 +104,11 @@ int replay_cache_add(ReplayCache *c, const char *id, int64_t expires_at, int64_t
                 k = hash(id) & (c->n_buckets - 1);
         }
 
-        Entry *e = calloc(1, sizeof *e);
+        size_t len = strlen(id);
+        Entry *e = calloc(1, sizeof *e + len + 1);
         if (!e)
                 return -ENOMEM;
-        snprintf(e->id, sizeof e->id, "%s", id);
+        memcpy(e->id, id, len + 1);
         e->expires_at = expires_at;
         e->next = c->buckets[k];
         c->buckets[k] = e;

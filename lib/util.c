@@ -136,7 +136,12 @@ int parse_duration(const char *s, uint64_t *ret_usec) {
                 }
                 if (whole > UINT64_MAX / mult)
                         return -ERANGE;
-                uint64_t v = whole * mult + frac_num * mult / frac_den;
+                /* 128-bit for the fraction: 0.999999999 days in µs overflows 64 bits. */
+                unsigned __int128 frac = (unsigned __int128) frac_num * mult / frac_den;
+                unsigned __int128 v128 = (unsigned __int128) whole * mult + frac;
+                if (v128 > UINT64_MAX)
+                        return -ERANGE;
+                uint64_t v = (uint64_t) v128;
                 if (total > UINT64_MAX - v)
                         return -ERANGE;
                 total += v;

@@ -88,6 +88,17 @@ static void test_parse_duration(void) {
         ASSERT_STR_EQ(format_duration(buf, sizeof buf, SEC(7200)), "2h");
         ASSERT_STR_EQ(format_duration(buf, sizeof buf, 250 * USEC_PER_MSEC), "250ms");
         ASSERT_STR_EQ(format_duration(buf, sizeof buf, 0), "0s");
+        /* whatever it prints parses back to the same value */
+        static const uint64_t values[] = { 0, 1, 999, USEC_PER_MSEC, 1500 * USEC_PER_MSEC, SEC(1), SEC(59),
+                                           SEC(90), SEC(3600), SEC(5400), SEC(86400), SEC(2 * 86400) + 1,
+                                           UINT64_C(123456789012) };
+        for (size_t i = 0; i < ELEMENTSOF(values); i++) {
+                uint64_t back = UINT64_MAX;
+                format_duration(buf, sizeof buf, values[i]);
+                if (parse_duration(buf, &back) != 0 || back != values[i])
+                        test_fail(__FILE__, __LINE__, "format_duration(%" PRIu64 ") = \"%s\" parses back to %" PRIu64,
+                                  values[i], buf, back);
+        }
         TEST_OK();
 }
 
@@ -98,7 +109,8 @@ static void test_parse_duration_fraction_overflow(void) {
         DURATION_OK("0.999999999h", UINT64_C(3599999996));
         /* 0.25 days written with nine decimals is 6 hours. */
         DURATION_OK("0.250000000d", SEC(6 * 3600));
-        DURATION_OK("1.999999999d", UINT64_C(172799999913600));
+        /* 1.999999999 d = 172799.9999136 s, truncated to whole microseconds. */
+        DURATION_OK("1.999999999d", UINT64_C(172799999913));
         /* The fraction pushes the total past 2^64 us: must not wrap around. */
         DURATION_BAD("213503982.5d", -ERANGE);
         TEST_OK();
@@ -149,8 +161,8 @@ static void test_parse_size(void) {
 
 static void test_parse_boolean(void) {
         TEST("parse_boolean");
-        static const char *const yes[] = { "1", "yes", "true", "on", "YES", "True" };
-        static const char *const no[] = { "0", "no", "false", "off", "NO", "False" };
+        static const char *const yes[] = { "1", "yes", "y", "true", "t", "on", "YES", "True", "ON" };
+        static const char *const no[] = { "0", "no", "n", "false", "f", "off", "NO", "False", "Off" };
         static const char *const bad[] = { "", "maybe", "2", "yes ", " no", "ja", "01" };
         for (size_t i = 0; i < ELEMENTSOF(yes); i++)
                 ASSERT_INT_EQ(parse_boolean(yes[i]), 1);

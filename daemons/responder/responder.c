@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -173,6 +174,22 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
         return 0;
 }
 
+/* Whatever a finished check left behind (a daemonized grandchild came back
+ * to us as subreaper) is killed, so nothing outlives its check. */
+static void manager_kill_orphans(Manager *m) {
+        pid_t keep[256];
+        size_t n = 0;
+
+        for (Job *j = m->running; j && n < ELEMENTSOF(keep); j = j->next)
+                if (j->run)
+                        keep[n++] = nrpe_run_pid(j->run);
+        if (m->n_running > ELEMENTSOF(keep))
+                return; /* cannot tell them apart; next time */
+        int k = nrpe_kill_orphans(keep, n);
+        if (k > 0)
+                log_notice("Killed %d process(es) a check left behind.", k);
+}
+
 static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t size, uint64_t duration_usec,
                          void *userdata) {
         Job *j = userdata;
@@ -183,6 +200,9 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
         list_remove(&m->running, NULL, j);
         m->n_running--;
         m->core.stats.checks_run++;
+        if (exitcode == 3 && output && startswith(output, "UNKNOWN: command timed out"))
+                m->core.stats.checks_timed_out++;
+        manager_kill_orphans(m);
 
         _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
         if (!data)
@@ -984,6 +1004,9 @@ static int run(int argc, char *argv[]) {
         sigaddset(&ss, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return log_error_errno(-errno, "Failed to block signals: %m");
+        /* Daemonizing checks come back to us, not to PID 1, so we can kill them. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+                log_warning_errno(-errno, "Failed to become a child subreaper, ignoring: %m");
 
         r = manager_new(arg_config, &m);
         if (r < 0)

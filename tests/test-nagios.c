@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "macro.h"
+#include "nagios.h"
+#include "tests.h"
+
+/* Runs nagios_collation_print into a string; the exit code goes to *ret_code. */
+static char *print_collation(const NagiosCollation *c, const char *command, int *ret_code) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+
+        ASSERT_NOT_NULL(f);
+        *ret_code = nagios_collation_print(c, command, f);
+        ASSERT_INT_EQ(fclose(f), 0);
+        ASSERT_NOT_NULL(buf);
+        ASSERT_INT_EQ(strlen(buf), n);
+        return buf;
+}
+
+static void test_print(void) {
+        char *ok_names[] = { (char *) "www1", (char *) "www2", (char *) "www3", NULL };
+        char *ok2[] = { (char *) "www1", (char *) "www2", NULL };
+        char *warn[] = { (char *) "www21", NULL };
+        char *warn2[] = { (char *) "web7", (char *) "web8", NULL };
+        char *crit[] = { (char *) "db1", (char *) "db2", (char *) "db3", NULL };
+        char *unknown[] = { (char *) "mail1", NULL };
+        char *empty[] = { NULL };
+        char *out;
+        int code;
+
+        TEST("nagios_collation_print: all OK");
+        NagiosCollation all_ok = { .names = { ok_names }, .replies = 3, .checktime = 0.5 };
+        out = print_collation(&all_ok, "check_load", &code);
+        ASSERT_STR_EQ(out,
+                      "check_load: OK: 3 WARNING: 0 CRITICAL: 0 UNKNOWN: 0| total=3 ok=3 warn=0 crit=0 unknown=0 "
+                      "checktime=0.500000\n");
+        ASSERT_INT_EQ(code, NAGIOS_OK);
+        free(out);
+        TEST_OK();
+
+        TEST("nagios_collation_print: the check-mc-nrpe example of DESIGN.md");
+        NagiosCollation one_warn = { .names = { ok2, warn }, .replies = 3, .checktime = 0.17237 };
+        out = print_collation(&one_warn, "check_x", &code);
+        ASSERT_STR_EQ(out,
+                      "check_x: OK: 2 WARNING: 1 CRITICAL: 0 UNKNOWN: 0| total=3 ok=2 warn=1 crit=0 unknown=0 "
+                      "checktime=0.172370\n"
+                      "WARNING: www21\n");
+        ASSERT_INT_EQ(code, NAGIOS_WARNING);
+        free(out);
+        one_warn.checktime = 0.172370;
+        out = print_collation(&one_warn, "check_puppet_run", &code);
+        ASSERT_STR_EQ(out,
+                      "check_puppet_run: OK: 2 WARNING: 1 CRITICAL: 0 UNKNOWN: 0| total=3 ok=2 warn=1 crit=0 "
+                      "unknown=0 checktime=0.172370\n"
+                      "WARNING: www21\n");
+        free(out);
+        TEST_OK();
+
+        TEST("nagios_collation_print: CRITICAL, WARNING, UNKNOWN lines in that order");
+        NagiosCollation mixed = {
+                .names = { [NAGIOS_OK] = ok2, [NAGIOS_WARNING] = warn2, [NAGIOS_CRITICAL] = crit,
+                           [NAGIOS_UNKNOWN] = unknown },
+                .replies = 8,
+                .checktime = 1.25,
+        };
+        out = print_collation(&mixed, "check_disk", &code);
+        ASSERT_STR_EQ(out,
+                      "check_disk: OK: 2 WARNING: 2 CRITICAL: 3 UNKNOWN: 1| total=8 ok=2 warn=2 crit=3 unknown=1 "
+                      "checktime=1.250000\n"
+                      "CRITICAL: db1 db2 db3\n"
+                      "WARNING: web7 web8\n"
+                      "UNKNOWN: mail1\n");
+        ASSERT_INT_EQ(code, NAGIOS_CRITICAL);
+        free(out);
+        TEST_OK();
+
+        TEST("nagios_collation_print: empty lists and no answers");
+        NagiosCollation none = { .names = { empty, empty, NULL, empty }, .replies = 0, .checktime = 2 };
+        out = print_collation(&none, "check_load", &code);
+        ASSERT_STR_EQ(out,
+                      "check_load: OK: 0 WARNING: 0 CRITICAL: 0 UNKNOWN: 0| total=0 ok=0 warn=0 crit=0 unknown=0 "
+                      "checktime=2.000000\n");
+        ASSERT_INT_EQ(code, NAGIOS_OK);
+        free(out);
+
+        /* only UNKNOWN: the WARNING/CRITICAL lines are left out */
+        NagiosCollation unk = { .names = { [NAGIOS_UNKNOWN] = unknown }, .replies = 1, .checktime = 0 };
+        out = print_collation(&unk, "c", &code);
+        ASSERT_STR_EQ(out,
+                      "c: OK: 0 WARNING: 0 CRITICAL: 0 UNKNOWN: 1| total=1 ok=0 warn=0 crit=0 unknown=1 "
+                      "checktime=0.000000\n"
+                      "UNKNOWN: mail1\n");
+        ASSERT_INT_EQ(code, NAGIOS_UNKNOWN);
+        free(out);
+        TEST_OK();
+}
+
+static void test_state(void) {
+        char *a[] = { (char *) "a", NULL };
+        char *empty[] = { NULL };
+
+        TEST("nagios_collation_state: CRITICAL > WARNING > UNKNOWN > OK");
+        /* every combination of the three non-OK states being present */
+        for (unsigned mask = 0; mask < 8; mask++) {
+                NagiosCollation c = { .names = { a, NULL, NULL, NULL } };
+                bool w = mask & 1, cr = mask & 2, u = mask & 4;
+                c.names[NAGIOS_WARNING] = w ? a : empty;
+                c.names[NAGIOS_CRITICAL] = cr ? a : NULL;
+                c.names[NAGIOS_UNKNOWN] = u ? a : empty;
+                int want = cr ? NAGIOS_CRITICAL : w ? NAGIOS_WARNING : u ? NAGIOS_UNKNOWN : NAGIOS_OK;
+                if (nagios_collation_state(&c) != want)
+                        test_fail(__FILE__, __LINE__, "mask %u: want %d, got %d", mask, want,
+                                  nagios_collation_state(&c));
+                FILE *f = fopen("/dev/null", "we");
+                ASSERT_NOT_NULL(f);
+                ASSERT_INT_EQ(nagios_collation_print(&c, "x", f), want);
+                fclose(f);
+        }
+        NagiosCollation nothing = {};
+        ASSERT_INT_EQ(nagios_collation_state(&nothing), NAGIOS_OK);
+        TEST_OK();
+
+        TEST("nagios_state_name, nagios_state_from_exit");
+        ASSERT_STR_EQ(nagios_state_name(NAGIOS_OK), "OK");
+        ASSERT_STR_EQ(nagios_state_name(NAGIOS_WARNING), "WARNING");
+        ASSERT_STR_EQ(nagios_state_name(NAGIOS_CRITICAL), "CRITICAL");
+        ASSERT_STR_EQ(nagios_state_name(NAGIOS_UNKNOWN), "UNKNOWN");
+        ASSERT_STR_EQ(nagios_state_name(4), "UNKNOWN");
+        ASSERT_STR_EQ(nagios_state_name(-1), "UNKNOWN");
+        for (int i = 0; i <= 3; i++)
+                ASSERT_INT_EQ(nagios_state_from_exit(i), i);
+        ASSERT_INT_EQ(nagios_state_from_exit(4), NAGIOS_UNKNOWN);
+        ASSERT_INT_EQ(nagios_state_from_exit(127), NAGIOS_UNKNOWN);
+        ASSERT_INT_EQ(nagios_state_from_exit(255), NAGIOS_UNKNOWN);
+        ASSERT_INT_EQ(nagios_state_from_exit(-1), NAGIOS_UNKNOWN);
+        TEST_OK();
+}
+
+int main(void) {
+        test_print();
+        test_state();
+        return EXIT_SUCCESS;
+}
