@@ -119,7 +119,7 @@ class Node:
         self.notify = None
         self.log = None
 
-    def start(self, wait=True, watchdog_usec=None, env=None):
+    def start(self, wait=True, watchdog_usec=None, env=None, wrapper=()):
         if self.notify:
             self.notify.close()
         sock = self.dir / "notify"
@@ -133,7 +133,7 @@ class Node:
             e["WATCHDOG_USEC"] = str(watchdog_usec)
         e.update(env or {})
         self.log = open(self.dir / "stderr.log", "ab")
-        self.proc = subprocess.Popen([binary("muster-responder"), "--config", str(self.config)],
+        self.proc = subprocess.Popen([*wrapper, binary("muster-responder"), "--config", str(self.config)],
                                      stdout=self.log, stderr=self.log, env=e)
         self.fleet.procs.append(self.proc)
         if wait:
@@ -360,7 +360,7 @@ class Collector:
         self.notify = None
         self.log = None
 
-    def start(self, wait=True, env=None):
+    def start(self, wait=True, env=None, wrapper=()):
         if self.notify:
             self.notify.close()
         sock = self.dir / "notify"
@@ -372,7 +372,7 @@ class Collector:
         e.pop("JOURNAL_STREAM", None)
         e.update(env or {})
         self.log = open(self.dir / "stderr.log", "ab")
-        self.proc = subprocess.Popen([binary("muster-collector"), "--config", str(self.config)],
+        self.proc = subprocess.Popen([*wrapper, binary("muster-collector"), "--config", str(self.config)],
                                      stdout=self.log, stderr=self.log, env=e)
         self.fleet.procs.append(self.proc)
         if wait:
@@ -426,11 +426,11 @@ def node_config(fleet, identity, facts=None, classes=(), interval="300s", broker
     return conf
 
 
-def heartbeat(conf, timeout=30):
+def heartbeat(conf, timeout=30, wrapper=()):
     e = dict(os.environ)
     e.pop("JOURNAL_STREAM", None)
-    return subprocess.run([binary("muster-heartbeat"), "--config", str(conf)], capture_output=True, text=True,
-                          timeout=timeout, env=e)
+    return subprocess.run([*wrapper, binary("muster-heartbeat"), "--config", str(conf)], capture_output=True,
+                          text=True, timeout=timeout, env=e)
 
 
 def build_registration(identity, collective="muster", msgtime=None, interval=300, facts=None):
