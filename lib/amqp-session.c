@@ -203,7 +203,6 @@ int amqp_session_connect(AmqpSession *s, const MusterConfig *c) {
                 r = connect_one(s, c, url, err, sizeof err);
                 if (r >= 0) {
                         s->next_index = k;
-                        s->failures = 0;
                         free(s->url);
                         s->url = TAKE_PTR(display);
                         s->error[0] = '\0';
@@ -218,7 +217,6 @@ int amqp_session_connect(AmqpSession *s, const MusterConfig *c) {
         }
         /* Start with the next broker next time. */
         s->next_index = (s->next_index + 1) % n;
-        s->failures++;
         return r;
 }
 
@@ -238,7 +236,7 @@ int amqp_session_fd(const AmqpSession *s) {
 
 uint64_t amqp_session_backoff_usec(AmqpSession *s, const MusterConfig *c) {
         uint64_t d = c->reconnect_min_usec;
-        unsigned f = s->failures;
+        unsigned f = ++s->failures;
 
         while (f-- > 1 && d < c->reconnect_max_usec)
                 d *= 2;

@@ -19,8 +19,8 @@ typedef struct AmqpSession {
         char error[AMQP_ERROR_MAX]; /* last error, for STATUS= and logs */
 } AmqpSession;
 
-/* Try every broker of the list once, starting with the one after the last
- * that worked (failover), until one accepts us. Opens channel AMQP_CHANNEL.
+/* Try every broker of the list once, starting with the last one that worked
+ * (or, after a failed round, the next one), until one accepts us. Opens channel AMQP_CHANNEL.
  * Returns 0, or a negative errno with s->error describing every failure. */
 int amqp_session_connect(AmqpSession *s, const MusterConfig *c);
 void amqp_session_close(AmqpSession *s);
@@ -28,7 +28,9 @@ static inline bool amqp_session_is_open(const AmqpSession *s) { return s->conn !
 int amqp_session_fd(const AmqpSession *s);
 
 /* Next reconnect delay: capped exponential backoff with jitter, from
- * broker.reconnect_min to broker.reconnect_max; grows with s->failures. */
+ * broker.reconnect_min to broker.reconnect_max; each call counts one more
+ * failure. Callers set s->failures = 0 once connected AND set up, so that a
+ * failure after login (a refused queue declaration) backs off too. */
 uint64_t amqp_session_backoff_usec(AmqpSession *s, const MusterConfig *c);
 
 /* Translate a reply into 0 / negative errno, with text in err. */

@@ -84,7 +84,10 @@ int cli_load_config(const CliOptions *o, MusterConfig *ret) {
                 config_done(&c);
                 return r;
         }
-        log_set_max_level(c.log_level < LOG_NOTICE ? LOG_NOTICE : c.log_level);
+        /* log_level is for the daemons; tools say warnings and errors
+         * unless MUSTER_LOG_LEVEL asks for more. */
+        if (!getenv("MUSTER_LOG_LEVEL"))
+                log_set_max_level(LOG_WARNING);
         if (o->collective && free_and_strdup(&c.collective, o->collective) < 0)
                 goto oom;
         if (o->discovery_method)

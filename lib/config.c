@@ -156,6 +156,14 @@ static int parse_queue_type(const char *value, void *data, const char **expected
         return free_and_strdup(data, value);
 }
 
+/* An INI value cannot hold CR or LF: they are always refused. */
+static int parse_metachars(const char *value, void *data, const char **expected) {
+        _cleanup_free_ char *v = NULL;
+        if (asprintf(&v, "%s\r\n", value) < 0)
+                return -ENOMEM;
+        return free_and_strdup(data, v);
+}
+
 static int parse_agents(const char *value, void *data, const char **expected) {
         _cleanup_strv_free_ char **l = NULL;
         *expected = "a list of agents among discovery, rpcutil, nrpe";
@@ -213,7 +221,7 @@ static const ConfigItem config_items[] = {
         { "nrpe",      "command_timeout",       parse_duration_positive, O(nrpe_timeout_usec) },
         { "nrpe",      "output_max",            parse_size_item,         O(nrpe_output_max) },
         { "nrpe",      "allow_arguments",       parse_bool_item,         O(nrpe_allow_arguments) },
-        { "nrpe",      "nasty_metachars",       parse_string,            O(nrpe_nasty_metachars) },
+        { "nrpe",      "nasty_metachars",       parse_metachars,         O(nrpe_nasty_metachars) },
 
         { "client",    "discovery_method",      parse_discovery_item,    O(discovery_method) },
         { "client",    "discovery_timeout",     parse_duration_positive, O(discovery_timeout_usec) },
@@ -234,7 +242,7 @@ static const ConfigItem config_items[] = {
 #undef O
 
 /* NRPE's own NASTY_METACHARS. */
-#define DEFAULT_NASTY_METACHARS "|`&><'\"\\[]{};\r\n"
+#define DEFAULT_NASTY_METACHARS "|`&><'\"\\[]{};$\r\n"
 
 int config_init(MusterConfig *c) {
         char host[HOST_NAME_MAX + 1] = "";

@@ -102,7 +102,7 @@ static void test_defaults(void) {
         ASSERT_UINT_EQ(c.nrpe_timeout_usec, SEC(60));
         ASSERT_UINT_EQ(c.nrpe_output_max, 64 * 1024);
         ASSERT_FALSE(c.nrpe_allow_arguments);
-        ASSERT_STR_EQ(c.nrpe_nasty_metachars, "|`&><'\"\\[]{};\r\n");
+        ASSERT_STR_EQ(c.nrpe_nasty_metachars, "|`&><'\"\\[]{};$\r\n");
 
         ASSERT_INT_EQ(c.discovery_method, DISCOVERY_BROADCAST);
         ASSERT_UINT_EQ(c.discovery_timeout_usec, SEC(2));

@@ -35,10 +35,11 @@ static void help(void) {
                PACKAGE_VERSION, CLI_FILTER_HELP);
 }
 
+static char alarm_message[128];
+
 static void on_alarm(int sig) {
         /* Last resort for -t: nothing may hang a Nagios check. */
-        static const char prefix[] = "UNKNOWN: check-mc-nrpe timed out\n";
-        (void) !write(STDOUT_FILENO, prefix, sizeof prefix - 1);
+        (void) !write(STDOUT_FILENO, alarm_message, strlen(alarm_message));
         _exit(NAGIOS_UNKNOWN);
 }
 
@@ -109,6 +110,8 @@ static int run(int argc, char *argv[]) {
         }
 
         alarm_seconds = (unsigned) (config.client_timeout_usec / USEC_PER_SEC) + 2;
+        snprintf(alarm_message, sizeof alarm_message, "%s: UNKNOWN: check-mc-nrpe timed out after %u s\n",
+                 arg_command, alarm_seconds);
         signal(SIGALRM, on_alarm);
         alarm(alarm_seconds);
 

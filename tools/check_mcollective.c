@@ -283,6 +283,12 @@ static int run(int argc, char *argv[]) {
                 return NAGIOS_UNKNOWN;
         }
 
+        if (arg_journal && l.n == 0) {
+                /* Nothing at all: an unreadable journal looks the same. */
+                printf("UNKNOWN: no node events of muster-collector in the journal (is it readable by this user?)\n");
+                node_list_done(&l);
+                return NAGIOS_UNKNOWN;
+        }
         for (size_t i = 0; i < l.n; i++)
                 old += l.nodes[i].stale;
 

@@ -198,7 +198,7 @@ static int verb_ping(MusterConfig *config, int argc, char *argv[]) {
         if (arg_json)
                 r = print_json(result_json(&res));
         else {
-                /* In arrival order, like ping. */
+                /* Sorted by identity, like every listing here. */
                 double min = 0, max = 0, sum = 0;
                 ClientReply *sorted = res.replies;
                 for (size_t i = 0; i < res.n_replies; i++) {

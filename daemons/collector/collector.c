@@ -484,6 +484,7 @@ static int manager_connect(Manager *m) {
         if (r < 0)
                 return r;
         m->consuming = true;
+        m->session.failures = 0;
         log_struct(LOG_INFO, 0, MSGID_BROKER_CONNECTED,
                    KV("MUSTER_EVENT", EVENT_BROKER_CONNECTED, "MUSTER_BROKER", m->session.url),
                    "Connected to broker %s, consuming registrations from queue %s.", m->session.url, m->queue);
@@ -675,6 +676,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                    "Configuration reloaded%s.", reconnect ? ", reconnecting to the broker" : "");
         if (reconnect) {
                 manager_disconnect(m);
+                m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
                 m->session.failures = 0;
                 if (manager_connect(m) < 0) {
                         manager_disconnect(m);

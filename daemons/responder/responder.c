@@ -247,8 +247,8 @@ static void job_start_or_queue(Manager *m, Job *j) {
 
         if (m->n_running >= m->config.max_concurrent_checks) {
                 if (m->n_pending >= PENDING_MAX) {
-                        _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3,
-                                "UNKNOWN: too many checks queued on this node", 43);
+                        static const char msg[] = "UNKNOWN: too many checks queued on this node";
+                        _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, msg, sizeof msg - 1);
                         (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN",
                                                   data);
                         job_free(j);
@@ -529,6 +529,7 @@ static int manager_connect(Manager *m) {
                 return r;
 
         m->state = STATE_CONSUMING;
+        m->session.failures = 0;
         log_struct(LOG_INFO, 0, MSGID_BROKER_CONNECTED,
                    KV("MUSTER_EVENT", EVENT_BROKER_CONNECTED,
                       "MUSTER_BROKER", m->session.url,
@@ -791,7 +792,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 list_remove(&m->pending_head, &m->pending_tail, j);
                 m->n_pending--;
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, "UNKNOWN: responder is shutting down",
-                                                               35);
+                                                               strlen("UNKNOWN: responder is shutting down"));
                 (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
                 job_free(j);
         }
