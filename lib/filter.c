@@ -13,6 +13,15 @@
 #define FILTER_STRING_MAX 256
 #define FILTER_REGEX_MAX 256
 #define FILTER_ENTRIES_MAX 64
+/* glibc's regcomp() expands repetitions by copying the repeated part: "x+"
+ * becomes "xx*", "x{3,5}" five copies of x, and a quantifier on something
+ * already quantified or on a quantified group multiplies again: "a" followed
+ * by 22 '+' takes regcomp() 25 s, 24 of them exhaust memory, and long chains
+ * of optional parts cost it time quadratic in their length. So quantifiers
+ * may not follow each other (POSIX leaves "a+*" undefined anyway), and
+ * patterns whose expansion, as estimated by regex_expansion(), is larger than
+ * this are refused. */
+#define FILTER_REGEX_EXPANSION_MAX 1024
 
 /* The reasons one field can be refused for, as static strings. */
 typedef struct FieldErrors {
@@ -27,6 +36,7 @@ typedef struct FieldErrors {
         const char *regex_too_long;
         const char *regex_backref;
         const char *regex_invalid;
+        const char *regex_complex;
 } FieldErrors;
 
 #define FIELD_ERRORS(list, p)                                                       \
@@ -42,6 +52,7 @@ typedef struct FieldErrors {
                 .regex_too_long = p ": regular expression longer than 256 bytes",   \
                 .regex_backref = p ": back-references are not allowed in regular expressions", \
                 .regex_invalid = p ": invalid regular expression",                  \
+                .regex_complex = p ": regular expression too complex (stacked or too many repetitions)", \
         }
 
 /* Field names as they appear in a request... */
@@ -138,6 +149,138 @@ static bool has_backref(const char *p) {
         return false;
 }
 
+static size_t mul_sat(size_t a, size_t b) {
+        return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
+static size_t add_sat(size_t a, size_t b) {
+        return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* "{m}", "{m,}", "{m,n}" (and glibc's "{,n}") at p: returns its length and
+ * the number of copies of the repeated part regcomp() makes at most, or 0
+ * when p is no interval (then '{' is counted as a literal). */
+static size_t parse_interval(const char *p, size_t *ret_copies) {
+        const char *q = p + 1;
+        size_t m = 0, n = 0;
+        bool has_m = false;
+
+        while (isdigit((unsigned char) *q)) {
+                m = add_sat(mul_sat(m, 10), (size_t) (*q++ - '0'));
+                has_m = true;
+        }
+        if (*q == ',') {
+                q++;
+                while (isdigit((unsigned char) *q))
+                        n = add_sat(mul_sat(n, 10), (size_t) (*q++ - '0'));
+        } else if (!has_m)
+                return 0;
+        else
+                n = m;
+        if (*q != '}')
+                return 0;
+        *ret_copies = add_sat(MAX(m, n), 1);
+        return (size_t) (q + 1 - p);
+}
+
+/* An upper estimate of the number of nodes regcomp() builds for an ERE: every
+ * atom counts 1, a group the sum of its contents plus 1, and a quantifier
+ * replaces what it applies to by as many copies as it makes, plus 1. A
+ * quantifier right after another one yields SIZE_MAX. */
+static size_t regex_expansion(const char *p) {
+        size_t stack[FILTER_REGEX_MAX + 1]; /* size of each open group so far */
+        size_t depth = 0, last = 0;         /* last: size of the unit a quantifier would apply to */
+        bool quantified = false;            /* last was quantified already */
+
+        stack[0] = 0;
+        while (*p) {
+                size_t unit = 1, copies = 0, len;
+
+                switch (*p) {
+                case '\\':
+                        p += p[1] ? 2 : 1;
+                        break;
+                case '[': {
+                        const char *q = p + 1;
+                        if (*q == '^')
+                                q++;
+                        if (*q == ']')
+                                q++;
+                        while (*q && *q != ']') {
+                                if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+                                        const char *e = strchr(q + 2, q[1]);
+                                        while (e && e[1] != ']')
+                                                e = strchr(e + 1, q[1]);
+                                        q = e ? e + 2 : q + strlen(q);
+                                } else
+                                        q++;
+                        }
+                        p = *q ? q + 1 : q;
+                        break;
+                }
+                case '(':
+                        if (depth >= FILTER_REGEX_MAX)
+                                return SIZE_MAX;
+                        stack[++depth] = 0;
+                        last = 0;
+                        quantified = false;
+                        p++;
+                        continue;
+                case ')':
+                        if (depth == 0) {
+                                p++; /* a literal, or an error regcomp() reports */
+                                break;
+                        }
+                        unit = add_sat(stack[depth--], 1);
+                        p++;
+                        break;
+                case '|':
+                        last = 0;
+                        quantified = false;
+                        p++;
+                        continue;
+                case '*':
+                case '?':
+                        copies = 1;
+                        p++;
+                        break;
+                case '+':
+                        copies = 2;
+                        p++;
+                        break;
+                case '{':
+                        len = parse_interval(p, &copies);
+                        p += len > 0 ? len : 1;
+                        break;
+                default:
+                        p++;
+                        break;
+                }
+
+                if (copies > 0) {
+                        /* Replace the unit quantified by its copies. */
+                        size_t grown;
+
+                        if (quantified)
+                                return SIZE_MAX;
+                        grown = add_sat(mul_sat(MAX(last, (size_t) 1), copies), 1);
+                        stack[depth] = add_sat(stack[depth] - MIN(last, stack[depth]), grown);
+                        last = grown;
+                        quantified = true;
+                } else {
+                        stack[depth] = add_sat(stack[depth], unit);
+                        last = unit;
+                        quantified = false;
+                }
+        }
+        /* Unclosed groups: regcomp() refuses them, count them anyway. */
+        while (depth > 0) {
+                size_t inner = stack[depth--];
+                stack[depth] = add_sat(stack[depth], inner);
+        }
+        return stack[0];
+}
+
 /* Compiles s (its surrounding slashes removed when it has them) into *re.
  * On failure *re is untouched and needs no regfree(). */
 static int regex_compile(const char *s, regex_t *re, const FieldErrors *e, const char **ret_error) {
@@ -165,6 +308,10 @@ static int regex_compile(const char *s, regex_t *re, const FieldErrors *e, const
         }
         if (has_backref(pattern)) {
                 set_error(ret_error, e->regex_backref);
+                return -EINVAL;
+        }
+        if (regex_expansion(pattern) > FILTER_REGEX_EXPANSION_MAX) {
+                set_error(ret_error, e->regex_complex);
                 return -EINVAL;
         }
 

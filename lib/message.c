@@ -88,7 +88,9 @@ static int get_string(json_t *root, const char *key, Check check, bool required,
         const char *s;
         bool ok;
 
-        if (!v) {
+        /* An optional field may also be null: registration_build() writes
+         * null for a missing boot_id ("s?"), and that must be accepted. */
+        if (!v || (!required && json_is_null(v))) {
                 if (!required) {
                         *ret = NULL;
                         return 0;

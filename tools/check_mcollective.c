@@ -300,7 +300,8 @@ static int run(int argc, char *argv[]) {
                        "currenthosts=%zu\n", l.n, l.n, arg_interval, l.n, old, l.n - old);
 
         if (arg_verbose && old > 0) {
-                qsort(l.nodes, l.n, sizeof *l.nodes, cmp_node);
+                if (l.n > 1)
+                        qsort(l.nodes, l.n, sizeof *l.nodes, cmp_node);
                 for (size_t i = 0; i < l.n; i++)
                         if (l.nodes[i].stale)
                                 printf("%s: last seen %" PRId64 " s ago\n", l.nodes[i].identity,

@@ -131,7 +131,8 @@ static int call(MusterConfig *config, ClientRequest *req, ClientResult *ret) {
         client_close(&client);
         if (r >= 0) {
                 progress_end();
-                qsort(ret->replies, ret->n_replies, sizeof *ret->replies, cmp_reply);
+                if (ret->n_replies > 1)
+                        qsort(ret->replies, ret->n_replies, sizeof *ret->replies, cmp_reply);
         }
         return r;
 }
