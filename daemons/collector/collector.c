@@ -907,6 +907,10 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         listen_fds_close_unclaimed();
+        log_struct(LOG_INFO, 0, MSGID_DAEMON_STARTED,
+                   KV("MUSTER_EVENT", EVENT_DAEMON_STARTED, "MUSTER_COLLECTIVE", m->config.collective),
+                   "muster-collector %s starting for collective %s, state in %s.", PACKAGE_VERSION,
+                   m->config.collective, m->config.state_dir);
 
         (void) sd_notify(false, "STATUS=Connecting to the broker");
         if (manager_connect(m) < 0) {

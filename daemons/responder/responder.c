@@ -211,8 +211,9 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
                 json_t *o = json_object_get(data, "output");
                 snprintf(ec, sizeof ec, "%d", exitcode);
                 snprintf(dur, sizeof dur, "%" PRIu64, duration_usec);
-                log_struct(LOG_INFO, 0, MSGID_CHECK_FINISHED,
-                           KV("MUSTER_EVENT", EVENT_CHECK_FINISHED,
+                bool timed_out = exitcode == 3 && output && startswith(output, "UNKNOWN: command timed out");
+                log_struct(timed_out ? LOG_WARNING : LOG_INFO, 0, timed_out ? MSGID_CHECK_TIMEOUT : MSGID_CHECK_FINISHED,
+                           KV("MUSTER_EVENT", timed_out ? EVENT_CHECK_TIMEOUT : EVENT_CHECK_FINISHED,
                               "MUSTER_AGENT", "nrpe",
                               "MUSTER_ACTION", "runcommand",
                               "MUSTER_COMMAND", j->command,
@@ -1013,6 +1014,12 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         listen_fds_close_unclaimed();
+        log_struct(LOG_INFO, 0, MSGID_DAEMON_STARTED,
+                   KV("MUSTER_EVENT", EVENT_DAEMON_STARTED, "MUSTER_IDENTITY", m->config.identity,
+                      "MUSTER_COLLECTIVE", m->config.collective),
+                   "muster-responder %s starting as %s in collective %s, serving %zu NRPE command(s).",
+                   PACKAGE_VERSION, m->config.identity, m->config.collective,
+                   m->rt.nrpe ? m->rt.nrpe->n_commands : 0);
 
         (void) sd_notify(false, "STATUS=Connecting to the broker");
         r = manager_connect(m);
