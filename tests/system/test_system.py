@@ -214,6 +214,17 @@ class System(unittest.TestCase):
         self.assertEqual(self.show("muster-responder.service", "Type"), "notify")
         self.assertRegex(self.show("muster-responder.service", "StatusText"), r"^Connected to amqp://127\.0\.0\.1")
 
+    def test_01b_enabling_the_socket_enables_the_service(self):
+        """Enabling the socket alone makes the responder start at boot."""
+        self.systemctl("disable", "muster-responder.socket", "muster-responder.service")
+        self.assertEqual(self.systemctl("is-enabled", "muster-responder.service", check=False).stdout.strip(),
+                         "disabled")
+        self.systemctl("enable", "muster-responder.socket")
+        self.assertEqual(self.systemctl("is-enabled", "muster-responder.service", check=False).stdout.strip(),
+                         "enabled")
+        wants = self.root / "etc/systemd/system/multi-user.target.wants/muster-responder.service"
+        self.assertTrue(wants.is_symlink(), "the responder is pulled in at boot")
+
     def test_02_check_mc_nrpe_from_host(self):
         def answered():
             r = sh(str(BUILD / "tools/check-mc-nrpe"), "--config", str(self.client), "check_ok", check=False)
