@@ -106,39 +106,64 @@ void client_close(Client *c) {
         c->callerid = NULL;
 }
 
+typedef struct Discovery {
+        const Filter *filter;
+        char **ids;
+        size_t n, alloc;
+} Discovery;
+
+static int discover_entry(RegistryEntry *e, void *userdata) {
+        Discovery *d = userdata;
+        int r = 0;
+
+        if (d->filter) {
+                NodeInfo n;
+                char **classes = NULL, **agents = NULL;
+                if (!e->registration)
+                        goto skip; /* nothing to match against */
+                r = registry_entry_node_info(e, &n, &classes, &agents);
+                if (r < 0)
+                        goto skip;
+                bool match = filter_match(d->filter, &n);
+                strv_free(classes);
+                strv_free(agents);
+                if (!match)
+                        goto skip;
+        }
+        if (d->n + 1 >= d->alloc) {
+                size_t na = MAX(d->alloc * 2, (size_t) 64);
+                char **t = realloc(d->ids, na * sizeof *t);
+                if (!t) {
+                        r = -ENOMEM;
+                        goto skip;
+                }
+                d->ids = t;
+                d->alloc = na;
+        }
+        d->ids[d->n++] = TAKE_PTR(e->identity);
+        d->ids[d->n] = NULL;
+skip:
+        registry_entry_done(e);
+        return r;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 int client_registry_discover(const char *dir, const Filter *filter, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
-        RegistryList list = {};
+        /* One file at a time: only the identities that match are kept. */
+        Discovery d = { .filter = filter && !filter_is_empty(filter) ? filter : NULL };
         int r;
 
-        r = registry_list(dir, filter && !filter_is_empty(filter), &list);
-        if (r < 0)
+        r = registry_foreach(dir, d.filter != NULL, discover_entry, &d);
+        if (r < 0) {
+                strv_free(d.ids);
                 return r;
-        for (size_t i = 0; i < list.n; i++) {
-                RegistryEntry *e = &list.entries[i];
-                if (filter && !filter_is_empty(filter)) {
-                        NodeInfo n;
-                        char **classes = NULL, **agents = NULL;
-                        if (!e->registration)
-                                continue; /* nothing to match against */
-                        r = registry_entry_node_info(e, &n, &classes, &agents);
-                        if (r < 0) {
-                                registry_list_done(&list);
-                                return r;
-                        }
-                        bool match = filter_match(filter, &n);
-                        strv_free(classes);
-                        strv_free(agents);
-                        if (!match)
-                                continue;
-                }
-                if (strv_extend(&l, e->identity) < 0) {
-                        registry_list_done(&list);
-                        return -ENOMEM;
-                }
         }
-        registry_list_done(&list);
-        *ret = TAKE_PTR(l);
+        if (d.n > 1)
+                qsort(d.ids, d.n, sizeof *d.ids, cmp_str);
+        *ret = d.ids; /* NULL when nothing matched */
         return 0;
 }
 

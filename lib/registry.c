@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <unistd.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include "filter.h"
@@ -80,10 +83,8 @@ static int cmp_entry(const void *a, const void *b) {
         return strcmp(((const RegistryEntry *) a)->identity, ((const RegistryEntry *) b)->identity);
 }
 
-int registry_list(const char *dir, bool parse, RegistryList *ret) {
+int registry_foreach(const char *dir, bool parse, registry_entry_cb_t cb, void *userdata) {
         _cleanup_closedir_ DIR *d = NULL;
-        RegistryList l = {};
-        size_t alloc = 0;
         struct dirent *de;
         int r;
 
@@ -91,37 +92,57 @@ int registry_list(const char *dir, bool parse, RegistryList *ret) {
         if (!d)
                 return -errno;
         while ((errno = 0, de = readdir(d))) {
+                RegistryEntry e;
+
                 if (!identity_is_valid(de->d_name))
                         continue;
                 if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
                         continue;
-                if (l.n == alloc) {
-                        size_t na = MAX(alloc * 2, (size_t) 64);
-                        RegistryEntry *t = realloc(l.entries, na * sizeof *t);
-                        if (!t) {
-                                registry_list_done(&l);
-                                return -ENOMEM;
-                        }
-                        l.entries = t;
-                        alloc = na;
-                }
-                r = read_entry(dirfd(d), de->d_name, parse, &l.entries[l.n]);
-                if (r == -ENOMEM) {
-                        registry_list_done(&l);
+                r = read_entry(dirfd(d), de->d_name, parse, &e);
+                if (r == -ENOMEM)
                         return r;
-                }
                 if (r < 0)
                         continue; /* vanished or not a regular file */
-                l.n++;
+                r = cb(&e, userdata);
+                if (r < 0)
+                        return r;
         }
-        if (errno != 0) {
-                r = -errno;
-                registry_list_done(&l);
+        return errno > 0 ? -errno : 0;
+}
+
+typedef struct ListBuilder {
+        RegistryList l;
+        size_t alloc;
+} ListBuilder;
+
+static int list_add(RegistryEntry *e, void *userdata) {
+        ListBuilder *b = userdata;
+        if (b->l.n == b->alloc) {
+                size_t na = MAX(b->alloc * 2, (size_t) 64);
+                RegistryEntry *t = realloc(b->l.entries, na * sizeof *t);
+                if (!t) {
+                        registry_entry_done(e);
+                        return -ENOMEM;
+                }
+                b->l.entries = t;
+                b->alloc = na;
+        }
+        b->l.entries[b->l.n++] = *e;
+        return 0;
+}
+
+int registry_list(const char *dir, bool parse, RegistryList *ret) {
+        ListBuilder b = {};
+        int r;
+
+        r = registry_foreach(dir, parse, list_add, &b);
+        if (r < 0) {
+                registry_list_done(&b.l);
                 return r;
         }
-        if (l.n > 1)
-                qsort(l.entries, l.n, sizeof *l.entries, cmp_entry);
-        *ret = l;
+        if (b.l.n > 1)
+                qsort(b.l.entries, b.l.n, sizeof *b.l.entries, cmp_entry);
+        *ret = b.l;
         return 0;
 }
 
@@ -164,32 +185,66 @@ int registry_entry_node_info(const RegistryEntry *e, void *ret_node_info, char *
         return 0;
 }
 
-/* Whether two registrations say the same thing, timestamps aside. */
-static bool same_content(json_t *stored, json_t *incoming) {
+static bool is_volatile_key(const char *key) {
+        return streq(key, "msgtime") || streq(key, "uptime") || streq(key, "received");
+}
+
+int registry_digest(json_t *root, RegistryDigest *ret) {
+        static EVP_MD *sha256 = NULL;
+        _cleanup_json_ json_t *content = NULL;
+        _cleanup_free_ char *text = NULL;
         const char *key;
         json_t *v;
-        static const char *const volatile_keys[] = { "msgtime", "uptime", "received" };
 
-        json_object_foreach(incoming, key, v) {
-                bool skip = false;
-                for (size_t i = 0; i < ELEMENTSOF(volatile_keys); i++)
-                        if (streq(key, volatile_keys[i]))
-                                skip = true;
-                if (skip)
-                        continue;
-                json_t *o = json_object_get(stored, key);
-                if (!o || !json_equal(o, v))
-                        return false;
+        if (!json_is_object(root))
+                return -EINVAL;
+        if (!sha256) {
+                sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+                if (!sha256)
+                        return -ENOMEM;
         }
-        json_object_foreach(stored, key, v) {
-                bool skip = false;
-                for (size_t i = 0; i < ELEMENTSOF(volatile_keys); i++)
-                        if (streq(key, volatile_keys[i]))
-                                skip = true;
-                if (!skip && !json_object_get(incoming, key))
-                        return false;
+        content = json_object();
+        if (!content)
+                return -ENOMEM;
+        json_object_foreach(root, key, v)
+                if (!is_volatile_key(key) && json_object_set(content, key, v) < 0)
+                        return -ENOMEM;
+        text = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (!text)
+                return -ENOMEM;
+        if (EVP_Digest(text, strlen(text), ret->bytes, NULL, sha256, NULL) != 1)
+                return -ENOMEM;
+        ret->set = true;
+        return 0;
+}
+
+static bool digest_equal(const RegistryDigest *a, const RegistryDigest *b) {
+        return a->set && b->set && memcmp(a->bytes, b->bytes, sizeof a->bytes) == 0;
+}
+
+/* The digest of the node's stored file; unset when it cannot be read or is
+ * not a JSON object (then it is simply rewritten). */
+static void stored_digest(int dirfd, const char *identity, const struct stat *st, RegistryDigest *ret) {
+        *ret = (RegistryDigest) {};
+        if (st->st_size > (off_t) REGISTRY_FILE_MAX)
+                return;
+        int rfd = openat(dirfd, identity, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (rfd < 0)
+                return;
+        FILE *f = fdopen(rfd, "re");
+        if (!f) {
+                close(rfd);
+                return;
         }
-        return true;
+        _cleanup_json_ json_t *stored = json_loadf(f, JSON_REJECT_DUPLICATES, NULL);
+        fclose(f);
+        if (stored)
+                (void) registry_digest(stored, ret);
+}
+
+static int touch_file(int dirfd, const char *identity, int64_t seen_at) {
+        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = (time_t) seen_at } };
+        return utimensat(dirfd, identity, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -207,16 +262,39 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, bool *ret_new) {
+        RegistryDigest known = {};
+        return registry_store_known(dirfd, reg, now, seen_at, &known, ret_new);
+}
+
+int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
+                         bool *ret_new) {
         const char *identity = reg->identity;
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *body = NULL;
-        char tmp[300];
+        RegistryDigest incoming;
         struct stat st;
         bool exists;
+        size_t len;
         int r;
 
         if (!identity_is_valid(identity))
                 return -EINVAL;
+        r = registry_digest(reg->root, &incoming);
+        if (r < 0)
+                return r;
+
+        /* Most registrations repeat the last one: then only the mtime moves. */
+        if (digest_equal(known, &incoming)) {
+                r = touch_file(dirfd, identity, seen_at);
+                if (r >= 0) {
+                        if (ret_new)
+                                *ret_new = false;
+                        return 0;
+                }
+                if (r != -ENOENT)
+                        return r;
+                /* Removed behind our back: written again below. */
+        }
 
         exists = fstatat(dirfd, identity, &st, AT_SYMLINK_NOFOLLOW) >= 0;
         if (!exists && errno != ENOENT)
@@ -224,27 +302,17 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
         if (exists && !S_ISREG(st.st_mode))
                 return -EEXIST;
 
-        if (exists) {
-                /* Most registrations repeat the last one: then only the mtime moves. */
-                _cleanup_close_ int rfd = openat(dirfd, identity, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-                if (rfd >= 0 && st.st_size <= (off_t) REGISTRY_FILE_MAX) {
-                        FILE *f = fdopen(rfd, "re");
-                        if (f) {
-                                rfd = -1;
-                                json_t *stored = json_loadf(f, JSON_REJECT_DUPLICATES, NULL);
-                                fclose(f);
-                                bool same = stored && json_is_object(stored) && same_content(stored, reg->root);
-                                json_decref(stored);
-                                if (same) {
-                                        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
-                                                                  { .tv_sec = (time_t) seen_at } };
-                                        if (utimensat(dirfd, identity, ts, AT_SYMLINK_NOFOLLOW) < 0)
-                                                return -errno;
-                                        if (ret_new)
-                                                *ret_new = false;
-                                        return 0;
-                                }
-                        }
+        if (exists && !known->set) {
+                RegistryDigest stored;
+                stored_digest(dirfd, identity, &st, &stored);
+                if (digest_equal(&stored, &incoming)) {
+                        r = touch_file(dirfd, identity, seen_at);
+                        if (r < 0)
+                                return r;
+                        *known = incoming;
+                        if (ret_new)
+                                *ret_new = false;
+                        return 0;
                 }
         }
 
@@ -254,19 +322,29 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
         body = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
         if (!body)
                 return -ENOMEM;
+        len = strlen(body);
+        /* json_dumps() leaves no room; one write() for body and newline. */
+        char *t = realloc(body, len + 2);
+        if (!t)
+                return -ENOMEM;
+        body = t;
+        body[len++] = '\n';
+        body[len] = '\0';
 
-        uint64_t rnd = 0;
-        (void) random_bytes(&rnd, sizeof rnd);
         /* Not named after the identity: a 255-byte identity plus a suffix
-         * would exceed NAME_MAX. */
-        snprintf(tmp, sizeof tmp, ".#tmp.%016llx", (unsigned long long) rnd);
-
-        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, body, strlen(body));
-        if (r >= 0)
-                r = write_all(fd, "\n", 1);
+         * would exceed NAME_MAX. Unique per process and write; O_EXCL
+         * catches a leftover of an earlier process with the same pid. */
+        static uint64_t counter = 0;
+        char tmp[64];
+        for (unsigned attempt = 0;; attempt++) {
+                snprintf(tmp, sizeof tmp, ".#tmp.%u.%" PRIu64, (unsigned) getpid(), ++counter);
+                fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+                if (fd >= 0)
+                        break;
+                if (errno != EEXIST || attempt >= 16)
+                        return -errno;
+        }
+        r = write_all(fd, body, len);
         /* No fsync(): the page cache survives a crash of the collector,
          * and ext4 flushes the data of a file renamed over another. */
         if (r >= 0) {
@@ -282,6 +360,7 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
                 (void) unlinkat(dirfd, tmp, 0);
                 return r;
         }
+        *known = incoming;
         if (ret_new)
                 *ret_new = !exists;
         return 1;

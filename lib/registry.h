@@ -20,6 +20,15 @@ typedef struct RegistryEntry {
         Registration *registration; /* NULL when the file is not a valid registration */
 } RegistryEntry;
 
+/* What a registration says, timestamps aside (msgtime, uptime, received):
+ * SHA-256 of its canonical JSON without them. */
+typedef struct RegistryDigest {
+        uint8_t bytes[32];
+        bool set;
+} RegistryDigest;
+
+int registry_digest(json_t *root, RegistryDigest *ret);
+
 typedef struct RegistryList {
         RegistryEntry *entries;
         size_t n;
@@ -31,6 +40,12 @@ void registry_list_done(RegistryList *l);
  * '.' are temp files and skipped). Files that are not valid registrations are
  * listed with registration == NULL. Sorted by identity. */
 int registry_list(const char *dir, bool parse, RegistryList *ret);
+
+/* The same files one at a time, in directory order, without holding them all
+ * in memory: cb owns the entry it is given (registry_entry_done() it). A
+ * negative return of cb stops the walk and is returned. */
+typedef int (*registry_entry_cb_t)(RegistryEntry *e, void *userdata);
+int registry_foreach(const char *dir, bool parse, registry_entry_cb_t cb, void *userdata);
 
 /* Read one node's file. */
 int registry_read(const char *dir, const char *identity, RegistryEntry *ret);
@@ -50,3 +65,10 @@ int registry_entry_node_info(const RegistryEntry *e, void *ret_node_info, char *
  * (when the node sent it), "received" to now; -errno on failure (the state
  * is unchanged then). *ret_new tells whether the file did not exist before. */
 int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, bool *ret_new);
+
+/* The same, for a caller that remembers each node's digest (the collector):
+ * when *known is set and equal to the incoming registration's, the stored
+ * file is not read back; an unset one means "unknown, compare with the file".
+ * On success *known is the digest of what the file now holds. */
+int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
+                         bool *ret_new);

@@ -444,6 +444,89 @@ static void test_long_identity(int dfd) {
         TEST_OK();
 }
 
+static int count_entry(RegistryEntry *e, void *userdata) {
+        size_t *n = userdata;
+        ASSERT_TRUE(e->identity != NULL);
+        (*n)++;
+        registry_entry_done(e);
+        return *n == 2 ? -ECANCELED : 0;
+}
+
+static void test_known_digest(int dfd) {
+        _cleanup_free_ char *path = tests_path(statedir, "node9"), *before = NULL, *after = NULL;
+        RegistryDigest known = {}, d1 = {}, d2 = {};
+        Registration *reg, *later, *changed;
+        bool is_new = false;
+
+        TEST("registry_digest: timestamps do not count, facts do");
+        reg = make_registration("node9", NOW, 100, "web");
+        later = make_registration("node9", NOW + 300, 400, "web");
+        changed = make_registration("node9", NOW + 300, 400, "db");
+        ASSERT_INT_EQ(registry_digest(reg->root, &d1), 0);
+        ASSERT_INT_EQ(registry_digest(later->root, &d2), 0);
+        ASSERT_TRUE(d1.set && memcmp(d1.bytes, d2.bytes, sizeof d1.bytes) == 0);
+        ASSERT_INT_EQ(registry_digest(changed->root, &d2), 0);
+        ASSERT_TRUE(memcmp(d1.bytes, d2.bytes, sizeof d1.bytes) != 0);
+        ASSERT_INT_EQ(registry_digest(json_array(), &d2), -EINVAL);
+        TEST_OK();
+
+        TEST("registry_store_known: a known digest is returned, repeats only move the mtime");
+        ASSERT_INT_EQ(registry_store_known(dfd, reg, NOW, NOW, &known, &is_new), 1);
+        ASSERT_TRUE(is_new);
+        ASSERT_TRUE(known.set && memcmp(known.bytes, d1.bytes, sizeof d1.bytes) == 0);
+        /* the file is not read back (the collector owns the directory): a
+         * file edited behind its back is not noticed until the content changes */
+        FILE *f = fopen(path, "we");
+        ASSERT_TRUE(f != NULL);
+        fputs("{\"edited\": true}\n", f);
+        fclose(f);
+        before = tests_read_file(path);
+        ASSERT_INT_EQ(registry_store_known(dfd, later, NOW + 300, NOW + 300, &known, &is_new), 0);
+        ASSERT_FALSE(is_new);
+        ASSERT_INT_EQ(stat_of(path).st_mtim.tv_sec, NOW + 300);
+        after = tests_read_file(path);
+        ASSERT_STR_EQ(after, before);
+        free(after);
+        after = NULL;
+        TEST_OK();
+
+        TEST("registry_store_known: a changed registration is written, its digest kept");
+        ASSERT_INT_EQ(registry_store_known(dfd, changed, NOW + 600, NOW + 600, &known, &is_new), 1);
+        ASSERT_FALSE(is_new);
+        ASSERT_INT_EQ(registry_digest(changed->root, &d2), 0);
+        ASSERT_TRUE(memcmp(known.bytes, d2.bytes, sizeof d2.bytes) == 0);
+        after = tests_read_file(path);
+        ASSERT_TRUE(strstr(after, "\"db\"") != NULL);
+        free(after);
+        after = NULL;
+        TEST_OK();
+
+        TEST("registry_store_known: a file removed behind our back is written again");
+        ASSERT_INT_EQ(unlinkat(dfd, "node9", 0), 0);
+        ASSERT_INT_EQ(registry_store_known(dfd, changed, NOW + 900, NOW + 900, &known, &is_new), 1);
+        ASSERT_TRUE(is_new);
+        ASSERT_INT_EQ(stat_of(path).st_mtim.tv_sec, NOW + 900);
+        TEST_OK();
+
+        TEST("registry_store_known: an unset digest compares with the file and learns it");
+        known = (RegistryDigest) {};
+        ASSERT_INT_EQ(registry_store_known(dfd, changed, NOW + 1200, NOW + 1200, &known, &is_new), 0);
+        ASSERT_TRUE(known.set && memcmp(known.bytes, d2.bytes, sizeof d2.bytes) == 0);
+        TEST_OK();
+
+        TEST("registry_foreach: one entry at a time; the callback can stop the walk");
+        size_t n = 0;
+        ASSERT_INT_EQ(registry_foreach(statedir, false, count_entry, &n), -ECANCELED);
+        ASSERT_INT_EQ(n, 2);
+        ASSERT_INT_EQ(registry_foreach("/nonexistent-muster-dir", false, count_entry, &n), -ENOENT);
+        TEST_OK();
+
+        ASSERT_INT_EQ(unlinkat(dfd, "node9", 0), 0);
+        registration_free(reg);
+        registration_free(later);
+        registration_free(changed);
+}
+
 int main(void) {
         int dfd;
 
@@ -456,6 +539,7 @@ int main(void) {
         ASSERT_TRUE(dfd >= 0);
 
         test_store(dfd);
+        test_known_digest(dfd);
         test_hostile(dfd);
         test_list();
         test_stale();

@@ -50,6 +50,7 @@ typedef struct Node {
         int64_t last_seen;   /* msgtime of the newest registration */
         int64_t interval;
         bool stale;
+        RegistryDigest digest; /* of the stored file, so repeats need no read */
 } Node;
 
 /* A delivery we could not write yet: kept, unacked, in order. */
@@ -83,6 +84,11 @@ typedef struct Manager {
         Hashmap *nodes;
         size_t n_stale;
 
+        /* Stored but not yet acked: one multiple ack per read from the
+         * socket, always after the renames it covers. */
+        uint64_t ack_tag;
+        uint64_t status_at;
+
         Held *held_head, *held_tail;
         size_t n_held;
         bool degraded;
@@ -102,6 +108,17 @@ static const char *arg_config = NULL;
 
 static void manager_schedule_reconnect(Manager *m);
 static void manager_update_status(Manager *m);
+static void manager_update_status_throttled(Manager *m);
+
+/* Everything up to the newest stored delivery, in one frame. Held
+ * deliveries always come after it: once one is held, all later ones are. */
+static void manager_flush_acks(Manager *m) {
+        if (m->ack_tag == 0)
+                return;
+        if (amqp_session_is_open(&m->session))
+                (void) amqp_basic_ack(m->session.conn, AMQP_CHANNEL, m->ack_tag, 1);
+        m->ack_tag = 0;
+}
 
 static void held_free(Held *h) {
         if (!h)
@@ -243,16 +260,15 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         Node *n = hashmap_get(m->nodes, reg->identity);
         if (n && reg->msgtime < n->last_seen) {
                 /* Older than what we have (out of order, or replayed): nothing to do. */
-                (void) amqp_basic_ack(m->session.conn, AMQP_CHANNEL, tag, 0);
+                m->ack_tag = tag;
                 return 0;
         }
 
-        r = registry_store(m->dirfd, reg, now, MIN(reg->msgtime, now), &is_new);
+        RegistryDigest digest = n ? n->digest : (RegistryDigest) {};
+        r = registry_store_known(m->dirfd, reg, now, MIN(reg->msgtime, now), &digest, &is_new);
         if (r < 0)
                 return r;
-
-        if (amqp_session_is_open(&m->session))
-                (void) amqp_basic_ack(m->session.conn, AMQP_CHANNEL, tag, 0);
+        m->ack_tag = tag;
         if (r > 0)
                 m->written++;
         else
@@ -276,6 +292,7 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         }
         n->last_seen = reg->msgtime;
         n->interval = reg->interval;
+        n->digest = digest;
         return 0;
 }
 
@@ -305,6 +322,7 @@ static void manager_enter_degraded(Manager *m, int error) {
 
 static void manager_hold(Manager *m, uint64_t tag, const void *body, size_t size, const char *scheme,
                          const char *key_id, const char *sig) {
+        manager_flush_acks(m);
         Held *h = calloc(1, sizeof *h);
         if (!h || !(h->body = malloc(size ? size : 1)) || (scheme && !(h->scheme = strdup(scheme))) ||
             (key_id && !(h->key_id = strdup(key_id))) ||
@@ -331,6 +349,7 @@ static void manager_flush_held(Manager *m) {
                 Held *h = m->held_head;
                 int r = manager_process(m, h->tag, h->body, h->size, h->scheme, h->key_id, h->sig);
                 if (r < 0) {
+                        manager_flush_acks(m);
                         manager_enter_degraded(m, r);
                         return;
                 }
@@ -340,6 +359,7 @@ static void manager_flush_held(Manager *m) {
                 m->n_held--;
                 held_free(h);
         }
+        manager_flush_acks(m);
         if (m->degraded) {
                 log_info("The state directory is writable again, %s registrations written.",
                          m->retry_failures ? "held" : "all");
@@ -391,6 +411,7 @@ static void on_delivery(amqp_envelope_t *env, void *userdata) {
 }
 
 static void manager_disconnect(Manager *m) {
+        manager_flush_acks(m);
         m->io_source = sd_event_source_disable_unref(m->io_source);
         m->heartbeat_source = sd_event_source_disable_unref(m->heartbeat_source);
         amqp_session_close(&m->session);
@@ -412,16 +433,18 @@ static void manager_connection_lost(Manager *m, int error) {
 static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         int r = amqp_session_drain(&m->session, on_delivery, m);
+        manager_flush_acks(m);
         if (r < 0)
                 manager_connection_lost(m, r);
         else
-                manager_update_status(m);
+                manager_update_status_throttled(m);
         return 0;
 }
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         int r = amqp_session_drain(&m->session, on_delivery, m);
+        manager_flush_acks(m);
         if (r < 0) {
                 manager_connection_lost(m, r);
                 return 0;
@@ -528,9 +551,19 @@ static void manager_schedule_reconnect(Manager *m) {
                           m->session.error[0] ? m->session.error : "connection lost");
 }
 
+/* From the receive path: at most once a second (the status timer catches
+ * up), not a datagram to the service manager per read. */
+static void manager_update_status_throttled(Manager *m) {
+        uint64_t t = now_usec(CLOCK_MONOTONIC);
+        if (t < m->status_at + USEC_PER_SEC)
+                return;
+        manager_update_status(m);
+}
+
 static void manager_update_status(Manager *m) {
         int64_t now = (int64_t) time(NULL);
 
+        m->status_at = now_usec(CLOCK_MONOTONIC);
         if (m->degraded)
                 (void) sd_notifyf(false, "STATUS=degraded: %s; %zu registration(s) held; %zu nodes, %zu stale",
                                   m->degraded_reason, m->n_held, hashmap_size(m->nodes), m->n_stale);
@@ -581,25 +614,32 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int manager_load_state(Manager *m) {
-        RegistryList l = {};
+static int load_entry(RegistryEntry *e, void *userdata) {
+        Manager *m = userdata;
+        Node *n = calloc(1, sizeof *n);
         int r;
 
-        r = registry_list(m->config.state_dir, true, &l);
+        if (!n || (r = hashmap_put(m->nodes, e->identity, n)) < 0) {
+                free(n);
+                registry_entry_done(e);
+                return -ENOMEM;
+        }
+        n->last_seen = e->mtime.tv_sec;
+        n->interval = e->interval;
+        if (e->root)
+                (void) registry_digest(e->root, &n->digest);
+        registry_entry_done(e);
+        return 0;
+}
+
+static int manager_load_state(Manager *m) {
+        /* One file at a time: a large fleet's state is never all in memory. */
+        int r = registry_foreach(m->config.state_dir, true, load_entry, m);
+        if (r == -ENOMEM)
+                return log_oom();
         if (r < 0)
                 return log_error_errno(r, "Failed to read the state directory %s: %m", m->config.state_dir);
-        for (size_t i = 0; i < l.n; i++) {
-                Node *n = calloc(1, sizeof *n);
-                if (!n || hashmap_put(m->nodes, l.entries[i].identity, n) < 0) {
-                        free(n);
-                        registry_list_done(&l);
-                        return log_oom();
-                }
-                n->last_seen = l.entries[i].mtime.tv_sec;
-                n->interval = l.entries[i].interval;
-        }
-        log_info("Loaded %zu node(s) from %s.", l.n, m->config.state_dir);
-        registry_list_done(&l);
+        log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), m->config.state_dir);
         /* Nodes that went quiet while we were away are reported at the first sweep. */
         return 0;
 }
@@ -610,6 +650,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                    "Received %s, stopping; %zu held registration(s) go back to the queue.", strsignal(si->ssi_signo),
                    m->n_held);
         (void) sd_notify(false, "STOPPING=1");
+        manager_flush_acks(m);
         m->stopping = true;
         sd_event_exit(m->event, 0);
         return 0;
