@@ -26,8 +26,9 @@
  *       Prints one JSON line: setup_ms, rtt_ms per repeat, median_ms.
  *
  *   broker-floor drain --config C --queue NAME --count M [--prefetch P]
- *       Consume M messages from an existing queue, acking each one, as
- *       muster-collector does (prefetch 256 by default), and print the rate:
+ *       Consume M messages from an existing queue with one multiple ack per
+ *       read from the socket, as muster-collector does (prefetch 256 by
+ *       default), and print the rate:
  *       the broker's ceiling for the collector. */
 
 #include <getopt.h>
@@ -561,9 +562,11 @@ static int run_drain(MusterConfig *config) {
                 log_error_errno(r, "Failed to set up: %s", s.error);
                 goto finish;
         }
-        uint64_t deadline = start + arg_timeout_usec;
+        /* Like the collector: one multiple ack per read from the socket. */
+        uint64_t deadline = start + arg_timeout_usec, last_tag = 0;
+        bool block = true;
         while (n < arg_count && now_usec(CLOCK_MONOTONIC) < deadline) {
-                struct timeval tv = { .tv_sec = 1 };
+                struct timeval tv = { .tv_sec = block ? 1 : 0 };
                 amqp_envelope_t env;
 
                 amqp_maybe_release_buffers(s.conn);
@@ -572,19 +575,27 @@ static int run_drain(MusterConfig *config) {
                         if (n == 0)
                                 first = now_usec(CLOCK_MONOTONIC);
                         n++;
-                        int st = amqp_basic_ack(s.conn, AMQP_CHANNEL, env.delivery_tag, 0);
+                        last_tag = env.delivery_tag;
                         amqp_destroy_envelope(&env);
+                        block = false;
+                        if (n < arg_count)
+                                continue;
+                } else if (!(res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+                             res.library_error == AMQP_STATUS_TIMEOUT)) {
+                        r = amqp_reply_to_errno(res, "receive", s.error, sizeof s.error);
+                        log_error_errno(r, "%s", s.error);
+                        goto finish;
+                }
+                /* Nothing more buffered: ack what we have. */
+                if (last_tag) {
+                        int st = amqp_basic_ack(s.conn, AMQP_CHANNEL, last_tag, 1);
                         if (st != AMQP_STATUS_OK) {
                                 r = amqp_status_to_errno(st);
                                 goto finish;
                         }
-                        continue;
+                        last_tag = 0;
                 }
-                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
-                        continue;
-                r = amqp_reply_to_errno(res, "receive", s.error, sizeof s.error);
-                log_error_errno(r, "%s", s.error);
-                goto finish;
+                block = true;
         }
         uint64_t end = now_usec(CLOCK_MONOTONIC);
         printf("{\"count\": %" PRIu64 ", \"ms\": %.3f, \"ms_from_first\": %.3f, \"per_sec\": %.0f}\n", n,

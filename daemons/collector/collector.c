@@ -430,10 +430,16 @@ static void manager_connection_lost(Manager *m, int error) {
                 manager_schedule_reconnect(m);
 }
 
-static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
+/* Everything the socket has, then the acks for what was stored. */
+static int manager_drain(Manager *m) {
         int r = amqp_session_drain(&m->session, on_delivery, m);
         manager_flush_acks(m);
+        return r;
+}
+
+static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        int r = manager_drain(m);
         if (r < 0)
                 manager_connection_lost(m, r);
         else
@@ -443,8 +449,7 @@ static int on_amqp_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        int r = amqp_session_drain(&m->session, on_delivery, m);
-        manager_flush_acks(m);
+        int r = manager_drain(m);
         if (r < 0) {
                 manager_connection_lost(m, r);
                 return 0;
@@ -516,7 +521,9 @@ static int manager_connect(Manager *m) {
                 m->ready_sent = true;
         }
         manager_update_status(m);
-        r = amqp_session_drain(&m->session, on_delivery, m);
+        /* Deliveries that came with the consume-ok are not announced by the
+         * socket again. */
+        r = manager_drain(m);
         if (r < 0)
                 manager_connection_lost(m, r);
         return 0;

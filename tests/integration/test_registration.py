@@ -298,6 +298,25 @@ class Registration(unittest.TestCase):
         names = wait_files(self.fleet.registry, k, timeout=60)
         self.assertEqual(len(names), k)
 
+    def test_backlog_drained_without_waiting(self):
+        """A backlog many times the prefetch is stored at once on start-up:
+        acks go out after every read, not with the next broker heartbeat."""
+        self.collector.stop()
+        c = Collector(self.fleet, name=self.fleet.collective,
+                      extra={"broker": {"heartbeat": "60s"}, "collector": {"prefetch": "16"}})
+        k = 1000
+        for i in range(k):
+            self.publish_registration(build_registration(f"b{i:04d}", collective=self.fleet.collective))
+        t0 = time.monotonic()
+        c.start()
+        names = wait_files(self.fleet.registry, k, timeout=20)
+        took = time.monotonic() - t0
+        self.assertEqual(len(names), k)
+        # 1,000 small files take well under a second here; a stall on an
+        # unacked prefetch window would wait for the heartbeat (30 s).
+        self.assertLess(took, 10, f"backlog of {k} took {took:.1f} s")
+        c.stop()
+
     def test_no_loss_write_failure(self):
         """ENOSPC: held unacked, STATUS=degraded, all written once space is back."""
         if os.getuid() != 0:
