@@ -17,6 +17,7 @@ import ctypes
 import hashlib
 import hmac
 import json
+import urllib.parse
 import math
 import os
 import platform
@@ -118,6 +119,23 @@ def proc_status(pid):
     except (OSError, ValueError):
         pass
     return out
+
+
+def proc_rss_by_mapping(pid):
+    """Rss (KiB) per mapped file ("[anon]" for the rest), largest first."""
+    rows = {}
+    cur = "[anon]"
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                parts = line.split()
+                if parts and "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                    cur = os.path.basename(parts[5]) if len(parts) > 5 and parts[5].startswith("/") else "[anon]"
+                elif line.startswith("Rss:"):
+                    rows[cur] = rows.get(cur, 0) + int(parts[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return sorted(rows.items(), key=lambda kv: -kv[1])
 
 
 def machine_busy_seconds():
@@ -273,6 +291,7 @@ class Bench:
         self.extra = {}        # other measurements
         self.background = []   # cores busy outside the benchmark, per run
         self.roles = {}        # pid -> "simulator", "floor", ...
+        self.idle_rate = {}    # pid -> CPU seconds per second when idle
 
     # -- paths and configs ------------------------------------------------
 
@@ -319,21 +338,51 @@ class Bench:
                 pids[p.pid] = self.roles.get(p.pid, "other")
         return pids
 
-    def timed(self, argv, timeout=300, env=None):
-        """run_timed() plus the CPU time every process of ours spent meanwhile
-        (r.cpu_by_role, seconds), and how busy the machine was outside them."""
+    def measure_idle(self, seconds=2.0):
+        """CPU per second each of our daemons burns when nobody asks anything
+        (the broker's timers for thousands of queues, heartbeats), so that it
+        is not charged to whichever run happens to last longest."""
         pids = self.our_pids()
+        c0 = {p: proc_cpu_seconds(p) or 0.0 for p in pids}
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        dt = time.monotonic() - t0
+        self.idle_rate = {p: max(0.0, ((proc_cpu_seconds(p) or c0[p]) - c0[p]) / dt) for p in pids}
+        return sum(self.idle_rate.values())
+
+    def timed(self, argv, timeout=300, env=None):
+        """run_timed() plus the CPU time every process of ours spent for it
+        (r.cpu_by_role, seconds, less their idle rate), and how busy the
+        machine was outside them. The broker, the simulator and the floor
+        keep working a little after the client is gone (acks, queue
+        bookkeeping); that trailing work is counted too, by waiting until
+        they are back at their idle rate, so that a client that exits at once
+        and one that waits out --dt are charged alike."""
+        pids = self.our_pids()
+        idle = {p: self.idle_rate.get(p, 0.0) for p in pids}
+        t0 = time.monotonic()
         cpu0 = {p: proc_cpu_seconds(p) or 0.0 for p in pids}
         busy0 = machine_busy_seconds()
         r = run_timed(argv, self.tmp, timeout, self.nice, env)
         busy1 = machine_busy_seconds()
+        cpu1 = {p: proc_cpu_seconds(p) or cpu0[p] for p in pids}
+        if r.wall > 0.05:
+            ours = r.cpu + sum(cpu1[p] - cpu0[p] for p in pids)
+            self.background.append(max(0.0, busy1 - busy0 - ours) / r.wall)
+        # Settle: until our daemons are within 5 % of a CPU of their idle rate.
+        deadline = time.monotonic() + 10
+        prev, t_prev = sum(cpu1.values()), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now, t_now = sum(proc_cpu_seconds(p) or cpu0[p] for p in pids), time.monotonic()
+            if now - prev < (sum(idle.values()) + 0.05) * (t_now - t_prev):
+                break
+            prev, t_prev = now, t_now
+        elapsed = time.monotonic() - t0
         r.cpu_by_role = {"client": r.cpu}
         for p, role in pids.items():
-            d = (proc_cpu_seconds(p) or cpu0[p]) - cpu0[p]
-            r.cpu_by_role[role] = r.cpu_by_role.get(role, 0.0) + d
-        ours = sum(r.cpu_by_role.values())
-        if r.wall > 0.05:
-            self.background.append(max(0.0, busy1 - busy0 - ours) / r.wall)
+            d = (proc_cpu_seconds(p) or cpu0[p]) - cpu0[p] - idle[p] * elapsed
+            r.cpu_by_role[role] = r.cpu_by_role.get(role, 0.0) + max(0.0, d)
         return r
 
     def record_cpu(self, scenario, n, r, nodes_role):
@@ -484,6 +533,8 @@ class Bench:
             # Warm-up: one of each, not recorded.
             self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n)])
             self.timed([self.binary("muster"), "--config", conf, "ping", "--dm", "registry", "--json"])
+            time.sleep(1)
+            self.extra.setdefault("idle_cpu", {})[n] = self.measure_idle()
             for rep in range(self.args.repeats):
                 print(f"driver: N={n}: round {rep + 1}/{self.args.repeats}", file=sys.stderr, flush=True)
                 self.run_floor(n, conf)
@@ -703,6 +754,7 @@ class Bench:
             notify.wait_for("READY=1", 30)
             time.sleep(2)
             idle = proc_status(p.pid)
+            idle_maps = proc_rss_by_mapping(p.pid)
             # After some work: pings and checks through the broker.
             reg = os.path.join(d, "registry")
             os.mkdir(reg)
@@ -718,7 +770,29 @@ class Bench:
                 self.timed([self.binary("check-mc-nrpe"), "--config", conf_c, "check_dummy", "--dm", "registry"])
             time.sleep(1)
             busy = proc_status(p.pid)
-            self.extra["responder_rss"] = {"idle": idle, "after": busy}
+            self.extra["responder_rss"] = {"idle": idle, "after": busy, "idle_maps": idle_maps,
+                                           "floor": self.idle_floor_rss(),
+                                           "floor_hmac": self.idle_floor_rss(hmac=True)}
+        finally:
+            self.procs.stop(p)
+            self.procs.procs.remove(p)
+            notify.close()
+
+    def idle_floor_rss(self, hmac=False):
+        """bench/idle-floor: the same shared libraries, each used the least a
+        responder must, then idle. Measured the same way, in the same run."""
+        d = os.path.join(self.tmp, "idle-floor")
+        os.makedirs(d, exist_ok=True)
+        notify_path = os.path.join(d, "notify-hmac" if hmac else "notify")
+        notify = NotifySocket(notify_path)
+        u = urllib.parse.urlparse(self.broker.url)
+        p = self.procs.start([self.binary("idle-floor"), u.hostname, str(u.port or 5672)] + (["hmac"] if hmac else []),
+                             subprocess.DEVNULL,
+                             subprocess.DEVNULL, env={"NOTIFY_SOCKET": notify_path})
+        try:
+            notify.wait_for("READY=1", 30)
+            time.sleep(2)
+            return {"status": proc_status(p.pid), "maps": proc_rss_by_mapping(p.pid)}
         finally:
             self.procs.stop(p)
             self.procs.procs.remove(p)
@@ -953,7 +1027,8 @@ class Bench:
                   f"{fmt_ratio(ratio(rtt, fr))} | {fmt_ratio(ratio(rtt, shaped))} | "
                   f"{'' if rss is None else int(rss['median'])} |")
         p("")
-        p("### CPU time per run (ms, medians), all processes of the benchmark: less sensitive to other load")
+        p("### CPU time per run (ms, medians), all processes of the benchmark, including what the daemons do "
+          "after the client exits: less sensitive to other load than the times")
         p("")
         p("| scenario | N | broker | nodes (simulator or floor server) | client process | total | ratio |")
         p("|---|---:|---:|---:|---:|---:|---:|")
@@ -1028,12 +1103,36 @@ class Bench:
                 s = rr[k]
                 p(f"| {label} | {s.get('VmRSS')} | {s.get('RssAnon')} | {s.get('RssFile')} | {s.get('Pss')} | "
                   f"{s.get('Pss_Anon')} | {s.get('VmHWM')} |")
+            fl = rr.get("floor")
+            if fl:
+                s = fl["status"]
+                p(f"| idle-floor (same libraries, minimal use, idle) | {s.get('VmRSS')} | {s.get('RssAnon')} | "
+                  f"{s.get('RssFile')} | {s.get('Pss')} | {s.get('Pss_Anon')} | {s.get('VmHWM')} |")
+                h = rr.get("floor_hmac", {}).get("status", {})
+                p(f"| idle-floor after one HMAC-SHA256 | {h.get('VmRSS')} | {h.get('RssAnon')} | "
+                  f"{h.get('RssFile')} | {h.get('Pss')} | {h.get('Pss_Anon')} | {h.get('VmHWM')} |")
+                ratio_rss = rr["idle"].get("VmRSS", 0) / max(s.get("VmRSS", 1), 1)
+                p("")
+                ratio_after = rr["after"].get("VmRSS", 0) / max(h.get("VmRSS", 1), 1)
+                p(f"Idle responder ÷ idle-floor: {ratio_rss:.2f}× VmRSS (muster's own share "
+                  f"{rr['idle'].get('VmRSS', 0) - s.get('VmRSS', 0)} KiB); after work ÷ floor after one HMAC: "
+                  f"{ratio_after:.2f}× ({rr['after'].get('VmRSS', 0) - h.get('VmRSS', 0)} KiB).")
+                p("")
+                p("Rss by mapping, idle (KiB): responder / idle-floor")
+                p("")
+                fm = dict(fl["maps"])
+                p("| mapping | responder | idle-floor |")
+                p("|---|---:|---:|")
+                for name, kib in rr.get("idle_maps", []):
+                    if kib >= 16:
+                        p(f"| {name} | {kib} | {fm.get(name, fm.get('idle-floor') if name == 'muster-responder' else '')} |")
         sr = self.extra.get("sim_rss")
         if sr:
             p("")
             p("Simulator: " + "; ".join(
                 f"N={n}: setup {self.extra['sim_setup_s'][n]:.1f} s, RSS {v.get('VmRSS')} KiB"
-                for n, v in sr.items()))
+                for n, v in sr.items()) + ". Idle CPU of broker + simulator + floor server (subtracted above): " +
+              "; ".join(f"N={n}: {v * 100:.1f} % of a CPU" for n, v in self.extra.get("idle_cpu", {}).items()))
         so = self.extra.get("soak")
         if so:
             p("")
