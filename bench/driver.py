@@ -722,11 +722,19 @@ class Bench:
                 continue
             walls.append(r.wall * 1000)
             maxrss.append(r.maxrss_kib)
+        floors = []
+        for i in range(self.args.repeats * 2):
+            r = self.timed([self.binary("stat-floor"), d])
+            if r.status == 0:
+                floors.append(json.loads(r.stdout))
         expected = f"CRITICAL: {stale} / {n} hosts"
         if not out.startswith(expected):
             self.notes.append(f"check_mcollective printed {out!r}, expected {expected!r}...")
         self.extra["check_mcollective"] = {"files": n, "first_ms": first, "wall": summary(walls),
-                                           "maxrss_kib": max(maxrss), "output": out}
+                                           "maxrss_kib": max(maxrss), "output": out,
+                                           "floor": {k: statistics.median(f[k] for f in floors)
+                                                     for k in ("readdir_ms", "stat_ms", "syscall_ns")}
+                                           if floors else None}
         shutil.rmtree(d, ignore_errors=True)
 
     # -- responder memory -------------------------------------------------
@@ -1092,6 +1100,15 @@ class Bench:
             p("")
             p(f"whole process: {fmt_ms(cmc['wall'])} ms (first run {cmc['first_ms']:.1f} ms), "
               f"max RSS {cmc['maxrss_kib']} KiB; output `{cmc['output'][:100]}`")
+            fl = cmc.get("floor")
+            if fl:
+                serial = fl["readdir_ms"] + fl["stat_ms"]
+                p("")
+                p(f"Floor (bench/stat-floor, same directory, medians): listing {fl['readdir_ms']:.1f} ms + one "
+                  f"fstatat() per file on one thread {fl['stat_ms']:.1f} ms = {serial:.1f} ms "
+                  f"({fl['stat_ms'] * 1000 / cmc['files']:.2f} µs per file); a null system call costs "
+                  f"{fl['syscall_ns']:.0f} ns here. check_mcollective ÷ serial floor: "
+                  f"{cmc['wall']['median'] / serial:.2f}× (it stats on one thread per CPU).")
         rr = self.extra.get("responder_rss")
         if rr:
             p("")
