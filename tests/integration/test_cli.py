@@ -80,6 +80,44 @@ class Cli(unittest.TestCase):
         self.assertIn("Finished processing 3 / 4 hosts", r.stdout)
         self.assertIn("No response from:\n\n   ghost", r.stdout)
 
+    def test_progress(self):
+        """A bar on stderr while replies arrive: forced with --progress, on by
+        default only when stderr is a terminal, never on stdout."""
+        r = self.muster("ping", "--dm", "registry", "--progress")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # (text mode reads the bar's \r as a newline)
+        self.assertRegex(r.stderr, r"\n \* \[ =+> +\] 1 / 3\n")
+        self.assertRegex(r.stderr, r"\n \* \[ =+ \] 3 / 3\n")
+        self.assertNotIn(" * [", r.stdout)
+        self.assertIn("Finished processing 3 / 3 hosts", r.stdout)
+        # Not a terminal, not asked: no bar.
+        r = self.muster("ping", "--dm", "registry")
+        self.assertNotIn(" / 3", r.stderr)
+        # stderr a terminal (stdout a pipe): the bar by default, but not with --no-progress.
+        import pty
+        for extra, want in (((), True), (("--no-progress",), False)):
+            master, slave = pty.openpty()
+            try:
+                p = subprocess.run([binary("muster"), "--config", str(self.fleet.client_config), "ping", "--dm",
+                                    "registry", *extra], stdout=subprocess.PIPE, stderr=slave, timeout=30)
+                os.close(slave)
+                slave = None
+                seen = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    seen += chunk
+            finally:
+                if slave is not None:
+                    os.close(slave)
+                os.close(master)
+            self.assertEqual(p.returncode, 0)
+            self.assertEqual(b"] 3 / 3" in seen, want, (extra, seen))
+
     def test_json(self):
         r = self.muster("ping", "--dt", "1", "--json")
         j = json.loads(r.stdout)
