@@ -908,7 +908,20 @@ class Bench:
                 line = next(l for l in reversed(r.stdout.splitlines()) if l.startswith("{"))
                 mem = json.loads(line)["memory"]
                 parts = {k: v for k, v in mem.items() if isinstance(v, (int, float)) and k != "total"}
-                return {k: round(v / 1e6) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])[:6]}
+                out = {k: round(v / 1e6) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])[:6]}
+                # Messages sitting in queues (ready or unacked), all queues together:
+                # growth there would be ours (a consumer not acking), not the broker's.
+                r = self.broker.ctl("list_queues", "--quiet", "--no-table-headers", "messages_ready",
+                                    "messages_unacknowledged", timeout=120)
+                ready = unacked = 0
+                for line in r.stdout.splitlines():
+                    f = line.split()
+                    if len(f) == 2 and f[0].isdigit() and f[1].isdigit():
+                        ready += int(f[0])
+                        unacked += int(f[1])
+                out["messages ready"] = ready
+                out["messages unacked"] = unacked
+                return out
             except Exception as e:
                 return {"error": str(e)[:100]}
 

@@ -467,7 +467,9 @@ static void test_known_digest(int dfd) {
         ASSERT_TRUE(d1.set && memcmp(d1.bytes, d2.bytes, sizeof d1.bytes) == 0);
         ASSERT_INT_EQ(registry_digest(changed->root, &d2), 0);
         ASSERT_TRUE(memcmp(d1.bytes, d2.bytes, sizeof d1.bytes) != 0);
-        ASSERT_INT_EQ(registry_digest(json_array(), &d2), -EINVAL);
+        json_t *array = json_array();
+        ASSERT_INT_EQ(registry_digest(array, &d2), -EINVAL);
+        json_decref(array);
         TEST_OK();
 
         TEST("registry_store_known: a known digest is returned, repeats only move the mtime");
