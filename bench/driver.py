@@ -1236,6 +1236,9 @@ def parse_args(argv=None):
     ap.add_argument("--tmpdir", default="/var/tmp", help="where the scratch directory goes")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--json", default=None, help="also write raw results to this file")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 when any run went wrong (a missing reply, a failed check): the test suite's "
+                         "smoke run of the harness")
     args = ap.parse_args(argv)
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.only = set(args.only.split(",")) if args.only else None
@@ -1265,6 +1268,9 @@ def main(argv=None):
                 json.dump({"results": {f"{k[0]}@{k[1]}": v for k, v in bench.results.items()},
                            "extra": bench.extra, "notes": bench.notes, "background": bench.background}, f,
                           indent=1, default=str)
+        if args.strict and bench.notes:
+            print("driver: --strict: " + "; ".join(bench.notes), file=sys.stderr)
+            return 1
         return 0
     except (Interrupted, KeyboardInterrupt) as e:
         print(f"driver: interrupted ({e}), cleaning up", file=sys.stderr)
