@@ -13,12 +13,12 @@ See bench/README.md for what each figure means.
 """
 
 import argparse
+import contextlib
 import ctypes
 import hashlib
 import hmac
 import json
 import urllib.parse
-import math
 import os
 import platform
 import re
@@ -136,6 +136,15 @@ def proc_rss_by_mapping(pid):
     except (OSError, ValueError, IndexError):
         pass
     return sorted(rows.items(), key=lambda kv: -kv[1])
+
+
+def write_registration(registry, identity, facts):
+    """A registry file for a real responder, as the collector would write it."""
+    now = int(time.time())
+    with open(os.path.join(registry, identity), "w") as f:
+        json.dump({"protocol": "muster:registration:1", "identity": identity, "collective": COLLECTIVE,
+                   "msgtime": now, "interval": 300, "facts": facts, "classes": [],
+                   "agents": ["discovery", "rpcutil", "nrpe"], "received": now}, f)
 
 
 def machine_busy_seconds():
@@ -621,18 +630,30 @@ class Bench:
             s.close()
         return json.loads(data)
 
-    def run_collector_once(self, conf, control, state_dir, count, phase):
-        notify_path = os.path.join(self.tmp, "collector.notify")
+    @contextlib.contextmanager
+    def daemon(self, argv, notify_path, stderr_path=None, timeout=30):
+        """Start a process with NOTIFY_SOCKET, yield it once it said READY=1,
+        stop it afterwards."""
         if os.path.exists(notify_path):
             os.unlink(notify_path)
         notify = NotifySocket(notify_path)
-        err = open(os.path.join(self.tmp, f"collector-{phase}.err"), "wb")
-        t0 = time.monotonic()
-        p = self.procs.start([self.binary("muster-collector"), "--config", conf], subprocess.DEVNULL, err,
-                             env={"NOTIFY_SOCKET": notify_path})
-        err.close()
+        err = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
+        p = self.procs.start(argv, subprocess.DEVNULL, err, env={"NOTIFY_SOCKET": notify_path})
+        if stderr_path:
+            err.close()
         try:
-            notify.wait_for("READY=1", 60)
+            notify.wait_for("READY=1", timeout)
+            yield p
+        finally:
+            self.procs.stop(p)
+            self.procs.procs.remove(p)
+            notify.close()
+
+    def run_collector_once(self, conf, control, state_dir, count, phase):
+        t0 = time.monotonic()
+        with self.daemon([self.binary("muster-collector"), "--config", conf],
+                         os.path.join(self.tmp, "collector.notify"),
+                         os.path.join(self.tmp, f"collector-{phase}.err"), timeout=60) as p:
             t_ready = time.monotonic()
             cpu0 = proc_cpu_seconds(p.pid) or 0.0
             deadline = t_ready + 300
@@ -657,10 +678,6 @@ class Bench:
                     "per_sec": count / (t_done - t_ready), "written": st["written"], "touched": st["touched"],
                     "rejected": sum(st["rejected"].values()), "files": files, "rss_kib": rss.get("VmRSS"),
                     "cpu_us_per_reg": cpu * 1e6 / count, "cpu_busy": cpu / (t_done - t_ready)}
-        finally:
-            self.procs.stop(p)
-            self.procs.procs.remove(p)
-            notify.close()
 
     def bench_collector(self):
         if pika is None:
@@ -752,25 +769,15 @@ class Bench:
                           "control_socket": os.path.join(d, "control")}
         s["nrpe"] = {"command_dir": self.nrpe_dir}
         conf = self.config("responder.conf", s)
-        notify_path = os.path.join(d, "notify")
-        notify = NotifySocket(notify_path)
-        err = open(os.path.join(d, "stderr"), "wb")
-        p = self.procs.start([self.binary("muster-responder"), "--config", conf], subprocess.DEVNULL, err,
-                             env={"NOTIFY_SOCKET": notify_path})
-        err.close()
-        try:
-            notify.wait_for("READY=1", 30)
+        with self.daemon([self.binary("muster-responder"), "--config", conf], os.path.join(d, "notify"),
+                         os.path.join(d, "stderr")) as p:
             time.sleep(2)
             idle = proc_status(p.pid)
             idle_maps = proc_rss_by_mapping(p.pid)
             # After some work: pings and checks through the broker.
             reg = os.path.join(d, "registry")
             os.mkdir(reg)
-            with open(os.path.join(reg, "bench-responder"), "w") as f:
-                json.dump({"protocol": "muster:registration:1", "identity": "bench-responder",
-                           "collective": COLLECTIVE, "msgtime": int(time.time()), "interval": 300,
-                           "facts": {}, "classes": [], "agents": ["discovery", "rpcutil", "nrpe"],
-                           "received": int(time.time())}, f)
+            write_registration(reg, "bench-responder", {})
             conf_c = self.client_config(reg)
             for _ in range(50):
                 self.timed([self.binary("muster"), "--config", conf_c, "ping", "--dm", "registry"])
@@ -781,30 +788,17 @@ class Bench:
             self.extra["responder_rss"] = {"idle": idle, "after": busy, "idle_maps": idle_maps,
                                            "floor": self.idle_floor_rss(),
                                            "floor_hmac": self.idle_floor_rss(hmac=True)}
-        finally:
-            self.procs.stop(p)
-            self.procs.procs.remove(p)
-            notify.close()
 
     def idle_floor_rss(self, hmac=False):
         """bench/idle-floor: the same shared libraries, each used the least a
         responder must, then idle. Measured the same way, in the same run."""
         d = os.path.join(self.tmp, "idle-floor")
         os.makedirs(d, exist_ok=True)
-        notify_path = os.path.join(d, "notify-hmac" if hmac else "notify")
-        notify = NotifySocket(notify_path)
         u = urllib.parse.urlparse(self.broker.url)
-        p = self.procs.start([self.binary("idle-floor"), u.hostname, str(u.port or 5672)] + (["hmac"] if hmac else []),
-                             subprocess.DEVNULL,
-                             subprocess.DEVNULL, env={"NOTIFY_SOCKET": notify_path})
-        try:
-            notify.wait_for("READY=1", 30)
+        argv = [self.binary("idle-floor"), u.hostname, str(u.port or 5672)] + (["hmac"] if hmac else [])
+        with self.daemon(argv, os.path.join(d, "notify")) as p:
             time.sleep(2)
             return {"status": proc_status(p.pid), "maps": proc_rss_by_mapping(p.pid)}
-        finally:
-            self.procs.stop(p)
-            self.procs.procs.remove(p)
-            notify.close()
 
     # -- client memory ------------------------------------------------------
 
@@ -835,11 +829,7 @@ class Bench:
                           "control_socket": os.path.join(d, "control")}
         s["nrpe"] = {"command_dir": self.nrpe_dir}
         rconf = self.config("soak-responder.conf", s)
-        with open(os.path.join(registry, "soak-responder"), "w") as f:
-            json.dump({"protocol": "muster:registration:1", "identity": "soak-responder",
-                       "collective": COLLECTIVE, "msgtime": int(time.time()), "interval": 300,
-                       "facts": {"group": "0"}, "classes": [], "agents": ["discovery", "rpcutil", "nrpe"],
-                       "received": int(time.time())}, f)
+        write_registration(registry, "soak-responder", {"group": "0"})
         rerr = open(os.path.join(d, "stderr"), "wb")
         resp = self.procs.start([self.binary("muster-responder"), "--config", rconf], subprocess.DEVNULL, rerr)
         rerr.close()

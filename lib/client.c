@@ -130,15 +130,9 @@ static int discover_entry(RegistryEntry *e, void *userdata) {
                 if (!match)
                         goto skip;
         }
-        if (d->n + 1 >= d->alloc) {
-                size_t na = MAX(d->alloc * 2, (size_t) 64);
-                char **t = realloc(d->ids, na * sizeof *t);
-                if (!t) {
-                        r = -ENOMEM;
-                        goto skip;
-                }
-                d->ids = t;
-                d->alloc = na;
+        if (GREEDY_REALLOC(d->ids, d->alloc, d->n + 2) < 0) {
+                r = -ENOMEM;
+                goto skip;
         }
         d->ids[d->n++] = TAKE_PTR(e->identity);
         d->ids[d->n] = NULL;
@@ -294,14 +288,8 @@ static int handle_reply(CallState *st, amqp_envelope_t *env) {
                 st->n_unreachable--;
 
         ClientResult *res = st->result;
-        if (res->n_replies == st->alloc) {
-                size_t na = MAX(st->alloc * 2, (size_t) 64);
-                ClientReply *t = realloc(res->replies, na * sizeof *t);
-                if (!t)
-                        return -ENOMEM;
-                res->replies = t;
-                st->alloc = na;
-        }
+        if (GREEDY_REALLOC(res->replies, st->alloc, res->n_replies + 1) < 0)
+                return -ENOMEM;
         ClientReply *cr = &res->replies[res->n_replies];
         *cr = (ClientReply) {
                 .identity = strdup(reply->senderid),

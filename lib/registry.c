@@ -117,15 +117,9 @@ typedef struct ListBuilder {
 
 static int list_add(RegistryEntry *e, void *userdata) {
         ListBuilder *b = userdata;
-        if (b->l.n == b->alloc) {
-                size_t na = MAX(b->alloc * 2, (size_t) 64);
-                RegistryEntry *t = realloc(b->l.entries, na * sizeof *t);
-                if (!t) {
-                        registry_entry_done(e);
-                        return -ENOMEM;
-                }
-                b->l.entries = t;
-                b->alloc = na;
+        if (GREEDY_REALLOC(b->l.entries, b->alloc, b->l.n + 1) < 0) {
+                registry_entry_done(e);
+                return -ENOMEM;
         }
         b->l.entries[b->l.n++] = *e;
         return 0;
@@ -224,22 +218,15 @@ static bool digest_equal(const RegistryDigest *a, const RegistryDigest *b) {
 
 /* The digest of the node's stored file; unset when it cannot be read or is
  * not a JSON object (then it is simply rewritten). */
-static void stored_digest(int dirfd, const char *identity, const struct stat *st, RegistryDigest *ret) {
+static void stored_digest(int dirfd, const char *identity, RegistryDigest *ret) {
+        RegistryEntry e;
+
         *ret = (RegistryDigest) {};
-        if (st->st_size > (off_t) REGISTRY_FILE_MAX)
+        if (read_entry(dirfd, identity, true, &e) < 0)
                 return;
-        int rfd = openat(dirfd, identity, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (rfd < 0)
-                return;
-        FILE *f = fdopen(rfd, "re");
-        if (!f) {
-                close(rfd);
-                return;
-        }
-        _cleanup_json_ json_t *stored = json_loadf(f, JSON_REJECT_DUPLICATES, NULL);
-        fclose(f);
-        if (stored)
-                (void) registry_digest(stored, ret);
+        if (e.root)
+                (void) registry_digest(e.root, ret);
+        registry_entry_done(&e);
 }
 
 static int touch_file(int dirfd, const char *identity, int64_t seen_at) {
@@ -304,7 +291,7 @@ int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_
 
         if (exists && !known->set) {
                 RegistryDigest stored;
-                stored_digest(dirfd, identity, &st, &stored);
+                stored_digest(dirfd, identity, &stored);
                 if (digest_equal(&stored, &incoming)) {
                         r = touch_file(dirfd, identity, seen_at);
                         if (r < 0)

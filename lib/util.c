@@ -221,6 +221,20 @@ size_t strv_length(char *const *l) {
         return n;
 }
 
+int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size) {
+        if (need <= *alloc)
+                return 0;
+        size_t na = MAX(MAX(*alloc * 2, need), (size_t) 64);
+        if (na > SIZE_MAX / size)
+                return -ENOMEM;
+        void *t = realloc(*p, na * size);
+        if (!t)
+                return -ENOMEM;
+        *p = t;
+        *alloc = na;
+        return 0;
+}
+
 int strv_push(char ***l, char *s) {
         size_t n = strv_length(*l);
         char **t = realloc(*l, sizeof(char *) * (n + 2));

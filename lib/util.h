@@ -23,6 +23,11 @@ char *format_duration(char *buf, size_t n, uint64_t usec);
 
 /* strv: NULL-terminated arrays of malloc'd strings. */
 size_t strv_length(char *const *l);
+/* Make room for at least need elements of size bytes in *p, whose capacity
+ * *alloc counts; the capacity doubles (at least 64), so n appends cost O(n). */
+int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size);
+#define GREEDY_REALLOC(array, alloc, need) greedy_realloc((void **) &(array), &(alloc), (need), sizeof *(array))
+
 int strv_push(char ***l, char *s);           /* takes ownership of s on success */
 int strv_extend(char ***l, const char *s);   /* copies s */
 bool strv_contains(char *const *l, const char *s);

@@ -48,14 +48,8 @@ static void node_list_done(NodeList *l) {
 }
 
 static Node *node_list_add(NodeList *l, const char *identity) {
-        if (l->n == l->alloc) {
-                size_t na = MAX(l->alloc * 2, (size_t) 256);
-                Node *t = realloc(l->nodes, na * sizeof *t);
-                if (!t)
-                        return NULL;
-                l->nodes = t;
-                l->alloc = na;
-        }
+        if (GREEDY_REALLOC(l->nodes, l->alloc, l->n + 1) < 0)
+                return NULL;
         Node *n = &l->nodes[l->n];
         *n = (Node) { .identity = strdup(identity) };
         if (!n->identity)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import Broker  # noqa: E402
-from fleet import (Fleet, Collector, RawClient, build_registration, build_request, heartbeat,  # noqa: E402
-                   node_config, process_group_alive, PLUGINS)
+from fleet import (Fleet, Collector, RawClient, binary, build_registration, build_request, heartbeat,  # noqa: E402
+                   node_config, process_group_alive)
 
 
 def zombies_of(pid):
@@ -87,7 +87,7 @@ class BrokerDies(unittest.TestCase):
     def test_broker_killed_during_check(self):
         self.fleet.add("node1", commands={"check_slow": "sleep 3; echo slow"}).start()
         p = subprocess.Popen(
-            [os.environ.get("MUSTER_BUILD_DIR", "build") + "/tools/check-mc-nrpe", "--config",
+            [binary("check-mc-nrpe"), "--config",
              str(self.fleet.client_config), "check_slow", "-t", "8", "--dt", "1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.8)
