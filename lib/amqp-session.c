@@ -90,11 +90,17 @@ static void timeval_from_usec(struct timeval *tv, uint64_t usec) {
         tv->tv_usec = (suseconds_t) (usec % USEC_PER_SEC);
 }
 
+static void amqp_connection_destroyp(amqp_connection_state_t *c) {
+        if (*c)
+                amqp_destroy_connection(*c);
+}
+
 static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, char *err, size_t n) {
         struct amqp_connection_info info;
-        amqp_connection_state_t conn = NULL;
+        _cleanup_(amqp_connection_destroyp) amqp_connection_state_t conn = NULL;
         amqp_socket_t *sock;
         struct timeval tv;
+        int heartbeat = (int) MIN(c->heartbeat_usec / USEC_PER_SEC, (uint64_t) 65535);
         _cleanup_free_ char *copy = strdup(url);
         int r, status;
 
@@ -121,8 +127,7 @@ static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, c
                 sock = amqp_ssl_socket_new(conn);
                 if (!sock) {
                         snprintf(err, n, "cannot create TLS socket");
-                        r = -ENOMEM;
-                        goto fail;
+                        return -ENOMEM;
                 }
                 amqp_ssl_socket_set_verify_peer(sock, c->tls_verify_peer);
                 amqp_ssl_socket_set_verify_hostname(sock, c->tls_verify_hostname);
@@ -130,8 +135,7 @@ static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, c
                         status = amqp_ssl_socket_set_cacert(sock, c->tls_ca);
                         if (status != AMQP_STATUS_OK) {
                                 snprintf(err, n, "cannot load CA file %s: %s", c->tls_ca, amqp_error_string2(status));
-                                r = -EINVAL;
-                                goto fail;
+                                return -EINVAL;
                         }
                 }
                 if (c->tls_cert) {
@@ -139,16 +143,14 @@ static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, c
                         if (status != AMQP_STATUS_OK) {
                                 snprintf(err, n, "cannot load client certificate %s: %s", c->tls_cert,
                                          amqp_error_string2(status));
-                                r = -EINVAL;
-                                goto fail;
+                                return -EINVAL;
                         }
                 }
         } else {
                 sock = amqp_tcp_socket_new(conn);
                 if (!sock) {
                         snprintf(err, n, "cannot create socket");
-                        r = -ENOMEM;
-                        goto fail;
+                        return -ENOMEM;
                 }
         }
 
@@ -156,8 +158,7 @@ static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, c
         status = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
         if (status != AMQP_STATUS_OK) {
                 snprintf(err, n, "cannot connect: %s", amqp_error_string2(status));
-                r = amqp_status_to_errno(status);
-                goto fail;
+                return amqp_status_to_errno(status);
         }
 
         /* Bound every synchronous call, so a broker that stops answering
@@ -165,23 +166,18 @@ static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, c
         (void) amqp_set_rpc_timeout(conn, &tv);
         (void) amqp_set_handshake_timeout(conn, &tv);
 
-        int heartbeat = (int) MIN(c->heartbeat_usec / USEC_PER_SEC, (uint64_t) 65535);
         r = amqp_reply_to_errno(amqp_login(conn, vhost, 0, 131072, heartbeat, AMQP_SASL_METHOD_PLAIN, user, password),
                                 "login", err, n);
         if (r < 0)
-                goto fail;
+                return r;
 
         amqp_channel_open(conn, AMQP_CHANNEL);
         r = amqp_reply_to_errno(amqp_get_rpc_reply(conn), "channel open", err, n);
         if (r < 0)
-                goto fail;
+                return r;
 
-        s->conn = conn;
+        s->conn = TAKE_PTR(conn);
         return 0;
-
-fail:
-        amqp_destroy_connection(conn);
-        return r;
 }
 
 int amqp_session_connect(AmqpSession *s, const MusterConfig *c) {
@@ -218,6 +214,12 @@ int amqp_session_connect(AmqpSession *s, const MusterConfig *c) {
         /* Start with the next broker next time. */
         s->next_index = (s->next_index + 1) % n;
         return r;
+}
+
+void amqp_session_done(AmqpSession *s) {
+        amqp_session_close(s);
+        free(s->url);
+        s->url = NULL;
 }
 
 void amqp_session_close(AmqpSession *s) {

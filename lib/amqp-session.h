@@ -24,6 +24,8 @@ typedef struct AmqpSession {
  * Returns 0, or a negative errno with s->error describing every failure. */
 int amqp_session_connect(AmqpSession *s, const MusterConfig *c);
 void amqp_session_close(AmqpSession *s);
+/* Close and free everything s holds; for _cleanup_(amqp_session_done). */
+void amqp_session_done(AmqpSession *s);
 static inline bool amqp_session_is_open(const AmqpSession *s) { return s->conn != NULL; }
 int amqp_session_fd(const AmqpSession *s);
 

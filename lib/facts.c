@@ -179,6 +179,12 @@ int facts_load_dir(const char *dir, json_t **ret) {
         if (!obj)
                 return -ENOMEM;
 
+        struct stat dst;
+        if (stat(dir, &dst) < 0)
+                return -errno;
+        if (!S_ISDIR(dst.st_mode))
+                return -ENOTDIR;
+
         /* Sorted full paths under one directory: lexical order of the names.
          * Names starting with '.' are left out already. */
         r = dir_list_sorted(dir, NULL, &files);

@@ -14,7 +14,8 @@
  *    empty key is skipped with a warning naming file:line.
  *  Keys must be 1..128 chars from [A-Za-z0-9_.:-]; values valid UTF-8 up to
  *  4096 bytes; others skipped with a warning naming file:line.
- * A missing dir yields an empty object. */
+ * A missing dir is -ENOENT (a typo must not leave a node without facts,
+ * silently outside every filter); an empty one yields an empty object. */
 int facts_load_dir(const char *dir, json_t **ret);
 
 /* Parse one key=value buffer into obj (exposed for tests and the fuzzer).

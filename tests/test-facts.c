@@ -86,10 +86,11 @@ static void test_missing_dir(void) {
         _cleanup_free_ char *p = path_join(tmpdir, "does-not-exist");
         _cleanup_json_ json_t *facts = NULL;
 
-        test_begin("facts_load_dir: a missing directory yields an empty object");
-        CHECK(facts_load_dir(p, &facts) == 0);
-        CHECK(json_is_object(facts));
-        CHECK(json_object_size(facts) == 0);
+        test_begin("facts_load_dir: a missing directory is -ENOENT, a file -ENOTDIR");
+        CHECK(facts_load_dir(p, &facts) == -ENOENT);
+        CHECK(!facts);
+        CHECK(facts_load_dir("/etc/hostname", &facts) == -ENOTDIR);
+        CHECK(!facts);
         test_ok();
 }
 

@@ -123,14 +123,17 @@ static int read_boot_id(char ret[static 64]) {
 }
 
 static int run(int argc, char *argv[]) {
-        MusterConfig config;
-        AmqpSession session = {};
+        _cleanup_(config_done) MusterConfig config = {};
+        _cleanup_(signer_done) Signer signer = {};
+        _cleanup_(amqp_session_done) AmqpSession session = {};
         _cleanup_psk_ Psk *psk = NULL;
         _cleanup_json_ json_t *facts = NULL, *reg = NULL;
         _cleanup_strv_free_ char **classes = NULL;
         _cleanup_free_ char *body = NULL, *exchange = NULL, *key = NULL;
+        const char *scheme = NULL, *key_id = NULL;
         char sig[SIGNATURE_HEX_MAX], boot_id[64] = "", err[AMQP_ERROR_MAX + 128];
         struct timespec up;
+        uint64_t deadline;
         size_t size;
         int r;
 
@@ -145,29 +148,28 @@ static int run(int argc, char *argv[]) {
         r = config_load(&config, arg_config, false);
         if (r >= 0)
                 r = config_resolve_secrets(&config);
-        if (r < 0) {
-                r = fail(r, "the configuration is invalid");
-                goto finish;
-        }
+        if (r < 0)
+                return fail(r, "the configuration is invalid");
         log_set_max_level(config.log_level);
         log_set_target(config.log_target);
 
-        Signer signer = {};
         r = psk_load(config.psk_file, &psk);
         if (r < 0 && !config.accept_psk && config.private_key)
                 r = 0; /* Ed25519 only */
         if (r < 0) {
                 snprintf(err, sizeof err, "cannot read key file %s: %s", config.psk_file,
                          r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
-                r = fail(r, err);
-                goto finish;
+                return fail(r, err);
         }
         r = facts_load_dir(config.facts_dir, &facts);
-        if (r >= 0)
-                r = classes_load(config.classes_file, &classes);
         if (r < 0) {
-                r = fail(r, "cannot read facts or classes");
-                goto finish;
+                snprintf(err, sizeof err, "cannot read the facts directory %s: %s", config.facts_dir, strerror(-r));
+                return fail(r, err);
+        }
+        r = classes_load(config.classes_file, &classes);
+        if (r < 0) {
+                snprintf(err, sizeof err, "cannot read the classes file %s: %s", config.classes_file, strerror(-r));
+                return fail(r, err);
         }
         (void) read_boot_id(boot_id);
         clock_gettime(CLOCK_BOOTTIME, &up);
@@ -181,29 +183,22 @@ static int run(int argc, char *argv[]) {
                 if (r < 0) {
                         snprintf(err, sizeof err, "cannot load the Ed25519 private key %s: %s", config.private_key,
                                  r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM" : strerror(-r));
-                        r = fail(r, err);
-                        goto finish;
+                        return fail(r, err);
                 }
         }
-        const char *scheme = NULL, *key_id = NULL;
         if (!reg || message_dump(reg, &body, &size) < 0 ||
-            signer_sign(&signer, body, size, sig, &scheme, &key_id) < 0) {
-                signer_done(&signer);
-                r = log_oom();
-                goto finish;
-        }
+            signer_sign(&signer, body, size, sig, &scheme, &key_id) < 0)
+                return log_oom();
         if (size > config.max_message_size) {
                 snprintf(err, sizeof err, "the registration is %zu bytes, more than max_message_size", size);
-                r = fail(-EMSGSIZE, err);
-                goto finish;
+                return fail(-EMSGSIZE, err);
         }
 
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + config.client_timeout_usec;
+        deadline = now_usec(CLOCK_MONOTONIC) + config.client_timeout_usec;
         r = amqp_session_connect(&session, &config);
         if (r < 0) {
                 snprintf(err, sizeof err, "cannot connect to a broker: %s", session.error);
-                r = fail(r, err);
-                goto finish;
+                return fail(r, err);
         }
         r = amqp_session_declare_exchanges(&session, &config);
         if (r >= 0) {
@@ -218,16 +213,11 @@ static int run(int argc, char *argv[]) {
                 r = amqp_session_publish(&session, exchange, key, body, size,
                                          &(PublishOptions) { .signature = sig, .scheme = scheme, .key_id = key_id,
                                                              .mandatory = true, .persistent = true });
-        if (r < 0) {
-                snprintf(err, sizeof err, "%s", session.error);
-                r = fail(r, err);
-                goto finish;
-        }
+        if (r < 0)
+                return fail(r, session.error);
         r = wait_confirm(&session, deadline, err, sizeof err);
-        if (r < 0) {
-                r = fail(r, err);
-                goto finish;
-        }
+        if (r < 0)
+                return fail(r, err);
 
         log_struct(LOG_INFO, 0, MSGID_HEARTBEAT_SENT,
                    KV("MUSTER_EVENT", EVENT_HEARTBEAT_SENT,
@@ -235,14 +225,7 @@ static int run(int argc, char *argv[]) {
                       "MUSTER_COLLECTIVE", config.collective,
                       "MUSTER_BROKER", session.url),
                    "Registered %s in collective %s through %s.", config.identity, config.collective, session.url);
-        r = 0;
-
-finish:
-        signer_done(&signer);
-        amqp_session_close(&session);
-        free(session.url);
-        config_done(&config);
-        return r;
+        return 0;
 }
 
 int main(int argc, char *argv[]) {
