@@ -33,6 +33,7 @@ typedef enum RejectReason {
         REJECT_INVALID_IDENTITY,
         REJECT_WRONG_COLLECTIVE,
         REJECT_FUTURE,
+        REJECT_UNWRITABLE,
         _REJECT_MAX,
 } RejectReason;
 
@@ -44,6 +45,7 @@ static const char *const reject_table[_REJECT_MAX] = {
         [REJECT_INVALID_IDENTITY] = "invalid-identity",
         [REJECT_WRONG_COLLECTIVE] = "wrong-collective",
         [REJECT_FUTURE] = "future",
+        [REJECT_UNWRITABLE] = "unwritable",
 };
 
 typedef struct Node {
@@ -192,6 +194,23 @@ static void node_event(Manager *m, const char *msgid, const char *event, int lev
                    "Node %s %s.", identity, fmt_suffix);
 }
 
+/* Whether a store error belongs to the whole state directory (then the
+ * registration is held and retried: nothing is lost while the disk is full)
+ * rather than to one node's path (then only that registration is rejected).
+ * A permission error counts as global when the directory itself is not
+ * writable, as after a chmod or an unmounted volume. */
+static bool write_error_is_global(Manager *m, int r) {
+        switch (-r) {
+        case ENOSPC: case EDQUOT: case EROFS: case EIO: case ENOMEM: case EMFILE: case ENFILE: case EAGAIN:
+        case EBUSY: case ESTALE: case ENOTCONN:
+                return true;
+        case EACCES: case EPERM:
+                return faccessat(m->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0;
+        default:
+                return false;
+        }
+}
+
 /* The raw identity of a message that failed validation, for the log. */
 static char *raw_identity(const void *body, size_t size) {
         _cleanup_json_ json_t *j = json_loadb(body, size, 0, NULL);
@@ -266,6 +285,14 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
 
         RegistryDigest digest = n ? n->digest : (RegistryDigest) {};
         r = registry_store_known(m->dirfd, reg, now, MIN(reg->msgtime, now), &digest, &is_new);
+        if (r < 0 && !write_error_is_global(m, r)) {
+                /* This node's path alone (a directory, a symlink, an immutable
+                 * file in its place): reject this one and go on with the fleet. */
+                snprintf(err, sizeof err, "cannot store %s/%s: %s", m->config.state_dir, reg->identity,
+                         r == -EEXIST ? "something other than a regular file is in its place" : strerror(-r));
+                manager_reject(m, tag, REJECT_UNWRITABLE, reg->identity, err);
+                return 0;
+        }
         if (r < 0)
                 return r;
         m->ack_tag = tag;
@@ -296,10 +323,6 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         return 0;
 }
 
-static bool write_error_is_transient(int r) {
-        return r == -ENOSPC || r == -EIO || r == -EROFS || r == -EDQUOT || r == -ENOMEM || r == -EACCES ||
-               r == -EPERM || r == -EMFILE || r == -ENFILE || r == -EBUSY || r == -EAGAIN || r == -EEXIST;
-}
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
@@ -403,8 +426,6 @@ static void on_delivery(amqp_envelope_t *env, void *userdata) {
         }
         int r = manager_process(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, ki, sg);
         if (r < 0) {
-                if (!write_error_is_transient(r))
-                        log_warning_errno(r, "Unexpected error storing a registration, holding it: %m");
                 manager_hold(m, env->delivery_tag, env->message.body.bytes, env->message.body.len, sc, ki, sg);
                 manager_enter_degraded(m, r);
         }
@@ -574,6 +595,11 @@ static void manager_update_status(Manager *m) {
         if (m->degraded)
                 (void) sd_notifyf(false, "STATUS=degraded: %s; %zu registration(s) held; %zu nodes, %zu stale",
                                   m->degraded_reason, m->n_held, hashmap_size(m->nodes), m->n_stale);
+        else if (m->consuming && m->rejected[REJECT_UNWRITABLE] > 0)
+                (void) sd_notifyf(false, "STATUS=%zu nodes, %zu stale, %u registrations/min, "
+                                  "%" PRIu64 " rejected because their file cannot be written",
+                                  hashmap_size(m->nodes), m->n_stale, registrations_per_minute(m, now),
+                                  m->rejected[REJECT_UNWRITABLE]);
         else if (m->consuming)
                 (void) sd_notifyf(false, "STATUS=%zu nodes, %zu stale, %u registrations/min",
                                   hashmap_size(m->nodes), m->n_stale, registrations_per_minute(m, now));

@@ -6,6 +6,7 @@ identities, stale sweeps, and no registration lost across faults."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -233,6 +234,62 @@ class Registration(unittest.TestCase):
         for reason in ("(unsigned)", "(bad-signature)", "(wrong-collective)"):
             self.assertIn(reason, log)
         self.assertEqual(os.listdir(self.fleet.registry), [])
+
+    def test_one_node_path_does_not_stall_the_fleet(self):
+        """A directory, a symlink and an immutable file in the places of three
+        nodes, among 1,000 others: the 1,000 are stored, the three rejected
+        with their reasons (registration-rejected, metrics, STATUS), and the
+        collector is not degraded. Before, the first of them held every later
+        registration ("degraded: cannot write to ...: File exists")."""
+        import socket
+        import urllib.request
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.collector.stop()
+        c = Collector(self.fleet, name=self.fleet.collective,
+                      extra={"collector": {"metrics_address": f"127.0.0.1:{port}"}}).start()
+        reg = self.fleet.registry
+        reg.mkdir(parents=True, exist_ok=True)
+        (reg / "evil-dir").mkdir()
+        target = self.fleet.root / "not-a-registration"
+        target.write_text("keep me\n")
+        (reg / "evil-link").symlink_to(target)
+        (reg / "evil-immutable").write_text("{}\n")
+        subprocess.run(["chattr", "+i", str(reg / "evil-immutable")], check=True)
+        try:
+            names = [f"good{i:04d}" for i in range(1000)]
+            for bad, at in (("evil-dir", 1), ("evil-link", 400), ("evil-immutable", 700)):
+                names.insert(at, bad)
+            for name in names:
+                self.publish_registration(build_registration(name, collective=self.fleet.collective))
+            stored = wait_files(reg, 1003, timeout=60)
+            self.assertEqual([n for n in stored if n.startswith("good")], [f"good{i:04d}" for i in range(1000)])
+            c.wait_log("(unwritable)", 3)
+            log = c.stderr()
+            # What the admin reads in the journal, one line per node:
+            self.assertIn('Rejected registration from "evil-dir" (unwritable): cannot store '
+                          f'{reg}/evil-dir: something other than a regular file is in its place', log)
+            self.assertIn('Rejected registration from "evil-link" (unwritable)', log)
+            self.assertIn(f'Rejected registration from "evil-immutable" (unwritable): cannot store '
+                          f'{reg}/evil-immutable: Operation not permitted', log)
+            self.assertNotIn("Cannot store registrations", log)
+            self.assertEqual(target.read_text(), "keep me\n")
+            self.assertTrue((reg / "evil-dir").is_dir())
+            want = r"^1000 nodes, 0 stale, \d+ registrations/min, 3 rejected because their file cannot be written$"
+            deadline = time.monotonic() + 5
+            while not re.match(want, c.status() or "") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            status = c.status() or ""
+            self.assertFalse(status.startswith("degraded"), status)
+            self.assertRegex(status, want)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            self.assertIn('muster_registrations_rejected_total{reason="unwritable"} 3\n', text)
+            self.assertIn('muster_nodes{state="current"} 1000\n', text)
+        finally:
+            subprocess.run(["chattr", "-i", str(reg / "evil-immutable")])
+            c.stop()
 
     def test_stale_and_recovered(self):
         old = int(time.time()) - 100
