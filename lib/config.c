@@ -512,7 +512,7 @@ static bool strv_equal(char **a, char **b) {
         return true;
 }
 
-bool config_broker_changed(const MusterConfig *a, const MusterConfig *b) {
+bool config_connection_changed(const MusterConfig *a, const MusterConfig *b) {
         return !strv_equal(a->broker_urls, b->broker_urls) ||
                 !streq_ptr(a->username, b->username) ||
                 !streq_ptr(a->password, b->password) ||
@@ -522,7 +522,11 @@ bool config_broker_changed(const MusterConfig *a, const MusterConfig *b) {
                 !streq_ptr(a->tls_cert, b->tls_cert) ||
                 !streq_ptr(a->tls_key, b->tls_key) ||
                 a->tls_verify_peer != b->tls_verify_peer ||
-                a->tls_verify_hostname != b->tls_verify_hostname ||
+                a->tls_verify_hostname != b->tls_verify_hostname;
+}
+
+bool config_broker_changed(const MusterConfig *a, const MusterConfig *b) {
+        return config_connection_changed(a, b) ||
                 !streq_ptr(a->identity, b->identity) ||
                 !streq_ptr(a->collective, b->collective) ||
                 !streq_ptr(a->prefix, b->prefix) ||

@@ -102,7 +102,11 @@ int config_parse_file(MusterConfig *c, const char *path, unsigned *ret_errors);
 /* Read password from password_file when set. */
 int config_resolve_secrets(MusterConfig *c);
 
-/* Whether two configs differ in anything that needs a new broker connection. */
+/* Whether two configs differ in the connection itself: brokers, credentials,
+ * TLS, heartbeat. */
+bool config_connection_changed(const MusterConfig *a, const MusterConfig *b);
+/* The same, or anything that changes a responder's queue bindings (identity,
+ * collective, prefix, agents). */
 bool config_broker_changed(const MusterConfig *a, const MusterConfig *b);
 
 const char *discovery_method_to_string(DiscoveryMethod m);

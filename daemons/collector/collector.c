@@ -648,11 +648,11 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int load_entry(RegistryEntry *e, void *userdata) {
-        Manager *m = userdata;
+        Hashmap *nodes = userdata;
         Node *n = calloc(1, sizeof *n);
         int r;
 
-        if (!n || (r = hashmap_put(m->nodes, e->identity, n)) < 0) {
+        if (!n || (r = hashmap_put(nodes, e->identity, n)) < 0) {
                 free(n);
                 registry_entry_done(e);
                 return -ENOMEM;
@@ -665,14 +665,38 @@ static int load_entry(RegistryEntry *e, void *userdata) {
         return 0;
 }
 
-static int manager_load_state(Manager *m) {
-        /* One file at a time: a large fleet's state is never all in memory. */
-        int r = registry_foreach(m->config.state_dir, true, load_entry, m);
-        if (r == -ENOMEM)
+static void node_free(void *p);
+
+/* Open dir (created when only its last component is missing) and load its
+ * nodes; on success m stores into it from now on. On failure m is left as it
+ * was, and the error is logged. */
+static int manager_open_state(Manager *m, const char *dir) {
+        _cleanup_close_ int fd = -1;
+        Hashmap *nodes = NULL;
+        int r;
+
+        (void) mkdir(dir, 0755);
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(-errno, "Failed to open the state directory %s: %m", dir);
+        nodes = hashmap_new();
+        if (!nodes)
                 return log_oom();
-        if (r < 0)
-                return log_error_errno(r, "Failed to read the state directory %s: %m", m->config.state_dir);
-        log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), m->config.state_dir);
+        /* One file at a time: a large fleet's state is never all in memory. */
+        r = registry_foreach(dir, true, load_entry, nodes);
+        if (r < 0) {
+                hashmap_free(nodes, node_free);
+                if (r == -ENOMEM)
+                        return log_oom();
+                return log_error_errno(r, "Failed to read the state directory %s: %m", dir);
+        }
+        hashmap_free(m->nodes, node_free);
+        m->nodes = nodes;
+        m->n_stale = 0;
+        if (m->dirfd >= 0)
+                (void) close(m->dirfd);
+        m->dirfd = TAKE_FD(fd);
+        log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), dir);
         /* Nodes that went quiet while we were away are reported at the first sweep. */
         return 0;
 }
@@ -721,6 +745,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         MusterConfig c;
         Psk *psk = NULL;
         KeyRing *keys = NULL;
+        int r;
 
         (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
                           now_usec(CLOCK_MONOTONIC));
@@ -731,12 +756,24 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 manager_update_status(m);
                 return 0;
         }
-        bool reconnect = config_broker_changed(&m->config, &c) || !streq(c.state_dir, m->config.state_dir) ||
-                         !streq(c.collector_name, m->config.collector_name);
-        if (!streq(c.state_dir, m->config.state_dir)) {
-                log_warning("state_dir changes need a restart, keeping %s.", m->config.state_dir);
-                free(c.state_dir);
-                c.state_dir = strdup(m->config.state_dir);
+        /* What the collector's queue and bindings depend on; the responder's
+         * identity and agents do not matter here. */
+        bool reconnect = config_connection_changed(&m->config, &c) ||
+                         !streq(c.collective, m->config.collective) || !streq(c.prefix, m->config.prefix) ||
+                         !streq(c.collector_name, m->config.collector_name) ||
+                         !streq(c.collector_queue_type, m->config.collector_queue_type) ||
+                         c.collector_prefetch != m->config.collector_prefetch;
+        if (!streq(c.state_dir, m->config.state_dir) && manager_open_state(m, c.state_dir) < 0) {
+                log_warning("Keeping the state directory %s.", m->config.state_dir);
+                r = free_and_strdup(&c.state_dir, m->config.state_dir);
+                if (r < 0) {
+                        config_done(&c);
+                        psk_free(psk);
+                        keyring_free(keys);
+                        log_oom();
+                        (void) sd_notify(false, "READY=1");
+                        return 0;
+                }
         }
         config_done(&m->config);
         m->config = c;
@@ -883,14 +920,7 @@ static int manager_new(Manager **ret) {
         log_set_max_level(m->config.log_level);
         log_set_target(m->config.log_target);
 
-        (void) mkdir(m->config.state_dir, 0755);
-        m->dirfd = open(m->config.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (m->dirfd < 0)
-                return log_error_errno(-errno, "Failed to open the state directory %s: %m", m->config.state_dir);
-        m->nodes = hashmap_new();
-        if (!m->nodes)
-                return log_oom();
-        r = manager_load_state(m);
+        r = manager_open_state(m, m->config.state_dir);
         if (r < 0)
                 return r;
 

@@ -291,6 +291,38 @@ class Registration(unittest.TestCase):
             subprocess.run(["chattr", "-i", str(reg / "evil-immutable")])
             c.stop()
 
+    def test_reload_applies_state_dir_without_reconnecting(self):
+        """SIGHUP: responder-only keys do not make the collector reconnect; a
+        new state_dir is applied at once (not just a reconnect and the old
+        directory kept); one that cannot be opened keeps the old one."""
+        c = self.collector
+        dropins = c.config.parent / "conf.d"
+        dropins.mkdir()
+
+        def reload(text, count):
+            (dropins / "reload.conf").write_text(text)
+            c.proc.send_signal(signal.SIGHUP)
+            c.wait_log("Configuration reloaded", count)
+            return c.stderr().split("Configuration reloaded")[-1].split("\n")[0]
+
+        tail = reload("[main]\nidentity=someone-else\n[responder]\nagents=discovery\n", 1)
+        self.assertEqual(tail, ".", "responder-only keys must not reconnect the collector")
+
+        new = self.fleet.root / "registrations-moved"
+        tail = reload(f"[collector]\nstate_dir={new}\n", 2)
+        self.assertEqual(tail, ".")
+        self.assertIn(f"Loaded 0 node(s) from {new}.", c.stderr())
+        self.publish_registration(build_registration("moved", collective=self.fleet.collective))
+        self.assertEqual(wait_files(new, 1), ["moved"])
+        self.assertFalse((self.fleet.registry / "moved").exists())
+
+        tail = reload(f"[collector]\nstate_dir={self.fleet.root}/no/such/parent\n", 3)
+        self.assertIn(f"Failed to open the state directory {self.fleet.root}/no/such/parent: "
+                      "No such file or directory", c.stderr())
+        self.assertIn(f"Keeping the state directory {new}.", c.stderr())
+        self.publish_registration(build_registration("kept", collective=self.fleet.collective))
+        self.assertEqual(wait_files(new, 2), ["kept", "moved"])
+
     def test_stale_and_recovered(self):
         old = int(time.time()) - 100
         self.publish_registration(build_registration("sleepy", collective=self.fleet.collective, msgtime=old,
