@@ -525,12 +525,13 @@ static int run(int argc, char *argv[]) {
                         continue;
                 r = cli_load_config(&arg_opts, &config);
                 if (r < 0)
-                        return 2;
+                        return 1;
                 r = verbs[i].fn(&config, argc - optind - 1, argv + optind + 1);
                 config_done(&config);
                 filter_free(arg_opts.filter);
                 fflush(stdout);
-                return r < 0 ? 2 : r;
+                /* -EINVAL: the verb's own arguments were wrong. */
+                return r == -EINVAL ? 2 : r < 0 ? 1 : r;
         }
         log_error("Unknown command \"%s\"; see muster --help.", argv[optind]);
         return 2;

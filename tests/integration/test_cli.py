@@ -198,7 +198,7 @@ class Cli(unittest.TestCase):
     def test_broker_unreachable(self):
         conf = self.config_with("dead.conf", {"url": "amqp://127.0.0.1:1/", "connect_timeout": "1s"})
         r = subprocess.run([binary("muster"), "--config", str(conf), "ping"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect to a broker: amqp://127.0.0.1:1/: cannot connect", r.stderr)
 
     def test_failover(self):
@@ -219,12 +219,12 @@ class Cli(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         pw.write_text("wrong\n")
         r = subprocess.run([binary("muster"), "--config", str(conf), "ping"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("ACCESS_REFUSED", r.stderr)
         conf = self.config_with("pw2.conf", {"url": good, "username": "monitor",
                                              "password_file": self.fleet.root / "missing"})
         r = subprocess.run([binary("muster"), "--config", str(conf), "ping"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("Failed to read broker password file", r.stderr)
 
 

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Every binary's failure paths, as a table, as a user meets them: a syntax
+error in the config, an invalid value, a missing config, a key file it
+cannot read, a missing state or facts directory. Each must end at once
+(within a second) with one clear line naming the file (and line and key
+where there is one): the daemons and the CLI exit 1, the plugins answer
+UNKNOWN (3). Never a hang, never OK.
+
+No broker is running: a binary that gets as far as connecting has already
+failed the test (the config errors must be found first)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fleet import binary  # noqa: E402
+
+# name, argv before the config option, the config option, expected exit code
+BINARIES = [
+    ("muster-responder", [], "--config", 1),
+    ("muster-collector", [], "--config", 1),
+    ("muster-heartbeat", [], "--config", 1),
+    ("muster", ["ping"], "--config", 1),
+    ("check-mc-nrpe", ["check_load"], "--config", 3),
+]
+
+
+class Failures(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = Path(tempfile.mkdtemp(prefix="muster-failures-"))
+        os.chmod(cls.dir, 0o755)
+        d = cls.dir
+        for sub in ("facts.d", "nrpe.d", "registrations", "run"):
+            (d / sub).mkdir()
+            os.chmod(d / sub, 0o777)
+        (d / "psk").write_text("0123456789abcdef0123456789abcdef\n")
+        os.chmod(d / "psk", 0o600)  # root's: nobody cannot read it
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def config(self, name, extra="", **override):
+        d = self.dir
+        keys = {
+            ("main", "identity"): "n1",
+            ("broker", "url"): "amqp://127.0.0.1:1/",
+            ("broker", "connect_timeout"): "300ms",
+            ("security", "psk_file"): d / "psk",
+            ("responder", "facts_dir"): d / "facts.d",
+            ("responder", "classes_file"): d / "classes.txt",
+            ("responder", "control_socket"): d / "run" / f"{name}.control",
+            ("nrpe", "command_dir"): d / "nrpe.d",
+            ("client", "registry_dir"): d / "registrations",
+            ("collector", "state_dir"): d / "registrations",
+            ("collector", "control_socket"): d / "run" / f"{name}.collector",
+        }
+        for k, v in override.items():
+            section, key = k.split("__")
+            keys[(section, key)] = v
+        text, section = "", None
+        for (sec, key), value in sorted(keys.items()):
+            if sec != section:
+                text += f"[{sec}]\n"
+                section = sec
+            text += f"{key}={value}\n"
+        p = d / f"{name}.conf"
+        p.write_text(text + extra)
+        os.chmod(p, 0o644)
+        return p
+
+    def run_all(self, config, user=None, only=None):
+        """Run every binary with config; return {name: (rc, stdout, stderr, seconds)}."""
+        out = {}
+        for name, argv, opt, _ in BINARIES:
+            if only and name not in only:
+                continue
+            cmd = [binary(name), *argv, opt, str(config)]
+            if user:
+                cmd = ["runuser", "-u", user, "--", *cmd]
+            t0 = time.monotonic()
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired as e:
+                self.fail(f"{name} hung on {config.name}: {e.stdout} {e.stderr}")
+            out[name] = (r.returncode, r.stdout, r.stderr, time.monotonic() - t0)
+        return out
+
+    def check(self, results, needle):
+        """Each binary: its exit code, within 1 s, the needle in what it says,
+        and for a plugin an UNKNOWN status line on stdout."""
+        for name, _, _, code in BINARIES:
+            if name not in results:
+                continue
+            rc, stdout, stderr, seconds = results[name]
+            with self.subTest(binary=name):
+                said = stdout + stderr
+                self.assertEqual(rc, code, f"{name}: {said}")
+                self.assertLess(seconds, 1.0, f"{name} took {seconds:.2f} s")
+                self.assertIn(needle, said, f"{name}: {said}")
+                self.assertNotIn("Cannot reach a broker", said, f"{name} went on to connect: {said}")
+                self.assertNotIn("OK", said.replace("UNKNOWN", ""))
+                if code == 3:
+                    first = stdout.splitlines()[0] if stdout else ""
+                    self.assertRegex(first, r"^(check_load: )?UNKNOWN: ", f"{name}: {said}")
+
+    def test_syntax_error(self):
+        conf = self.config("syntax", extra="[heartbeat]\nthis line is not ini\n")
+        lines = conf.read_text().count("\n")
+        self.check(self.run_all(conf), f"{conf}:{lines}: syntax error")
+
+    def test_invalid_value(self):
+        conf = self.config("value", extra="[heartbeat]\ninterval=5x\n")
+        lines = conf.read_text().count("\n")
+        self.check(self.run_all(conf),
+                   f'{conf}:{lines}: invalid value for heartbeat.interval: "5x", expected a positive duration')
+
+    def test_missing_config(self):
+        conf = self.dir / "does-not-exist.conf"
+        self.check(self.run_all(conf), f"{conf}: No such file or directory")
+
+    def test_unreadable_key_file(self):
+        conf = self.config("key")
+        self.check(self.run_all(conf, user="nobody"), f"{self.dir / 'psk'}: Permission denied")
+
+    def test_missing_facts_directory(self):
+        missing = self.dir / "no-facts.d"
+        conf = self.config("facts", responder__facts_dir=missing)
+        self.check(self.run_all(conf, only=("muster-responder", "muster-heartbeat")),
+                   f"{missing}: No such file or directory")
+
+    def test_missing_state_directory(self):
+        missing = self.dir / "no-such-parent" / "registrations"
+        conf = self.config("state", collector__state_dir=missing)
+        self.check(self.run_all(conf, only=("muster-collector",)),
+                   f"Failed to open the state directory {missing}: No such file or directory")
+
+    def test_missing_registry_directory(self):
+        missing = self.dir / "no-registrations"
+        conf = self.config("registry", client__registry_dir=missing)
+        r = subprocess.run([binary("muster"), "--config", str(conf), "nodes"], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(str(missing), r.stderr)
+        self.assertIn("No such file or directory", r.stderr)
+
+    def test_check_mcollective(self):
+        missing = self.dir / "nowhere"
+        for args, needle in ((["--directory", str(missing), "--interval", "300"], str(missing)),
+                             (["--directory", str(self.dir), "--interval", "5x"], '"5x"')):
+            t0 = time.monotonic()
+            r = subprocess.run([binary("check_mcollective"), *args], capture_output=True, text=True, timeout=10)
+            with self.subTest(args=args):
+                self.assertEqual(r.returncode, 3, r)
+                self.assertLess(time.monotonic() - t0, 1.0)
+                self.assertTrue(r.stdout.startswith("UNKNOWN: "), r.stdout)
+                self.assertIn(needle, r.stdout.splitlines()[0])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
