@@ -3,11 +3,13 @@
  * checking in, from the collector's state directory (file mtimes) or from
  * the collector's journal events. */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,6 +29,12 @@ static bool arg_verbose = false;
 static bool arg_journal = false;
 static char **arg_journal_files = NULL;
 static const char *arg_journal_directory = NULL;
+static uint64_t arg_min_hosts = 0;
+static bool arg_directory_set = false;
+
+/* The names of the old nodes on the status line stop at this many bytes,
+ * then "… and K more". */
+#define FAILED_LIST_MAX 4096
 
 typedef struct Node {
         char *identity;
@@ -61,8 +69,9 @@ static Node *node_list_add(NodeList *l, const char *identity) {
 static void help(void) {
         printf("check_mcollective %s (muster)\n"
                "Raise one alert naming every node that stopped checking in.\n\n"
-               "Usage: check_mcollective [-d DIR] [-i SECS] [-v] [-t SECS]\n"
-               "       check_mcollective --journal [-i SECS] [--journal-file FILE]\n\n"
+               "Usage: check_mcollective [-d DIR] [-i SECS] [--min-hosts N] [-v] [-t SECS]\n"
+               "       check_mcollective --journal [--journal-file FILE... | --journal-directory DIR]\n"
+               "                         [-i SECS] [--min-hosts N] [-v] [-t SECS]\n\n"
                "Options:\n"
                "  -d, --directory DIR   Registration directory, one file per node\n"
                "                        (default " STATEDIR "/registrations)\n"
@@ -72,11 +81,14 @@ static void help(void) {
                "                        node-recovered journal events instead\n"
                "      --journal-file FILE       Read this journal file (repeatable)\n"
                "      --journal-directory DIR   Read the journal files in DIR\n"
-               "  -v, --verbose         List the stale nodes after the status line\n"
+               "      --min-hosts N     CRITICAL when fewer than N nodes are known (default 0)\n"
+               "  -v, --verbose         Name the stale nodes on the status line, and list each\n"
+               "                        with the seconds since it was last seen after it\n"
                "  -t, --timeout SECS    Give up after SECS (default 10)\n"
                "  -h, --help            Print this help\n"
                "  -V, --version         Print the version\n\n"
-               "Exit codes: 0 OK, 2 CRITICAL when any node is stale, 3 UNKNOWN on errors.\n"
+               "Exit codes: 0 OK, 2 CRITICAL when any node is stale or fewer than --min-hosts\n"
+               "nodes are known, 3 UNKNOWN on errors (the reason is on the status line).\n"
                "See check_mcollective(1).\n",
                PACKAGE_VERSION, GRACE_SECONDS);
 }
@@ -87,14 +99,17 @@ static void on_alarm(int sig) {
         _exit(NAGIOS_UNKNOWN);
 }
 
+/* Every problem with the command line is one status line with its reason:
+ * Nagios shows standard output only. */
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_JOURNAL_FILE = 0x100, ARG_JOURNAL_DIRECTORY };
+        enum { ARG_JOURNAL_FILE = 0x100, ARG_JOURNAL_DIRECTORY, ARG_MIN_HOSTS };
         static const struct option options[] = {
                 { "directory", required_argument, NULL, 'd' },
                 { "interval", required_argument, NULL, 'i' },
                 { "journal", no_argument, NULL, 'j' },
                 { "journal-file", required_argument, NULL, ARG_JOURNAL_FILE },
                 { "journal-directory", required_argument, NULL, ARG_JOURNAL_DIRECTORY },
+                { "min-hosts", required_argument, NULL, ARG_MIN_HOSTS },
                 { "verbose", no_argument, NULL, 'v' },
                 { "timeout", required_argument, NULL, 't' },
                 { "help", no_argument, NULL, 'h' },
@@ -102,12 +117,20 @@ static int parse_argv(int argc, char *argv[]) {
                 {}
         };
         uint64_t u;
-        int c;
+        int c, cur;
 
-        while ((c = getopt_long(argc, argv, "d:i:jvt:hV", options, NULL)) >= 0)
+        /* getopt's own messages would go to stderr, which Nagios drops. No
+         * permutation ('+'): argv[cur] is then the element each call read. */
+        opterr = 0;
+        while ((cur = optind, c = getopt_long(argc, argv, "+:d:i:jvt:hV", options, NULL)) >= 0)
                 switch (c) {
                 case 'd':
+                        if (isempty(optarg)) {
+                                printf("UNKNOWN: invalid directory \"\", expected a path\n");
+                                return -EINVAL;
+                        }
                         arg_directory = optarg;
+                        arg_directory_set = true;
                         break;
                 case 'i':
                         if (parse_duration(optarg, &u) < 0 || u < USEC_PER_SEC || u / USEC_PER_SEC > INT32_MAX) {
@@ -120,13 +143,31 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_journal = true;
                         break;
                 case ARG_JOURNAL_FILE:
+                        if (isempty(optarg)) {
+                                printf("UNKNOWN: invalid journal file \"\", expected a path\n");
+                                return -EINVAL;
+                        }
                         arg_journal = true;
-                        if (strv_extend(&arg_journal_files, optarg) < 0)
+                        if (strv_extend(&arg_journal_files, optarg) < 0) {
+                                printf("UNKNOWN: out of memory\n");
                                 return -ENOMEM;
+                        }
                         break;
                 case ARG_JOURNAL_DIRECTORY:
+                        if (isempty(optarg)) {
+                                printf("UNKNOWN: invalid journal directory \"\", expected a path\n");
+                                return -EINVAL;
+                        }
                         arg_journal = true;
                         arg_journal_directory = optarg;
+                        break;
+                case ARG_MIN_HOSTS:
+                        if (parse_uint64(optarg, &u) < 0 || u > 100000000) {
+                                printf("UNKNOWN: invalid minimum number of hosts \"%s\", expected 0 to 100000000\n",
+                                       optarg);
+                                return -EINVAL;
+                        }
+                        arg_min_hosts = u;
                         break;
                 case 'v':
                         arg_verbose = true;
@@ -144,12 +185,35 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'V':
                         printf("check_mcollective %s (muster)\n", PACKAGE_VERSION);
                         return 0;
+                case ':':
+                        if (startswith(argv[cur], "--"))
+                                printf("UNKNOWN: option %s needs a value, see check_mcollective --help\n", argv[cur]);
+                        else
+                                printf("UNKNOWN: option -%c needs a value, see check_mcollective --help\n", optopt);
+                        return -EINVAL;
                 default:
-                        printf("UNKNOWN: invalid command line, see check_mcollective --help\n");
+                        /* '?': an unknown or ambiguous option, or a value given to a flag. */
+                        if (!startswith(argv[cur], "--"))
+                                printf("UNKNOWN: unknown option -%c, see check_mcollective --help\n", optopt);
+                        else if (optopt != 0)
+                                printf("UNKNOWN: option %.*s takes no value, see check_mcollective --help\n",
+                                       (int) strcspn(argv[cur], "="), argv[cur]);
+                        else
+                                printf("UNKNOWN: unknown or ambiguous option %s, see check_mcollective --help\n",
+                                       argv[cur]);
                         return -EINVAL;
                 }
         if (optind < argc) {
                 printf("UNKNOWN: unexpected argument \"%s\", see check_mcollective --help\n", argv[optind]);
+                return -EINVAL;
+        }
+        /* A typo must not quietly read the wrong source. */
+        if (arg_journal && arg_directory_set) {
+                printf("UNKNOWN: --directory and --journal exclude each other\n");
+                return -EINVAL;
+        }
+        if (arg_journal_files && arg_journal_directory) {
+                printf("UNKNOWN: --journal-file and --journal-directory exclude each other\n");
                 return -EINVAL;
         }
         return 1;
@@ -264,6 +328,86 @@ static int journal_field(sd_journal *j, const char *field, char *buf, size_t n) 
         return 0;
 }
 
+/* Can this user read the journal files that would be read? sd-journal
+ * skips a file it cannot open without a word, and a journal without entries
+ * must not look like a fleet without nodes: find the first such file, so
+ * that the status line can name it. A file is opened read-only and closed. */
+static int check_readable(int dfd, const char *name) {
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        return fd < 0 ? -errno : 0;
+}
+
+static int journal_dir_check_access(const char *path, bool system_only, bool missing_ok, char **ret_path) {
+        _cleanup_closedir_ DIR *d = opendir(path);
+        struct dirent *de;
+        int r;
+
+        if (!d) {
+                r = -errno;
+                if (r == -ENOENT && missing_ok)
+                        return 0;
+                *ret_path = strdup(path);
+                return r;
+        }
+        while ((errno = 0, de = readdir(d))) {
+                if (!endswith(de->d_name, ".journal") && !endswith(de->d_name, ".journal~"))
+                        continue;
+                if (system_only && !startswith(de->d_name, "system"))
+                        continue;
+                r = check_readable(dirfd(d), de->d_name);
+                if (r < 0) {
+                        if (asprintf(ret_path, "%s/%s", path, de->d_name) < 0)
+                                *ret_path = NULL;
+                        return r;
+                }
+        }
+        if (errno > 0) {
+                r = -errno;
+                *ret_path = strdup(path);
+                return r;
+        }
+        return 0;
+}
+
+/* Returns 0, or a negative errno with *ret_path naming what cannot be read
+ * (NULL when out of memory). */
+static int journal_check_access(char **ret_path) {
+        int r;
+
+        *ret_path = NULL;
+        if (arg_journal_files) {
+                for (char **f = arg_journal_files; *f; f++) {
+                        r = check_readable(AT_FDCWD, *f);
+                        if (r < 0) {
+                                *ret_path = strdup(*f);
+                                return r;
+                        }
+                }
+                return 0;
+        }
+        if (arg_journal_directory)
+                return journal_dir_check_access(arg_journal_directory, false, false, ret_path);
+
+        /* The local system journal: what sd_journal_open() with
+         * SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM reads. */
+        sd_id128_t machine;
+        char id[SD_ID128_STRING_MAX];
+        r = sd_id128_get_machine(&machine);
+        if (r < 0)
+                return 0; /* no machine ID: sd-journal will say what it says */
+        sd_id128_to_string(machine, id);
+        static const char *const roots[] = { "/var/log/journal", "/run/log/journal" };
+        for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+                _cleanup_free_ char *dir = NULL;
+                if (asprintf(&dir, "%s/%s", roots[i], id) < 0)
+                        return -ENOMEM;
+                r = journal_dir_check_access(dir, true, true, ret_path);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* The collector's judgement, from its journal: the last of node-new,
  * node-stale, node-recovered per identity wins. */
 static int scan_journal(NodeList *l) {
@@ -321,8 +465,77 @@ static int cmp_node(const void *a, const void *b) {
         return strcmp(((const Node *) a)->identity, ((const Node *) b)->identity);
 }
 
+static size_t decimal_digits(size_t n) {
+        size_t d = 1;
+        while (n >= 10) {
+                n /= 10;
+                d++;
+        }
+        return d;
+}
+
+/* " - failed: db1, web2" as the original's -v, names sorted (l is sorted).
+ * When all names would pass FAILED_LIST_MAX bytes, as many as fit with the
+ * tail ", … and K more" within that size. */
+static int format_failed(const NodeList *l, size_t old, char **ret) {
+        static const char sep[] = ", ", more_start[] = "… and ", more_end[] = " more";
+        _cleanup_free_ char *buf = NULL;
+        size_t full = 0, k = 0, shown = 0, len = 0;
+
+        for (size_t i = 0; i < l->n; i++)
+                if (l->nodes[i].stale)
+                        full += (k++ > 0 ? strlen(sep) : 0) + strlen(l->nodes[i].identity);
+
+        buf = malloc(MIN(full, (size_t) FAILED_LIST_MAX) + 1);
+        if (!buf)
+                return -ENOMEM;
+        buf[0] = '\0';
+        for (size_t i = 0; i < l->n; i++) {
+                if (!l->nodes[i].stale)
+                        continue;
+                const char *name = l->nodes[i].identity;
+                size_t add = (shown > 0 ? strlen(sep) : 0) + strlen(name);
+                if (full > FAILED_LIST_MAX) {
+                        /* Room for this name and the tail for those left after it? */
+                        size_t left = old - shown - 1;
+                        size_t tail = left > 0 ? strlen(sep) + strlen(more_start) + decimal_digits(left) +
+                                                 strlen(more_end) : 0;
+                        if (len + add + tail > FAILED_LIST_MAX)
+                                break;
+                }
+                if (shown > 0) {
+                        memcpy(buf + len, sep, strlen(sep));
+                        len += strlen(sep);
+                }
+                memcpy(buf + len, name, strlen(name));
+                len += strlen(name);
+                buf[len] = '\0';
+                shown++;
+        }
+
+        char *out;
+        if (shown < old) {
+                if (asprintf(&out, " - failed: %s%s%s%zu%s", buf, shown > 0 ? sep : "", more_start, old - shown,
+                             more_end) < 0)
+                        return -ENOMEM;
+        } else if (asprintf(&out, " - failed: %s", buf) < 0)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}
+
+static const char *journal_strerror(int r) {
+        /* What sd-journal answers for a file too short or without a journal header. */
+        return r == -EBADMSG || r == -ENODATA ? "not a journal file" : strerror(-r);
+}
+
+static const char *plural_hosts(size_t n) {
+        return n == 1 ? "host" : "hosts";
+}
+
 static int run(int argc, char *argv[]) {
-        NodeList l = {};
+        _cleanup_(node_list_done) NodeList l = {};
+        _cleanup_free_ char *failed = NULL, *unreadable = NULL;
         size_t old = 0;
         int64_t now = (int64_t) time(NULL);
         int r;
@@ -335,43 +548,85 @@ static int run(int argc, char *argv[]) {
         signal(SIGALRM, on_alarm);
         alarm(arg_timeout);
 
-        r = arg_journal ? scan_journal(&l) : scan_directory(&l, now);
-        if (r < 0) {
-                if (arg_journal)
-                        printf("UNKNOWN: cannot read the journal: %s\n", strerror(-r));
-                else
+        if (arg_journal) {
+                r = journal_check_access(&unreadable);
+                if (r == -EACCES && !arg_journal_files && !arg_journal_directory) {
+                        printf("UNKNOWN: cannot read the system journal %s: %s (the user needs the group "
+                               "systemd-journal or adm)\n", strna(unreadable), strerror(-r));
+                        return NAGIOS_UNKNOWN;
+                }
+                if (r < 0) {
+                        printf("UNKNOWN: cannot read the journal %s: %s\n", strna(unreadable), strerror(-r));
+                        return NAGIOS_UNKNOWN;
+                }
+                r = scan_journal(&l);
+                if (r < 0) {
+                        if (arg_journal_files && !arg_journal_files[1])
+                                printf("UNKNOWN: cannot read the journal %s: %s\n", arg_journal_files[0],
+                                       journal_strerror(r));
+                        else if (arg_journal_directory)
+                                printf("UNKNOWN: cannot read the journal %s: %s\n", arg_journal_directory,
+                                       journal_strerror(r));
+                        else
+                                printf("UNKNOWN: cannot read the journal: %s\n", journal_strerror(r));
+                        return NAGIOS_UNKNOWN;
+                }
+                if (l.n == 0) {
+                        /* Readable, and nothing: the collector logs elsewhere, or never ran here. */
+                        printf("UNKNOWN: no node events of muster-collector in the journal (node-new, "
+                               "node-stale, node-recovered)\n");
+                        return NAGIOS_UNKNOWN;
+                }
+        } else {
+                r = scan_directory(&l, now);
+                if (r < 0) {
                         printf("UNKNOWN: cannot read directory %s: %s\n", arg_directory, strerror(-r));
-                node_list_done(&l);
-                return NAGIOS_UNKNOWN;
+                        return NAGIOS_UNKNOWN;
+                }
         }
 
-        if (arg_journal && l.n == 0) {
-                /* Nothing at all: an unreadable journal looks the same. */
-                printf("UNKNOWN: no node events of muster-collector in the journal (is it readable by this user?)\n");
-                node_list_done(&l);
-                return NAGIOS_UNKNOWN;
-        }
         for (size_t i = 0; i < l.n; i++)
                 old += l.nodes[i].stale;
+        if (arg_verbose && old > 0) {
+                qsort(l.nodes, l.n, sizeof *l.nodes, cmp_node);
+                r = format_failed(&l, old, &failed);
+                if (r < 0) {
+                        printf("UNKNOWN: out of memory\n");
+                        return NAGIOS_UNKNOWN;
+                }
+        }
+
+        /* Fewer nodes than expected: a lost state directory, a collector
+         * that lost its queue, a journal cut short. */
+        bool too_few = (uint64_t) l.n < arg_min_hosts;
+        _cleanup_free_ char *min_text = NULL, *min_perf = NULL;
+        if (too_few && asprintf(&min_text, "%zu %s known, expected at least %" PRIu64 "; ", l.n,
+                                plural_hosts(l.n), arg_min_hosts) < 0) {
+                printf("UNKNOWN: out of memory\n");
+                return NAGIOS_UNKNOWN;
+        }
+        /* Nagios's range "N:" is critical below N. */
+        if (arg_min_hosts > 0 && asprintf(&min_perf, ";;%" PRIu64 ":", arg_min_hosts) < 0) {
+                printf("UNKNOWN: out of memory\n");
+                return NAGIOS_UNKNOWN;
+        }
 
         if (old > 0)
-                printf("CRITICAL: %zu / %zu hosts not checked in within %" PRIu64 " seconds| totalhosts=%zu "
-                       "oldhosts=%zu currenthosts=%zu\n", old, l.n, arg_interval, l.n, old, l.n - old);
+                printf("CRITICAL: %s%zu / %zu hosts not checked in within %" PRIu64 " seconds%s| totalhosts=%zu%s "
+                       "oldhosts=%zu currenthosts=%zu\n", strempty(min_text), old, l.n, arg_interval,
+                       strempty(failed), l.n, strempty(min_perf), old, l.n - old);
         else
-                printf("OK: %zu / %zu hosts checked in within %" PRIu64 " seconds| totalhosts=%zu oldhosts=%zu "
-                       "currenthosts=%zu\n", l.n, l.n, arg_interval, l.n, old, l.n - old);
+                printf("%s: %s%zu / %zu hosts checked in within %" PRIu64 " seconds| totalhosts=%zu%s oldhosts=%zu "
+                       "currenthosts=%zu\n", too_few ? "CRITICAL" : "OK", strempty(min_text), l.n, l.n,
+                       arg_interval, l.n, strempty(min_perf), old, l.n - old);
 
-        if (arg_verbose && old > 0) {
-                if (l.n > 1)
-                        qsort(l.nodes, l.n, sizeof *l.nodes, cmp_node);
+        if (arg_verbose)
                 for (size_t i = 0; i < l.n; i++)
                         if (l.nodes[i].stale)
                                 printf("%s: last seen %" PRId64 " s ago\n", l.nodes[i].identity,
                                        now - l.nodes[i].last_seen);
-        }
-        node_list_done(&l);
         strv_free(arg_journal_files);
-        return old > 0 ? NAGIOS_CRITICAL : NAGIOS_OK;
+        return old > 0 || too_few ? NAGIOS_CRITICAL : NAGIOS_OK;
 }
 
 int main(int argc, char *argv[]) {

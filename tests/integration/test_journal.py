@@ -183,8 +183,8 @@ class Journal(unittest.TestCase):
         r = subprocess.run([binary("check_mcollective"), "--journal-file", str(jf), "-i", "60", "-v"],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2, r)
-        self.assertEqual(r.stdout.splitlines()[0], "CRITICAL: 1 / 2 hosts not checked in within 60 seconds| "
-                                                   "totalhosts=2 oldhosts=1 currenthosts=1")
+        self.assertEqual(r.stdout.splitlines()[0], "CRITICAL: 1 / 2 hosts not checked in within 60 seconds - "
+                                                   "failed: gone| totalhosts=2 oldhosts=1 currenthosts=1")
         self.assertTrue(r.stdout.splitlines()[1].startswith("gone: last seen"), r.stdout)
 
         # Recovery turns it OK again.
