@@ -291,6 +291,7 @@ static int run_serve(MusterConfig *config) {
         _cleanup_free_ SetupJob *jobs = NULL;
         sd_event_source *timer = NULL;
         Server s = { .config = config };
+        size_t started;
         int r;
 
         if (exchange_names(config, &ex) < 0)
@@ -326,7 +327,7 @@ static int run_serve(MusterConfig *config) {
                 r = log_oom();
                 goto finish;
         }
-        size_t started = 0;
+        started = 0;
         for (size_t i = 0; i < s.n_conns; i++) {
                 jobs[i] = (SetupJob) { .server = &s, .conn = &s.conns[i], .exchanges = &ex };
                 int k = pthread_create(&jobs[i].thread, NULL, setup_thread, &jobs[i]);
@@ -440,6 +441,8 @@ static int run_ping(MusterConfig *config) {
                 ._flags = AMQP_BASIC_REPLY_TO_FLAG,
                 .reply_to = amqp_cstring_bytes(REPLY_TO),
         };
+        uint64_t setup;
+        bool complete;
         int r;
 
         if (arg_muster_like) {
@@ -475,7 +478,7 @@ static int run_ping(MusterConfig *config) {
                 log_error_errno(r, "Failed to set up: %s", s.error);
                 goto finish;
         }
-        uint64_t setup = now_usec(CLOCK_MONOTONIC) - t0;
+        setup = now_usec(CLOCK_MONOTONIC) - t0;
 
         for (unsigned round = 0; round < arg_repeat; round++) {
                 char body[MUSTER_LIKE_BODY_SIZE];
@@ -526,7 +529,7 @@ static int run_ping(MusterConfig *config) {
         for (unsigned i = 0; i < arg_repeat; i++)
                 printf("%s%.3f", i ? ", " : "", (double) rtt[i] / 1000.0);
         printf("], \"replies\": [");
-        bool complete = true;
+        complete = true;
         for (unsigned i = 0; i < arg_repeat; i++) {
                 printf("%s%zu", i ? ", " : "", got[i]);
                 complete = complete && got[i] == arg_queues;
@@ -542,7 +545,8 @@ finish:
 
 static int run_drain(MusterConfig *config) {
         AmqpSession s = {};
-        uint64_t n = 0, first = 0;
+        uint64_t n = 0, first = 0, deadline, last_tag, end;
+        bool block;
         int r;
 
         if (!arg_queue || arg_count == 0)
@@ -563,8 +567,9 @@ static int run_drain(MusterConfig *config) {
                 goto finish;
         }
         /* Like the collector: one multiple ack per read from the socket. */
-        uint64_t deadline = start + arg_timeout_usec, last_tag = 0;
-        bool block = true;
+        deadline = start + arg_timeout_usec;
+        last_tag = 0;
+        block = true;
         while (n < arg_count && now_usec(CLOCK_MONOTONIC) < deadline) {
                 struct timeval tv = { .tv_sec = block ? 1 : 0 };
                 amqp_envelope_t env;
@@ -597,7 +602,7 @@ static int run_drain(MusterConfig *config) {
                 }
                 block = true;
         }
-        uint64_t end = now_usec(CLOCK_MONOTONIC);
+        end = now_usec(CLOCK_MONOTONIC);
         printf("{\"count\": %" PRIu64 ", \"ms\": %.3f, \"ms_from_first\": %.3f, \"per_sec\": %.0f}\n", n,
                (double) (end - start) / 1000.0, (double) (end - first) / 1000.0,
                (double) n * 1e6 / (double) MAX(end - start, (uint64_t) 1));
