@@ -236,6 +236,7 @@ static const ConfigItem config_items[] = {
         { "collector", "metrics_address",       parse_string,            O(metrics_address) },
         { "collector", "sweep_interval",        parse_duration_positive, O(sweep_interval_usec) },
         { "collector", "stale_grace",           parse_duration_item,     O(stale_grace_usec) },
+        { "collector", "expire_after",          parse_duration_item,     O(expire_after_usec) },
 
         { "heartbeat", "interval",              parse_duration_positive, O(heartbeat_interval_usec) },
 };

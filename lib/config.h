@@ -79,6 +79,7 @@ typedef struct MusterConfig {
         char *metrics_address;
         uint64_t sweep_interval_usec;
         uint64_t stale_grace_usec;
+        uint64_t expire_after_usec;      /* 0: never */
 
         /* [heartbeat] */
         uint64_t heartbeat_interval_usec;

@@ -97,6 +97,37 @@ void *hashmap_get(const Hashmap *h, const char *key) {
         return s->key ? s->value : NULL;
 }
 
+void *hashmap_remove(Hashmap *h, const char *key) {
+        size_t mask = h->n_slots - 1, i, j;
+        Slot *s = find(h, key);
+        void *v;
+
+        if (!s->key)
+                return NULL;
+        v = s->value;
+        free(s->key);
+        h->n--;
+        /* Backward-shift deletion: move later entries of the same probe run
+         * into the hole, so that no lookup stops early and no tombstone
+         * is needed. */
+        i = j = (size_t) (s - h->slots);
+        for (;;) {
+                h->slots[i] = (Slot) {};
+                for (;;) {
+                        j = (j + 1) & mask;
+                        if (!h->slots[j].key)
+                                return v;
+                        size_t home = hash(h->slots[j].key) & mask;
+                        /* The entry at j may stay when its home lies cyclically in (i, j]. */
+                        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+                        if (!stays)
+                                break;
+                }
+                h->slots[i] = h->slots[j];
+                i = j;
+        }
+}
+
 size_t hashmap_size(const Hashmap *h) {
         return h->n;
 }

@@ -18,6 +18,7 @@ static CliOptions arg_opts = {};
 static bool arg_json = false;
 static int arg_progress = -1;   /* -1: when stderr is a terminal and the count is known */
 static bool arg_local = false;
+static bool arg_forget = false;
 static int arg_verbose = 0;
 
 static void help(void) {
@@ -28,12 +29,14 @@ static void help(void) {
                "  rpc AGENT ACTION [K=V ...]  Call an agent action on every matching node\n"
                "  nrpe COMMAND [ARG ...]      Run an NRPE command on every matching node\n"
                "  nodes                       List registered nodes, their age and state\n"
+               "  nodes --forget ID ...       Retire nodes for good through the collector\n"
                "  inventory IDENTITY          Show a node's last registration\n\n"
                "Options:\n"
                "  -j, --json                  Print JSON\n"
                "      --local                 rpc/nrpe/ping on this node through the responder's\n"
                "                              control socket, no broker involved\n"
                "      --progress, --no-progress  Show a progress bar on stderr\n"
+               "      --forget                With nodes: remove the named nodes' registrations\n"
                "  -v, --verbose               Show more\n"
                "  -h, --help                  Show this help\n"
                "      --version               Show the version\n\n"
@@ -337,6 +340,49 @@ static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
         return ret;
 }
 
+/* muster nodes --forget ID...: ask the collector to retire nodes for good. */
+static int forget_nodes(MusterConfig *config, int argc, char *argv[]) {
+        _cleanup_json_ json_t *ids = json_array(), *msg = NULL, *answer = NULL;
+        json_t *v;
+        size_t i;
+        int r, ret = 0;
+
+        if (argc == 0)
+                return log_error_errno(-EINVAL, "Usage: muster nodes --forget IDENTITY...");
+        for (int k = 0; k < argc; k++) {
+                if (!identity_is_valid(argv[k]))
+                        return log_error_errno(-EINVAL, "Invalid identity \"%s\".", argv[k]);
+                if (!ids || json_array_append_new(ids, json_string(argv[k])) < 0)
+                        return log_oom();
+        }
+        msg = json_pack("{s:s, s:O}", "verb", "forget", "identities", ids);
+        if (!msg)
+                return log_oom();
+        r = control_call(config->collector_control_socket, msg, config->client_timeout_usec, &answer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to talk to the collector at %s: %m",
+                                       config->collector_control_socket);
+        json_t *err = json_object_get(answer, "error");
+        if (err) {
+                log_error("The collector refused: %s", json_string_value(err));
+                return 1;
+        }
+        if (arg_json)
+                return print_json(json_incref(answer)), 0;
+        json_array_foreach(json_object_get(answer, "forgotten"), i, v)
+                printf("%s: forgotten\n", json_string_value(v));
+        json_array_foreach(json_object_get(answer, "unknown"), i, v) {
+                printf("%s: not known to the collector\n", json_string_value(v));
+                ret = 1;
+        }
+        const char *key;
+        json_object_foreach(json_object_get(answer, "failed"), key, v) {
+                printf("%s: %s\n", key, json_string_value(v));
+                ret = 1;
+        }
+        return ret;
+}
+
 static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
         RegistryList list = {};
         _cleanup_json_ json_t *arr = NULL;
@@ -346,6 +392,8 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
         size_t n_stale = 0, n_shown = 0;
         int r;
 
+        if (arg_forget)
+                return forget_nodes(config, argc, argv);
         if (argc > 0)
                 return log_error_errno(-EINVAL, "nodes takes no arguments.");
         r = registry_list(config->registry_dir, true, &list);
@@ -453,7 +501,7 @@ static int verb_inventory(MusterConfig *config, int argc, char *argv[]) {
 }
 
 static int run(int argc, char *argv[]) {
-        enum { ARG_LOCAL = 0x2000, ARG_PROGRESS, ARG_NO_PROGRESS };
+        enum { ARG_LOCAL = 0x2000, ARG_PROGRESS, ARG_NO_PROGRESS, ARG_FORGET };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, CLI_ARG_VERSION },
@@ -462,6 +510,7 @@ static int run(int argc, char *argv[]) {
                 { "local", no_argument, NULL, ARG_LOCAL },
                 { "progress", no_argument, NULL, ARG_PROGRESS },
                 { "no-progress", no_argument, NULL, ARG_NO_PROGRESS },
+                { "forget", no_argument, NULL, ARG_FORGET },
                 { "config", required_argument, NULL, 'c' },
                 CLI_FILTER_OPTIONS,
                 {}
@@ -507,6 +556,9 @@ static int run(int argc, char *argv[]) {
                         continue;
                 case ARG_NO_PROGRESS:
                         arg_progress = 0;
+                        continue;
+                case ARG_FORGET:
+                        arg_forget = true;
                         continue;
                 case '?':
                         return 2;

@@ -194,6 +194,31 @@ static void node_event(Manager *m, const char *msgid, const char *event, int lev
                    "Node %s %s.", identity, fmt_suffix);
 }
 
+static void node_free(void *p);
+
+/* Remove a node: its file and its entry. Returns 1 when there was either,
+ * 0 when the node was unknown, or a negative errno when the file could not
+ * be removed (then the entry stays too). */
+static int manager_remove_node(Manager *m, const char *identity) {
+        Node *n;
+        bool had_file = true;
+
+        if (!identity_is_valid(identity))
+                return -EINVAL;
+        if (unlinkat(m->dirfd, identity, 0) < 0) {
+                if (errno != ENOENT)
+                        return -errno;
+                had_file = false;
+        }
+        n = hashmap_remove(m->nodes, identity);
+        if (!n)
+                return had_file;
+        if (n->stale)
+                m->n_stale--;
+        node_free(n);
+        return 1;
+}
+
 /* Whether a store error belongs to the whole state directory (then the
  * registration is held and retried: nothing is lost while the disk is full)
  * rather than to one node's path (then only that registration is rejected).
@@ -277,6 +302,29 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         }
 
         Node *n = hashmap_get(m->nodes, reg->identity);
+        if (json_is_true(json_object_get(reg->root, "deregister"))) {
+                /* Signed by the node itself (or the fleet's key), checked above. */
+                m->ack_tag = tag;
+                if (n && reg->msgtime < n->last_seen)
+                        return 0; /* it registered again since */
+                r = manager_remove_node(m, reg->identity);
+                if (r < 0 && !write_error_is_global(m, r)) {
+                        snprintf(err, sizeof err, "cannot remove %s/%s: %s", m->config.state_dir, reg->identity,
+                                 strerror(-r));
+                        m->ack_tag = 0;
+                        manager_reject(m, tag, REJECT_UNWRITABLE, reg->identity, err);
+                        return 0;
+                }
+                if (r < 0) {
+                        m->ack_tag = 0;
+                        return r;
+                }
+                if (r > 0)
+                        node_event(m, MSGID_NODE_DEREGISTERED, EVENT_NODE_DEREGISTERED, LOG_NOTICE, reg->identity,
+                                   "deregistered itself and was removed");
+                manager_update_status(m);
+                return 0;
+        }
         if (n && reg->msgtime < n->last_seen) {
                 /* Older than what we have (out of order, or replayed): nothing to do. */
                 m->ack_tag = tag;
@@ -612,11 +660,20 @@ static void manager_sweep(Manager *m, bool log_events) {
         void *v;
         size_t i = 0;
 
+        int64_t expire = (int64_t) (m->config.expire_after_usec / USEC_PER_SEC);
+        _cleanup_strv_free_ char **expired = NULL;
+
         while (hashmap_iterate(m->nodes, &i, &id, &v)) {
                 Node *n = v;
                 int64_t interval = n->interval > 0 ? n->interval
                                                    : (int64_t) (m->config.heartbeat_interval_usec / USEC_PER_SEC);
                 bool stale = now - n->last_seen > interval + grace;
+                if (expire > 0 && now - n->last_seen > expire) {
+                        /* Removed after the walk: removal moves entries. */
+                        if (strv_extend(&expired, id) < 0)
+                                log_oom();
+                        continue;
+                }
                 if (stale && !n->stale) {
                         n->stale = true;
                         m->n_stale++;
@@ -630,6 +687,17 @@ static void manager_sweep(Manager *m, bool log_events) {
                                            id, ago, interval);
                         }
                 }
+        }
+        for (size_t k = 0; expired && expired[k]; k++) {
+                int r = manager_remove_node(m, expired[k]);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove expired node %s: %m, ignoring.", expired[k]);
+                else if (r > 0)
+                        log_struct(LOG_NOTICE, 0, MSGID_NODE_EXPIRED,
+                                   KV("MUSTER_EVENT", EVENT_NODE_EXPIRED, "MUSTER_IDENTITY", expired[k],
+                                      "MUSTER_COLLECTIVE", m->config.collective),
+                                   "Node %s expired: silent for more than %" PRId64 " s, removed.", expired[k],
+                                   expire);
         }
         manager_update_status(m);
 }
@@ -799,10 +867,69 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* {"verb":"forget","identities":[...]}: retire nodes for good (muster nodes
+ * --forget). Only root and the collector's own user may; the answer names
+ * what was removed and what was not known. */
+static void manager_forget(Manager *m, ControlConnection *cc, json_t *msg) {
+        json_t *ids = json_object_get(msg, "identities"), *v;
+        size_t i;
+        uid_t peer = control_connection_uid(cc);
+
+        if (peer != 0 && peer != getuid()) {
+                (void) control_connection_send_error(cc, "permission denied: only root and the collector's user "
+                                                         "may forget nodes");
+                return;
+        }
+        if (!json_is_array(ids) || json_array_size(ids) == 0) {
+                (void) control_connection_send_error(cc, "\"identities\" must be a non-empty array");
+                return;
+        }
+        _cleanup_json_ json_t *forgotten = json_array(), *unknown = json_array(), *failed = json_object();
+        if (!forgotten || !unknown || !failed) {
+                (void) control_connection_send_error(cc, "out of memory");
+                return;
+        }
+        json_array_foreach(ids, i, v) {
+                const char *id = json_string_value(v);
+                if (!id || !identity_is_valid(id)) {
+                        json_object_set_new(failed, id ? id : "", json_string("invalid identity"));
+                        continue;
+                }
+                int r = manager_remove_node(m, id);
+                if (r < 0) {
+                        json_object_set_new(failed, id, json_string(strerror(-r)));
+                        continue;
+                }
+                if (r == 0) {
+                        json_array_append_new(unknown, json_string(id));
+                        continue;
+                }
+                json_array_append_new(forgotten, json_string(id));
+                char uid[32];
+                snprintf(uid, sizeof uid, "%u", (unsigned) peer);
+                log_struct(LOG_NOTICE, 0, MSGID_NODE_RETIRED,
+                           KV("MUSTER_EVENT", EVENT_NODE_RETIRED, "MUSTER_IDENTITY", id,
+                              "MUSTER_COLLECTIVE", m->config.collective, "MUSTER_PEER_UID", uid),
+                           "Node %s retired by an operator (uid %s), removed.", id, uid);
+        }
+        manager_update_status(m);
+        _cleanup_json_ json_t *j = json_pack("{s:O, s:O, s:O}", "forgotten", forgotten, "unknown", unknown,
+                                             "failed", failed);
+        _cleanup_free_ char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (!out)
+                (void) control_connection_send_error(cc, "out of memory");
+        else
+                (void) control_connection_send(cc, out, strlen(out));
+}
+
 static void on_control(ControlConnection *cc, const char *verb, json_t *msg, void *userdata) {
         Manager *m = userdata;
         int64_t now = (int64_t) time(NULL);
 
+        if (streq(verb, "forget")) {
+                manager_forget(m, cc, msg);
+                return;
+        }
         if (!streq(verb, "status")) {
                 (void) control_connection_send_error(cc, "unknown verb");
                 return;

@@ -17,22 +17,26 @@
 #include "util.h"
 
 static const char *arg_config = NULL;
+static bool arg_deregister = false;
 
 static void help(void) {
         printf("Usage: muster-heartbeat [OPTIONS]\n\n"
                "Publish this node's registration and wait until the broker confirmed it.\n\n"
                "  -c --config=PATH   Read PATH instead of " MUSTER_CONFIG_FILE "\n"
+               "     --deregister    Tell the collectors this node is gone for good (run when\n"
+               "                     the package is purged, never on stop)\n"
                "  -h --help          Show this help\n"
                "     --version       Show the version\n\n"
                "See muster-heartbeat(8).\n");
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
+        enum { ARG_VERSION = 0x100, ARG_DEREGISTER };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "deregister", no_argument, NULL, ARG_DEREGISTER },
                 {}
         };
         int c;
@@ -48,6 +52,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_VERSION:
                         printf("muster-heartbeat %s\n", PACKAGE_VERSION);
                         return 0;
+                case ARG_DEREGISTER:
+                        arg_deregister = true;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -177,6 +184,8 @@ static int run(int argc, char *argv[]) {
         reg = registration_build(config.identity, config.collective, (int64_t) time(NULL),
                                  (int64_t) (config.heartbeat_interval_usec / USEC_PER_SEC), facts, classes,
                                  config.agents, boot_id[0] ? boot_id : NULL, (int64_t) up.tv_sec, PACKAGE_VERSION);
+        if (reg && arg_deregister && json_object_set_new(reg, "deregister", json_true()) < 0)
+                return log_oom();
         signer.psk = psk;
         if (config.private_key) {
                 r = signer_load_key(&signer, config.private_key, config.key_id ?: config.identity);
@@ -223,8 +232,10 @@ static int run(int argc, char *argv[]) {
                    KV("MUSTER_EVENT", EVENT_HEARTBEAT_SENT,
                       "MUSTER_IDENTITY", config.identity,
                       "MUSTER_COLLECTIVE", config.collective,
-                      "MUSTER_BROKER", session.url),
-                   "Registered %s in collective %s through %s.", config.identity, config.collective, session.url);
+                      "MUSTER_BROKER", session.url,
+                      "MUSTER_DEREGISTER", arg_deregister ? "1" : NULL),
+                   "%s %s in collective %s through %s.", arg_deregister ? "Deregistered" : "Registered",
+                   config.identity, config.collective, session.url);
         return 0;
 }
 

@@ -323,6 +323,72 @@ class Registration(unittest.TestCase):
         self.publish_registration(build_registration("kept", collective=self.fleet.collective))
         self.assertEqual(wait_files(new, 2), ["kept", "moved"])
 
+    def test_forget(self):
+        """muster nodes --forget: through the collector's control socket, the
+        file goes, node-retired is logged, the metrics and STATUS follow."""
+        for name in ("retiree", "stayer"):
+            self.publish_registration(build_registration(name, collective=self.fleet.collective))
+        self.assertEqual(wait_files(self.fleet.registry, 2), ["retiree", "stayer"])
+        r = subprocess.run([binary("muster"), "--config", str(self.collector.config), "nodes", "--forget",
+                            "retiree", "ghost"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.stdout, "retiree: forgotten\nghost: not known to the collector\n", r.stderr)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(wait_files(self.fleet.registry, 1), ["stayer"])
+        self.collector.wait_log("Node retiree retired by an operator (uid 0), removed.")
+        self.assertRegex(self.collector.status() or "", r"^1 nodes, 0 stale")
+        r = subprocess.run([binary("muster"), "--config", str(self.collector.config), "nodes", "--forget",
+                            "../etc"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('Invalid identity "../etc"', r.stderr)
+        # Registering again makes it a new node.
+        self.publish_registration(build_registration("retiree", collective=self.fleet.collective))
+        self.assertEqual(wait_files(self.fleet.registry, 2), ["retiree", "stayer"])
+        self.collector.wait_log("Node retiree registered for the first time", 2)
+
+    def test_expire_after(self):
+        """collector.expire_after: a node silent longer than that is removed
+        (node-expired), after it was reported stale; others stay."""
+        self.collector.stop()
+        c = Collector(self.fleet, name=self.fleet.collective, extra={"collector": {"expire_after": "60s"}}).start()
+        now = int(time.time())
+        self.publish_registration(build_registration("long-gone", collective=self.fleet.collective,
+                                                     msgtime=now - 3600, interval=5))
+        self.publish_registration(build_registration("just-stale", collective=self.fleet.collective,
+                                                     msgtime=now - 30, interval=5))
+        self.publish_registration(build_registration("fresh", collective=self.fleet.collective))
+        c.wait_log("Node long-gone expired: silent for more than 60 s, removed.")
+        c.wait_log("Node just-stale stopped checking in")
+        self.assertEqual(wait_files(self.fleet.registry, 2), ["fresh", "just-stale"])
+        time.sleep(1.5)  # a later sweep does not expire the others
+        self.assertEqual(sorted(os.listdir(self.fleet.registry)), ["fresh", "just-stale"])
+        self.assertNotIn("Node just-stale expired", c.stderr())
+        c.stop()
+
+    def test_deregister(self):
+        """muster-heartbeat --deregister: the collector removes the node
+        (node-deregistered); a forged deregistration is refused."""
+        conf = node_config(self.fleet, "leaving")
+        self.assertEqual(heartbeat(conf).returncode, 0)
+        other = node_config(self.fleet, "staying")
+        self.assertEqual(heartbeat(other).returncode, 0)
+        self.assertEqual(wait_files(self.fleet.registry, 2), ["leaving", "staying"])
+        # Forged: not signed with the fleet's key.
+        forged = build_registration("staying", collective=self.fleet.collective)
+        forged["deregister"] = True
+        self.publish_registration(forged, signature="ab" * 32)
+        self.collector.wait_log('Rejected registration from "staying" (bad-signature)')
+        e = dict(os.environ)
+        e.pop("JOURNAL_STREAM", None)
+        r = subprocess.run([binary("muster-heartbeat"), "--config", str(conf), "--deregister"], capture_output=True,
+                           text=True, timeout=30, env=e)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Deregistered leaving in collective", r.stderr)
+        self.collector.wait_log("Node leaving deregistered itself and was removed.")
+        self.assertEqual(wait_files(self.fleet.registry, 1), ["staying"])
+        time.sleep(0.5)
+        self.assertEqual(sorted(os.listdir(self.fleet.registry)), ["staying"])
+        self.assertNotIn("Node staying deregistered", self.collector.stderr())
+
     def test_stale_and_recovered(self):
         old = int(time.time()) - 100
         self.publish_registration(build_registration("sleepy", collective=self.fleet.collective, msgtime=old,
