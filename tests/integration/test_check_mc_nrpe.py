@@ -175,4 +175,5 @@ class CheckMcNrpe(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    from harness import main
+    main()

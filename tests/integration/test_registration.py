@@ -385,4 +385,5 @@ class BrokerRestart(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    from harness import main
+    main()
