@@ -18,6 +18,10 @@ typedef struct CliOptions {
         uint64_t discovery_timeout_usec; /* --dt, 0: config */
         uint64_t timeout_usec;          /* -t, 0: config */
         const char *registry_dir;       /* --registry-dir */
+        /* Why the last option or the configuration was refused, one line
+         * without a final period: the check plugins put it on their status
+         * line, since Nagios shows only standard output. */
+        char error[512];
 } CliOptions;
 
 enum {
@@ -37,6 +41,7 @@ enum {
         { "with-identity", required_argument, NULL, 'I' },                          \
         { "wa", required_argument, NULL, 'A' },                                     \
         { "with-agent", required_argument, NULL, 'A' },                             \
+        { "with", required_argument, NULL, 'W' },                                   \
         { "target", required_argument, NULL, 'T' },                                 \
         { "dt", required_argument, NULL, CLI_ARG_DT },                              \
         { "discovery-timeout", required_argument, NULL, CLI_ARG_DT },               \
@@ -46,7 +51,7 @@ enum {
         { "config", required_argument, NULL, CLI_ARG_CONFIG },                      \
         { "registry-dir", required_argument, NULL, CLI_ARG_REGISTRY_DIR }
 
-#define CLI_FILTER_SHORTOPTS "F:C:I:A:T:t:"
+#define CLI_FILTER_SHORTOPTS "F:C:I:A:W:T:t:"
 
 #define CLI_FILTER_HELP                                                                        \
         "Filters (may be repeated):\n"                                                         \
@@ -54,20 +59,32 @@ enum {
         "  -C, --wc CLASS          Class filter, exact or /regex/\n"                           \
         "  -I, --wi IDENTITY       Identity filter, exact or /regex/\n"                        \
         "  -A, --wa AGENT          Nodes that serve AGENT\n"                                   \
+        "  -W, --with \"WORD...\"   Combined filter: a word with an operator is a fact\n"       \
+        "                          filter, a word without is a class filter\n"               \
         "  -T, --target COLLECTIVE Collective to address\n\n"                                  \
         "Discovery and timing:\n"                                                              \
-        "      --dm METHOD         Discovery method: broadcast or registry\n"                  \
+        "      --dm METHOD         Discovery method: broadcast (or mc) or registry\n"         \
         "      --dt DURATION       Discovery timeout (broadcast), e.g. 2s\n"                   \
         "  -t, --timeout DURATION  Bound for the whole run, e.g. 10 or 10s\n"                  \
         "      --registry-dir DIR  Registration directory for registry discovery\n"            \
         "      --config PATH       Configuration file (default " MUSTER_CONFIG_FILE ")\n"
 
 /* Returns 1 when opt was one of ours and handled, 0 when not ours, or a
- * negative errno after printing an error. */
+ * negative errno after printing an error (also left in o->error). */
 int cli_handle_option(CliOptions *o, int opt, const char *arg);
 
-/* Load the configuration and apply the command line on top. */
-int cli_load_config(const CliOptions *o, MusterConfig *ret);
+/* -W, --with "WORD...", as mco's: the words are separated by white space;
+ * a word written /regex/ is a class filter, any other word that holds an
+ * operator (one of = < >, so also == != <= >= =~) is a fact filter as
+ * with -F, and a word without one is a class filter as with -C. Every
+ * word must match. Does not log: on -EINVAL *ret_error points to a static
+ * reason and *ret_word (optional) is a copy of the refused word, to be
+ * freed by the caller. Returns the number of words added. */
+int cli_filter_add_with(Filter *f, const char *arg, const char **ret_error, char **ret_word);
+
+/* Load the configuration and apply the command line on top. On failure,
+ * o->error holds the first reason. */
+int cli_load_config(CliOptions *o, MusterConfig *ret);
 
 /* Fill a ClientRequest's discovery fields from the config. */
 void cli_request_defaults(const MusterConfig *c, ClientRequest *req);

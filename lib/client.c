@@ -25,6 +25,14 @@ void client_result_done(ClientResult *r) {
         *r = (ClientResult) {};
 }
 
+/* librabbitmq says only "a socket error occurred"; say which. */
+static void client_name_errno(Client *c, int saved_errno) {
+        size_t l = strlen(c->error);
+        if (saved_errno <= 0 || !strstr(c->error, "a socket error occurred") || l + 8 >= sizeof c->error)
+                return;
+        snprintf(c->error + l, sizeof c->error - l, " (%s)", strerror(saved_errno));
+}
+
 static int make_callerid(char **ret) {
         struct passwd *pw = getpwuid(getuid());
         if (pw && callerid_is_valid(pw->pw_name))
@@ -74,9 +82,12 @@ int client_open(Client *c, MusterConfig *config, uint64_t deadline) {
         if (deadline > now && deadline - now < config->connect_timeout_usec)
                 config->connect_timeout_usec = MAX(deadline - now, 100 * USEC_PER_MSEC);
 
+        errno = 0;
         r = amqp_session_connect(&c->session, config);
         if (r < 0) {
+                int saved_errno = errno;
                 snprintf(c->error, sizeof c->error, "cannot connect to a broker: %s", c->session.error);
+                client_name_errno(c, saved_errno);
                 return r;
         }
 
@@ -108,14 +119,31 @@ void client_close(Client *c) {
 
 typedef struct Discovery {
         const Filter *filter;
+        const char *collective;
         char **ids;
         size_t n, alloc;
+        char ***agents;           /* every agent named, when asked for */
 } Discovery;
 
 static int discover_entry(RegistryEntry *e, void *userdata) {
         Discovery *d = userdata;
         int r = 0;
 
+        /* A registration of another collective is not a node of this one. An
+         * unreadable file is kept when nothing is to be matched: the node is
+         * there, its last word unknown. */
+        if (e->registration && d->collective && !streq(e->registration->collective, d->collective))
+                goto skip;
+        if (d->agents && e->registration) {
+                json_t *v;
+                size_t i;
+                json_array_foreach(e->registration->agents, i, v)
+                        if (json_is_string(v) && !strv_contains(*d->agents, json_string_value(v)) &&
+                            strv_extend(d->agents, json_string_value(v)) < 0) {
+                                r = -ENOMEM;
+                                goto skip;
+                        }
+        }
         if (d->filter) {
                 NodeInfo n;
                 char **classes = NULL, **agents = NULL;
@@ -145,19 +173,67 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-int client_registry_discover(const char *dir, const Filter *filter, char ***ret) {
+int client_registry_discover(const char *dir, const char *collective, const Filter *filter, char ***ret,
+                             char ***ret_agents) {
         /* One file at a time: only the identities that match are kept. */
-        Discovery d = { .filter = filter && !filter_is_empty(filter) ? filter : NULL };
+        Discovery d = { .filter = filter && !filter_is_empty(filter) ? filter : NULL, .collective = collective };
+        char **agents = NULL;
         int r;
 
-        r = registry_foreach(dir, d.filter != NULL, discover_entry, &d);
+        if (ret_agents)
+                d.agents = &agents;
+        r = registry_foreach(dir, d.filter || d.collective || d.agents, discover_entry, &d);
         if (r < 0) {
                 strv_free(d.ids);
+                strv_free(agents);
                 return r;
         }
         if (d.n > 1)
                 qsort(d.ids, d.n, sizeof *d.ids, cmp_str);
         *ret = d.ids; /* NULL when nothing matched */
+        if (ret_agents)
+                *ret_agents = agents;
+        return 0;
+}
+
+bool filter_identities_are_names(const Filter *f) {
+        if (!f || strv_length(f->identities) == 0)
+                return false;
+        for (char **i = f->identities; *i; i++)
+                if ((*i)[0] == '/')
+                        return false;
+        return true;
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+        uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return z ^ (z >> 31);
+}
+
+int client_limit_nodes(char ***l, size_t count, unsigned percent, bool random, uint64_t seed) {
+        size_t n = strv_length(*l);
+
+        if (percent > 0)
+                count = MAX((size_t) ((double) n * percent / 100.0), (size_t) 1);
+        if (count == 0 || n <= count)
+                return 0;
+        if (random) {
+                /* The same seed and the same nodes give the same pick. */
+                qsort(*l, n, sizeof **l, cmp_str);
+                uint64_t state = seed;
+                for (size_t i = 0; i < count; i++) {
+                        size_t j = i + (size_t) (splitmix64(&state) % (n - i));
+                        char *t = (*l)[i];
+                        (*l)[i] = (*l)[j];
+                        (*l)[j] = t;
+                }
+        }
+        for (size_t i = count; i < n; i++) {
+                free((*l)[i]);
+                (*l)[i] = NULL;
+        }
         return 0;
 }
 
@@ -221,7 +297,9 @@ typedef struct CallState {
         const char *routing_prefix;    /* "<collective>.node." for returned messages */
         NameSet seen;
         size_t n_seen_keys;
-        size_t n_expected;             /* 0 = open ended (wait for the deadline) */
+        size_t n_expected;             /* sent so far and expected; 0 = open ended (wait for the deadline) */
+        size_t n_total;                /* expected in all, every batch included */
+        bool wait_all;                 /* wait until the deadline even when complete (batch pause) */
         size_t n_answered_expected;
         size_t n_unreachable;
         uint64_t published_at;
@@ -244,7 +322,7 @@ static int state_add_key(CallState *st, char *key, uint8_t value) {
 }
 
 static bool call_complete(const CallState *st) {
-        return st->n_expected > 0 && st->n_answered_expected + st->n_unreachable >= st->n_expected;
+        return !st->wait_all && st->n_expected > 0 && st->n_answered_expected + st->n_unreachable >= st->n_expected;
 }
 
 static int handle_reply(CallState *st, amqp_envelope_t *env) {
@@ -315,7 +393,7 @@ static int handle_reply(CallState *st, amqp_envelope_t *env) {
                 st->seen.state[k] = 2;
 
         if (st->req->on_reply)
-                st->req->on_reply(cr, res->n_replies, st->n_expected, st->req->userdata);
+                st->req->on_reply(cr, res->n_replies, st->n_total, st->req->userdata);
         return 0;
 }
 
@@ -351,7 +429,9 @@ static int collect(CallState *st, uint64_t until) {
                 amqp_envelope_t env;
 
                 amqp_maybe_release_buffers(c->session.conn);
+                errno = 0;
                 amqp_rpc_reply_t res = amqp_consume_message(c->session.conn, &env, &tv, 0);
+                int saved_errno = errno;
                 if (res.reply_type == AMQP_RESPONSE_NORMAL) {
                         int r = handle_reply(st, &env);
                         amqp_destroy_envelope(&env);
@@ -365,12 +445,15 @@ static int collect(CallState *st, uint64_t until) {
                     res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
                         amqp_frame_t frame;
                         struct timeval zero = {};
+                        errno = 0;
                         int s = amqp_simple_wait_frame_noblock(c->session.conn, &frame, &zero);
                         if (s == AMQP_STATUS_TIMEOUT)
                                 continue;
                         if (s != AMQP_STATUS_OK) {
+                                saved_errno = errno;
                                 snprintf(c->error, sizeof c->error, "lost the broker connection: %s",
                                          amqp_error_string2(s));
+                                client_name_errno(c, saved_errno);
                                 return amqp_status_to_errno(s);
                         }
                         if (frame.frame_type != AMQP_FRAME_METHOD)
@@ -395,6 +478,7 @@ static int collect(CallState *st, uint64_t until) {
                         continue;
                 }
                 amqp_reply_to_errno(res, "lost the broker connection", c->error, sizeof c->error);
+                client_name_errno(c, saved_errno);
                 return -ECONNRESET;
         }
 }
@@ -436,9 +520,12 @@ static int publish_request(CallState *st, const char *agent, const char *action,
                 if (config_exchange(c->config, "broadcast", &exchange) < 0 ||
                     asprintf(&key, "%s.agent.%s", c->config->collective, agent) < 0)
                         return -ENOMEM;
+                errno = 0;
                 r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
                 if (r < 0) {
+                        int saved_errno = errno;
                         snprintf(c->error, sizeof c->error, "%s", c->session.error);
+                        client_name_errno(c, saved_errno);
                         return r;
                 }
                 return 0;
@@ -451,9 +538,12 @@ static int publish_request(CallState *st, const char *agent, const char *action,
                 free(key);
                 if (asprintf(&key, "%s.node.%s", c->config->collective, *t) < 0)
                         return -ENOMEM;
+                errno = 0;
                 r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
                 if (r < 0) {
+                        int saved_errno = errno;
                         snprintf(c->error, sizeof c->error, "%s", c->session.error);
+                        client_name_errno(c, saved_errno);
                         return r;
                 }
         }
@@ -500,6 +590,55 @@ static int filter_with_agent(const Filter *f, const char *agent, Filter **ret) {
         return 0;
 }
 
+static void discovery_progress(const ClientReply *reply, size_t n, size_t expected, void *userdata) {
+        const ClientRequest *outer = userdata;
+        outer->on_discovery(n, outer->discovery_timeout_usec, false, outer->userdata);
+}
+
+/* Broadcast a discovery ping with the request's filter; the nodes that
+ * answer within the discovery timeout are the expected ones, in the order
+ * they answered. */
+static int broadcast_discover(Client *c, const ClientRequest *req, const char *prefix, char ***ret) {
+        ClientResult dres = {};
+        ClientRequest dreq = { .filter = req->filter };
+        CallState ds = { .client = c, .req = &dreq, .result = &dres, .routing_prefix = prefix };
+        char requestid[33];
+        char **ids = NULL;
+        int r;
+
+        if (req->on_discovery) {
+                dreq.on_reply = discovery_progress;
+                dreq.userdata = (void *) req;
+                req->on_discovery(0, req->discovery_timeout_usec, false, req->userdata);
+        }
+        r = nameset_init(&ds.seen, 64);
+        if (r >= 0)
+                r = random_hex_id(requestid);
+        if (r >= 0) {
+                ds.requestid = requestid;
+                ds.published_at = now_usec(CLOCK_MONOTONIC);
+                r = publish_request(&ds, "discovery", "ping", requestid, NULL);
+        }
+        if (r >= 0) {
+                uint64_t until = MIN(ds.published_at + req->discovery_timeout_usec, c->deadline);
+                r = collect(&ds, until);
+                if (r == -ETIMEDOUT)
+                        r = 0;
+        }
+        for (size_t i = 0; r >= 0 && i < dres.n_replies; i++)
+                r = strv_extend(&ids, dres.replies[i].identity);
+        if (req->on_discovery)
+                req->on_discovery(dres.n_replies, req->discovery_timeout_usec, true, req->userdata);
+        client_result_done(&dres);
+        nameset_done(&ds.seen);
+        if (r < 0) {
+                strv_free(ids);
+                return r;
+        }
+        *ret = ids;
+        return 0;
+}
+
 int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         ClientResult res = {};
         ClientRequest copy = *caller_req;
@@ -509,6 +648,9 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         _cleanup_free_ char *prefix = NULL;
         char requestid[33];
         uint64_t start = now_usec(CLOCK_MONOTONIC);
+        bool limited = req->limit > 0 || req->limit_percent > 0;
+        bool batched = req->batch_size > 0 || req->batch_percent > 0;
+        bool open_ended = false;  /* a broadcast ping: whoever answers in time */
         int r;
 
         if (asprintf(&prefix, "%s.node.", c->config->collective) < 0)
@@ -526,44 +668,51 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         if (r < 0)
                 goto finish;
 
-        /* Discovery. */
-        if (req->method == DISCOVERY_REGISTRY) {
-                r = client_registry_discover(c->config->registry_dir, req->filter, &res.expected);
+        /* Discovery: who is expected to answer. */
+        if (req->targets) {
+                for (char **t = req->targets; *t; t++)
+                        if (!strv_contains(res.expected, *t) && strv_extend(&res.expected, *t) < 0) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                res.directed = true;
+        } else if (req->method == DISCOVERY_REGISTRY) {
+                r = client_registry_discover(c->config->registry_dir, c->config->collective, req->filter,
+                                             &res.expected, NULL);
                 if (r < 0) {
                         snprintf(c->error, sizeof c->error, "cannot read the registry %s: %s",
                                  c->config->registry_dir, strerror(-r));
                         goto finish;
                 }
-        } else if (!req->discovery_only) {
-                CallState ds = { .client = c, .req = &(ClientRequest) { .filter = req->filter }, .result = &(ClientResult) {},
-                                 .routing_prefix = prefix };
-                r = nameset_init(&ds.seen, 64);
+                res.directed = true;
+        } else if (req->direct_identities && filter_identities_are_names(req->filter)) {
+                /* Named nodes need no discovery: address them directly. */
+                for (char **t = req->filter->identities; *t; t++)
+                        if (!strv_contains(res.expected, *t) && strv_extend(&res.expected, *t) < 0) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                res.directed = true;
+        } else if (!req->discovery_only || limited || batched) {
+                r = broadcast_discover(c, req, prefix, &res.expected);
                 if (r < 0)
                         goto finish;
-                r = random_hex_id(requestid);
-                if (r >= 0) {
-                        ds.requestid = requestid;
-                        ds.published_at = now_usec(CLOCK_MONOTONIC);
-                        r = publish_request(&ds, "discovery", "ping", requestid, NULL);
-                }
-                if (r >= 0) {
-                        uint64_t until = MIN(ds.published_at + req->discovery_timeout_usec, c->deadline);
-                        r = collect(&ds, until);
-                        if (r == -ETIMEDOUT)
-                                r = 0;
-                }
-                for (size_t i = 0; r >= 0 && i < ds.result->n_replies; i++)
-                        r = strv_extend(&res.expected, ds.result->replies[i].identity);
-                client_result_done(ds.result);
-                nameset_done(&ds.seen);
+                res.directed = limited || batched;
+        } else
+                open_ended = true;
+        res.n_discovered = strv_length(res.expected);
+        if (limited) {
+                r = client_limit_nodes(&res.expected, req->limit, req->limit_percent, req->limit_random,
+                                       req->limit_seed);
                 if (r < 0)
                         goto finish;
-                strv_sort(res.expected);
         }
+        strv_sort(res.expected);
         res.discovery_usec = now_usec(CLOCK_MONOTONIC) - start;
 
-        if (!req->discovery_only || req->method == DISCOVERY_REGISTRY) {
-                if (strv_length(res.expected) == 0) {
+        size_t n_expected = strv_length(res.expected);
+        if (!open_ended) {
+                if (n_expected == 0) {
                         r = 0;
                         goto finish;
                 }
@@ -572,35 +721,74 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                         if (r < 0)
                                 goto finish;
                 }
-                st.n_expected = strv_length(res.expected);
+                st.n_total = n_expected;
         }
 
         r = random_hex_id(requestid);
         if (r < 0)
                 goto finish;
         st.requestid = requestid;
-        st.published_at = now_usec(CLOCK_MONOTONIC);
         const char *agent = req->discovery_only ? "discovery" : req->agent;
         const char *action = req->discovery_only ? "ping" : req->action;
-        r = publish_request(&st, agent, action, requestid,
-                            req->method == DISCOVERY_REGISTRY ? res.expected : NULL);
-        if (r < 0)
-                goto finish;
 
-        uint64_t until = c->deadline;
-        if (req->discovery_only && req->method != DISCOVERY_REGISTRY)
-                until = MIN(until, st.published_at + req->discovery_timeout_usec);
-        r = collect(&st, until);
-        if (r == -ETIMEDOUT) {
-                /* The discovery timeout ending a broadcast ping is its normal end. */
-                res.timed_out = !(req->discovery_only && req->method != DISCOVERY_REGISTRY);
-                r = 0;
+        size_t batch = n_expected;
+        if (batched && req->batch_percent > 0)
+                batch = MAX((size_t) ((double) n_expected * req->batch_percent / 100.0 + 0.999999), (size_t) 1);
+        else if (batched)
+                batch = req->batch_size;
+        if (batch == 0)
+                batch = 1;
+
+        st.published_at = now_usec(CLOCK_MONOTONIC);
+        for (size_t sent = 0;;) {
+                _cleanup_strv_free_ char **group = NULL;
+                uint64_t batch_start = now_usec(CLOCK_MONOTONIC);
+
+                if (res.directed) {
+                        for (size_t i = sent; i < n_expected && i < sent + batch; i++)
+                                if (strv_extend(&group, res.expected[i]) < 0) {
+                                        r = -ENOMEM;
+                                        goto finish;
+                                }
+                }
+                r = publish_request(&st, agent, action, requestid, res.directed ? group : NULL);
+                if (r < 0)
+                        goto finish;
+                res.n_batches++;
+                sent += res.directed ? strv_length(group) : n_expected;
+                st.n_expected = open_ended ? 0 : sent;
+
+                /* --timeout bounds each batch, as mco's; without batches it is the whole run's. */
+                uint64_t until = batched ? MAX(c->deadline, batch_start + req->timeout_usec) : c->deadline;
+                if (open_ended)
+                        until = MIN(until, batch_start + req->discovery_timeout_usec);
+                r = collect(&st, until);
+                if (r == -ETIMEDOUT) {
+                        /* The discovery timeout ending a broadcast ping is its normal end. */
+                        if (!open_ended)
+                                res.timed_out = true;
+                        r = 0;
+                }
+                if (r < 0)
+                        goto finish;
+                if (!res.directed || sent >= n_expected)
+                        break;
+                if (req->batch_sleep_usec > 0) {
+                        /* Pause, still taking late answers (and keeping the connection alive). */
+                        st.wait_all = true;
+                        r = collect(&st, now_usec(CLOCK_MONOTONIC) + req->batch_sleep_usec);
+                        st.wait_all = false;
+                        if (r == -ETIMEDOUT)
+                                r = 0;
+                        if (r < 0)
+                                goto finish;
+                }
         }
         res.total_usec = now_usec(CLOCK_MONOTONIC) - st.published_at;
-        if (r >= 0)
-                r = finish_missing(&st);
+        r = finish_missing(&st);
 
 finish:
+        res.run_usec = now_usec(CLOCK_MONOTONIC) - start;
         nameset_done(&st.seen);
         if (r < 0) {
                 client_result_done(&res);

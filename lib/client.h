@@ -26,15 +26,22 @@ typedef struct ClientResult {
         size_t n_replies;
         char **expected;          /* discovered nodes (NULL for a pure broadcast ping) */
         char **missing;           /* expected, no reply (sorted) */
-        char **unreachable;       /* subset of missing: no queue on the broker (registry discovery) */
+        char **unreachable;       /* subset of missing: no queue on the broker (directed requests) */
         uint64_t discovery_usec;
         uint64_t total_usec;      /* from the first publish to the end of the wait */
+        uint64_t run_usec;        /* the whole call, discovery and batch pauses included */
+        size_t n_discovered;      /* nodes found by discovery, before --limit */
+        size_t n_batches;         /* requests sent in how many batches (0: none sent) */
+        bool directed;            /* the request went to each expected node directly */
         bool timed_out;           /* the overall deadline ended the wait */
 } ClientResult;
 
 void client_result_done(ClientResult *r);
 
 typedef void (*client_reply_cb_t)(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata);
+/* Broadcast discovery: called once when it starts (n 0, done false), at
+ * every new node, and once when it ends (done true). */
+typedef void (*client_discovery_cb_t)(size_t n_discovered, uint64_t timeout_usec, bool done, void *userdata);
 
 typedef struct ClientRequest {
         const char *agent;
@@ -45,7 +52,17 @@ typedef struct ClientRequest {
         uint64_t discovery_timeout_usec;
         uint64_t timeout_usec;         /* bounds the whole call, discovery included */
         bool discovery_only;           /* `muster ping`: the discovery replies are the result */
+        char **targets;                /* address these identities directly, no discovery (may be NULL) */
+        bool direct_identities;        /* -I names without a /regex/ are the targets, as mco does */
+        size_t limit;                  /* keep at most this many discovered nodes (0: all) */
+        unsigned limit_percent;        /* or this percentage of them (0: none), at least one */
+        bool limit_random;             /* pick them at random with limit_seed, not the first ones */
+        uint64_t limit_seed;
+        size_t batch_size;             /* send to this many nodes at a time (0: all at once) */
+        unsigned batch_percent;        /* or this percentage of the discovered nodes */
+        uint64_t batch_sleep_usec;     /* pause between batches */
         client_reply_cb_t on_reply;
+        client_discovery_cb_t on_discovery;
         void *userdata;
 } ClientRequest;
 
@@ -68,5 +85,15 @@ void client_close(Client *c);
 
 int client_call(Client *c, const ClientRequest *req, ClientResult *ret);
 
-/* Expected nodes from the registry directory, filtered client side. */
-int client_registry_discover(const char *dir, const Filter *filter, char ***ret);
+/* Expected nodes from the registry directory, filtered client side; only
+ * registrations of collective (when not NULL) count. ret_agents (may be
+ * NULL) receives every agent the registrations of that collective name. */
+int client_registry_discover(const char *dir, const char *collective, const Filter *filter, char ***ret,
+                             char ***ret_agents);
+
+/* Whether the filter's identities are all plain names (no /regex/). */
+bool filter_identities_are_names(const Filter *f);
+
+/* Keep count (or percent %, at least one) of the nodes in *l: the first ones,
+ * or with random a repeatable pseudo-random pick from seed. */
+int client_limit_nodes(char ***l, size_t count, unsigned percent, bool random, uint64_t seed);

@@ -2,6 +2,7 @@
 #include <ini.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -339,8 +340,25 @@ void config_done(MusterConfig *c) {
         free(c->collector_queue_type);
         free(c->collector_control_socket);
         free(c->metrics_address);
+        free(c->error);
         *c = (MusterConfig) {};
 }
+
+/* Keep the first error for a one-line status as well as logging it. */
+_printf_(3, 4) static void config_note_error(MusterConfig *c, int error, const char *format, ...) {
+        va_list ap;
+
+        if (c->error)
+                return;
+        errno = abs(error);
+        va_start(ap, format);
+        if (vasprintf(&c->error, format, ap) < 0)
+                c->error = NULL;
+        va_end(ap);
+}
+#define config_error_errno(c, e, ...) \
+        ({ config_note_error(c, e, __VA_ARGS__); log_error_errno(e, __VA_ARGS__); })
+#define config_error(c, ...) (void) config_error_errno(c, 0, __VA_ARGS__)
 
 typedef struct ParseState {
         MusterConfig *config;
@@ -379,14 +397,14 @@ static char *reader(char *buf, int size, void *userdata) {
                 int ch;
                 while ((ch = fgetc(s->f)) != EOF && ch != '\n')
                         ;
-                log_error("%s:%u: line too long (more than %d bytes), ignoring.", s->path, s->line, size - 2);
+                config_error(s->config, "%s:%u: line too long (more than %d bytes)", s->path, s->line, size - 2);
                 s->errors++;
                 buf[0] = '\0';
                 return buf;
         }
         if (!line_is_well_formed(buf)) {
-                log_error("%s:%u: syntax error, expected \"[section]\", \"key = value\" or a comment.", s->path,
-                          s->line);
+                config_error(s->config, "%s:%u: syntax error, expected \"[section]\", \"key = value\" or a comment",
+                             s->path, s->line);
                 s->errors++;
                 buf[0] = '\0'; /* inih sees an empty line */
         }
@@ -409,8 +427,8 @@ static int handler(void *userdata, const char *section, const char *name, const 
                         return 0;
                 }
                 if (r < 0) {
-                        log_error("%s:%u: invalid value for %s.%s: \"%s\", expected %s.",
-                                  s->path, s->line, section, name, value, expected);
+                        config_error(s->config, "%s:%u: invalid value for %s.%s: \"%s\", expected %s",
+                                     s->path, s->line, section, name, value, expected);
                         s->errors++;
                         return 0;
                 }
@@ -438,7 +456,7 @@ int config_parse_file(MusterConfig *c, const char *path, unsigned *ret_errors) {
         /* A positive r is the first line with an error, every one of which
          * was already reported by reader() or handler(). */
         if (r < 0)
-                return log_error_errno(-EIO, "Failed to parse %s.", path);
+                return config_error_errno(c, -EIO, "Failed to parse %s", path);
         if (ret_errors)
                 *ret_errors = s.errors;
         return s.errors > 0 ? -EINVAL : 0;
@@ -458,9 +476,9 @@ int config_load(MusterConfig *c, const char *path, bool optional) {
         if (r == -ENOENT && optional)
                 r = 0;
         else if (r == -ENOENT)
-                return log_error_errno(r, "Failed to open configuration file %s: %m", path);
+                return config_error_errno(c, r, "Failed to open configuration file %s: %m", path);
         else if (r < 0 && r != -EINVAL)
-                return log_error_errno(r, "Failed to read configuration file %s: %m", path);
+                return config_error_errno(c, r, "Failed to read configuration file %s: %m", path);
         if (r < 0)
                 ret = r;
 
@@ -472,18 +490,18 @@ int config_load(MusterConfig *c, const char *path, bool optional) {
 
         r = dir_list_sorted(dir, ".conf", &dropins);
         if (r < 0)
-                return log_error_errno(r, "Failed to list %s: %m", dir);
+                return config_error_errno(c, r, "Failed to list %s: %m", dir);
 
         for (char **d = dropins; d && *d; d++) {
                 r = config_parse_file(c, *d, NULL);
                 if (r == -EINVAL)
                         ret = r;
                 else if (r < 0)
-                        return log_error_errno(r, "Failed to read configuration file %s: %m", *d);
+                        return config_error_errno(c, r, "Failed to read configuration file %s: %m", *d);
         }
 
         if (c->reconnect_min_usec > c->reconnect_max_usec) {
-                log_error("broker.reconnect_min must not be larger than broker.reconnect_max.");
+                config_error(c, "broker.reconnect_min must not be larger than broker.reconnect_max");
                 ret = -EINVAL;
         }
         return ret;
@@ -495,7 +513,7 @@ int config_resolve_secrets(MusterConfig *c) {
         _cleanup_free_ char *pw = NULL;
         int r = read_one_line_file(c->password_file, &pw);
         if (r < 0)
-                return log_error_errno(r, "Failed to read broker password file %s: %m", c->password_file);
+                return config_error_errno(c, r, "Failed to read broker password file %s: %m", c->password_file);
         if (c->password)
                 explicit_bzero(c->password, strlen(c->password));
         free(c->password);

@@ -83,6 +83,11 @@ typedef struct MusterConfig {
 
         /* [heartbeat] */
         uint64_t heartbeat_interval_usec;
+
+        /* The first error config_load() or config_resolve_secrets() met,
+         * one line without a final period, for a plugin's status line;
+         * NULL when none. */
+        char *error;
 } MusterConfig;
 
 /* Fill in every default. */

@@ -136,8 +136,78 @@ static void test_state(void) {
         TEST_OK();
 }
 
+static void test_thresholds(void) {
+        NagiosThreshold t;
+        char *ok[] = { (char *) "a", (char *) "b", (char *) "c", (char *) "d", (char *) "e", (char *) "f",
+                       (char *) "g", NULL };
+        char *warn[] = { (char *) "w1", (char *) "w2", NULL };
+        char *crit[] = { (char *) "c1", NULL };
+        char *out;
+        int code;
+
+        TEST("nagios_threshold_parse");
+        ASSERT_OK(nagios_threshold_parse("2", &t));
+        ASSERT_TRUE(t.set && !t.percent && t.value == 2.0);
+        ASSERT_OK(nagios_threshold_parse("0", &t));
+        ASSERT_TRUE(t.set && !t.percent && t.value == 0.0);
+        ASSERT_OK(nagios_threshold_parse("10%", &t));
+        ASSERT_TRUE(t.set && t.percent && t.value == 10.0);
+        ASSERT_OK(nagios_threshold_parse("12.5%", &t));
+        ASSERT_TRUE(t.percent && t.value == 12.5);
+        ASSERT_OK(nagios_threshold_parse("100%", &t));
+        ASSERT_OK(nagios_threshold_parse("1000000", &t));
+        ASSERT_INT_EQ(nagios_threshold_parse("100.1%", &t), -ERANGE);
+        ASSERT_INT_EQ(nagios_threshold_parse("1000001", &t), -ERANGE);
+        static const char *const bad[] = { "", "-1", "1.5", "x", "%", "1%%", "1 ", " 1", "1.%", ".5%", "2:5",
+                                           "10x", "1e3", "0x10" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                if (nagios_threshold_parse(bad[i], &t) != -EINVAL)
+                        test_fail(__FILE__, __LINE__, "\"%s\" was accepted", bad[i]);
+        TEST_OK();
+
+        TEST("nagios_threshold_exceeded: more than N, more than P%");
+        NagiosThreshold n2 = { .set = true, .value = 2 }, p10 = { .set = true, .percent = true, .value = 10 };
+        NagiosThreshold unset = {};
+        ASSERT_FALSE(nagios_threshold_exceeded(&n2, 2, 10));
+        ASSERT_TRUE(nagios_threshold_exceeded(&n2, 3, 10));
+        ASSERT_FALSE(nagios_threshold_exceeded(&p10, 1, 10));    /* 10% is not more than 10% */
+        ASSERT_TRUE(nagios_threshold_exceeded(&p10, 2, 10));
+        ASSERT_TRUE(nagios_threshold_exceeded(&p10, 1, 9));      /* 11.1% */
+        ASSERT_FALSE(nagios_threshold_exceeded(&p10, 0, 0));
+        ASSERT_FALSE(nagios_threshold_exceeded(&unset, 100, 100));
+        TEST_OK();
+
+        TEST("collation with thresholds: state and perfdata");
+        NagiosCollation c = { .names = { ok, warn, crit, NULL }, .replies = 10, .checktime = 0.5 };
+        c.warning = (NagiosThreshold) { .set = true, .value = 2 };
+        c.critical = (NagiosThreshold) { .set = true, .value = 5 };
+        out = print_collation(&c, "check_x", &code);
+        ASSERT_INT_EQ(code, NAGIOS_WARNING);    /* 3 not OK: more than 2, not more than 5 */
+        ASSERT_STR_EQ(out, "check_x: OK: 7 WARNING: 2 CRITICAL: 1 UNKNOWN: 0| total=10 ok=7 warn=2 crit=1 "
+                           "unknown=0 checktime=0.500000 notok=3;2;5;0;10\n"
+                           "CRITICAL: c1\n"
+                           "WARNING: w1 w2\n");
+        free(out);
+        c.warning.value = 3;
+        ASSERT_INT_EQ(nagios_collation_state(&c), NAGIOS_OK);
+        c.critical = (NagiosThreshold) { .set = true, .percent = true, .value = 25 };
+        out = print_collation(&c, "check_x", &code);
+        ASSERT_INT_EQ(code, NAGIOS_CRITICAL);   /* 30% > 25% */
+        ASSERT_STR_CONTAINS(out, " checktime=0.500000 notok=3;3;;0;10 notok_pct=30%;;25;0;100\n");
+        free(out);
+        c.critical.value = 30;
+        ASSERT_INT_EQ(nagios_collation_state(&c), NAGIOS_OK);
+        c.names[NAGIOS_OK] = NULL;              /* 3 of 3: 100% */
+        out = print_collation(&c, "check_x", &code);
+        ASSERT_INT_EQ(code, NAGIOS_CRITICAL);
+        ASSERT_STR_CONTAINS(out, " notok=3;3;;0;3 notok_pct=100%;;30;0;100\n");
+        free(out);
+        TEST_OK();
+}
+
 int main(void) {
         test_print();
         test_state();
+        test_thresholds();
         return EXIT_SUCCESS;
 }

@@ -3,6 +3,7 @@
  * the answers into one Nagios result. */
 
 #include <signal.h>
+#include <stdarg.h>
 #include <time.h>
 
 #include "cli.h"
@@ -15,7 +16,13 @@
 static CliOptions arg_opts = {};
 static const char *arg_command = NULL;
 static int arg_verbose = 0;
+static NagiosThreshold arg_warning = {}, arg_critical = {};
 static unsigned alarm_seconds = 0;
+
+enum {
+        ARG_WARNING = 0x2000,
+        ARG_CRITICAL,
+};
 
 static void help(void) {
         printf("check-mc-nrpe %s\n"
@@ -26,9 +33,13 @@ static void help(void) {
                "  -h, --help              Print this help\n"
                "  -V, --version           Print the version\n"
                "  -v, --verbose           Also print each node's output\n"
+               "  -w, --warning N|P%%      WARNING when more than N nodes (or P%% of them) are not OK\n"
+               "  -c, --critical N|P%%     CRITICAL when more than N nodes (or P%% of them) are not OK\n"
                "%s\n"
-               "Output (exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the worst state wins,\n"
-               "CRITICAL over WARNING over UNKNOWN; silent expected nodes count as UNKNOWN):\n"
+               "Output (exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Without -w and -c the\n"
+               "worst state wins, CRITICAL over WARNING over UNKNOWN; with them, the count of\n"
+               "nodes that are not OK decides (-w 2 warns at 3). Silent expected nodes count\n"
+               "as UNKNOWN, and so as not OK:\n"
                "  check_load: OK: 2 WARNING: 1 CRITICAL: 0 UNKNOWN: 0| total=3 ok=2 warn=1 crit=0 unknown=0 checktime=0.172370\n"
                "  WARNING: www21\n\n"
                "See check-mc-nrpe(1).\n",
@@ -43,18 +54,41 @@ static void on_alarm(int sig) {
         _exit(NAGIOS_UNKNOWN);
 }
 
+/* Log a command line error and keep it for the status line. */
+_printf_(1, 2) static int usage_error(const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(arg_opts.error, sizeof arg_opts.error, format, ap);
+        va_end(ap);
+        return log_error_errno(-EINVAL, "%s", arg_opts.error);
+}
+
+/* Nagios shows only standard output, so the reason goes on the status line,
+ * in the lower case of the other status texts ("Invalid x" -> "invalid x",
+ * "NRPE ..." stays). */
+static const char *status_reason(char *reason) {
+        if (reason[0] >= 'A' && reason[0] <= 'Z' && reason[1] >= 'a' && reason[1] <= 'z')
+                reason[0] = (char) (reason[0] - 'A' + 'a');
+        return reason;
+}
+
 /* Returns 1 to go on, 0 to exit 0 (help, version), or a negative errno. */
 static int parse_argv(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 { "verbose", no_argument, NULL, 'v' },
+                { "warning", required_argument, NULL, 'w' },
+                { "critical", required_argument, NULL, 'c' },
                 CLI_FILTER_OPTIONS,
                 {}
         };
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "hVv" CLI_FILTER_SHORTOPTS, options, NULL)) >= 0) {
+        /* getopt's own messages would go to standard error only. */
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":hVvw:c:" CLI_FILTER_SHORTOPTS, options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -65,19 +99,33 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'v':
                         arg_verbose++;
                         continue;
+                case 'w':
+                case 'c':
+                        r = nagios_threshold_parse(optarg, c == 'w' ? &arg_warning : &arg_critical);
+                        if (r < 0)
+                                return usage_error("Invalid %s threshold \"%s\", expected a number of nodes such as 2 "
+                                                   "or a percentage such as 10%% (at most 100%%)",
+                                                   c == 'w' ? "warning" : "critical", optarg);
+                        continue;
+                case ':':
+                        return usage_error("Option %s needs an argument, see check-mc-nrpe --help",
+                                           argv[optind - 1]);
                 case '?':
-                        return -EINVAL;
+                        if (optopt > 0)
+                                return usage_error("Unknown option -%c, see check-mc-nrpe --help", optopt);
+                        return usage_error("Unknown option %s, see check-mc-nrpe --help", argv[optind - 1]);
                 }
                 r = cli_handle_option(&arg_opts, c, optarg);
                 if (r < 0)
                         return r;
                 if (r == 0)
-                        return -EINVAL;
+                        return usage_error("Unhandled option %s", argv[optind - 1]);
         }
         if (optind >= argc)
-                return log_error_errno(-EINVAL, "NRPE command not specified.");
+                return usage_error("NRPE command not specified, see check-mc-nrpe --help");
         if (argc - optind > 1)
-                return log_error_errno(-EINVAL, "Only one NRPE command may be given.");
+                return usage_error("Only one NRPE command may be given, got \"%s\" and \"%s\"", argv[optind],
+                                   argv[optind + 1]);
         arg_command = argv[optind];
         return 1;
 }
@@ -95,17 +143,22 @@ static int run(int argc, char *argv[]) {
         if (r == 0)
                 return NAGIOS_OK;
         if (r < 0) {
-                printf("UNKNOWN: invalid command line, see check-mc-nrpe --help\n");
+                printf("UNKNOWN: %s\n", arg_opts.error[0] ? status_reason(arg_opts.error) :
+                       "invalid command line, see check-mc-nrpe --help");
+                filter_free(arg_opts.filter);
                 return NAGIOS_UNKNOWN;
         }
         if (!nrpe_command_name_is_valid(arg_command)) {
                 printf("UNKNOWN: invalid NRPE command name \"%s\"\n", arg_command);
+                filter_free(arg_opts.filter);
                 return NAGIOS_UNKNOWN;
         }
 
         r = cli_load_config(&arg_opts, &config);
         if (r < 0) {
-                printf("%s: UNKNOWN: invalid configuration, see the messages above\n", arg_command);
+                printf("%s: UNKNOWN: %s\n", arg_command, arg_opts.error[0] ? status_reason(arg_opts.error) :
+                       "invalid configuration");
+                filter_free(arg_opts.filter);
                 return NAGIOS_UNKNOWN;
         }
 
@@ -171,6 +224,8 @@ static int run(int argc, char *argv[]) {
                 strv_sort(col.names[i]);
         col.replies = result.n_replies;
         col.checktime = (double) result.total_usec / 1e6;
+        col.warning = arg_warning;
+        col.critical = arg_critical;
 
         ret = nagios_collation_print(&col, arg_command, stdout);
 

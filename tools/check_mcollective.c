@@ -337,6 +337,10 @@ static int check_readable(int dfd, const char *name) {
         return fd < 0 ? -errno : 0;
 }
 
+static bool dirent_may_be_dir(const struct dirent *de) {
+        return de->d_type == DT_DIR || de->d_type == DT_UNKNOWN;
+}
+
 static int journal_dir_check_access(const char *path, bool system_only, bool missing_ok, char **ret_path) {
         _cleanup_closedir_ DIR *d = opendir(path);
         struct dirent *de;
@@ -344,12 +348,24 @@ static int journal_dir_check_access(const char *path, bool system_only, bool mis
 
         if (!d) {
                 r = -errno;
-                if (r == -ENOENT && missing_ok)
+                if ((r == -ENOENT || r == -ENOTDIR) && missing_ok)
                         return 0;
                 *ret_path = strdup(path);
                 return r;
         }
         while ((errno = 0, de = readdir(d))) {
+                sd_id128_t id;
+                /* sd-journal also reads the machine directories (named by a
+                 * machine ID) inside a directory it is given. */
+                if (!system_only && dirent_may_be_dir(de) && sd_id128_from_string(de->d_name, &id) >= 0) {
+                        _cleanup_free_ char *sub = NULL;
+                        if (asprintf(&sub, "%s/%s", path, de->d_name) < 0)
+                                return -ENOMEM;
+                        r = journal_dir_check_access(sub, false, true, ret_path);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (!endswith(de->d_name, ".journal") && !endswith(de->d_name, ".journal~"))
                         continue;
                 if (system_only && !startswith(de->d_name, "system"))

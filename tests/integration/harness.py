@@ -869,6 +869,33 @@ class Broker:
 
 
 # --------------------------------------------------------------------------
+# running a test file
+
+
+def main():
+    """unittest.main() for the test files, with meson's exit codes: 1 when a
+    test failed or none ran; 77 (meson shows SKIP) when a test was skipped and
+    none failed, after one "SKIP test: reason" line per skip on stdout; 0 when
+    every test ran and passed. A skip never looks like a pass."""
+    import unittest
+    prog = unittest.main(module="__main__", verbosity=2, exit=False)
+    result = prog.result
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.testsRun == 0 and not result.skipped:
+        print("FAIL: no test ran", flush=True)
+        sys.exit(1)
+    if result.skipped:
+        for test, reason in result.skipped:
+            name = test.id() if hasattr(test, "id") else str(test)
+            print(f"SKIP {name}: {reason}", flush=True)
+        sys.exit(77)
+    sys.exit(0)
+
+
+# --------------------------------------------------------------------------
 # command line
 
 

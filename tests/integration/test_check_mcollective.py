@@ -360,6 +360,25 @@ class Journal(Base):
         self.assertResult(r, 2, "CRITICAL: 1 / 3 hosts not checked in within 60 seconds| totalhosts=3 oldhosts=1 "
                                 "currenthosts=2\n")
 
+    def test_unprivileged_machine_directory(self):
+        """--journal-directory /var/log/journal reads the machine directories
+        in it: a file there that nobody cannot read is named too."""
+        self.need_root()
+        tree = self.dir / "var-log-journal"
+        machine = tree / ("0123456789abcdef" * 2)
+        machine.mkdir(parents=True)
+        os.chmod(tree, 0o2755)
+        os.chmod(machine, 0o2755)
+        shutil.copy2(self.jfile, machine / "system.journal")
+        self.lock_like_journald(machine / "system.journal")
+        self.assertResult(check("--journal-directory", str(tree), "-i", "60"), 2,
+                          "CRITICAL: 1 / 3 hosts not checked in within 60 seconds| totalhosts=3 oldhosts=1 "
+                          "currenthosts=2\n")
+        self.assertUnknown(check("--journal-directory", str(tree), user=NOBODY),
+                           f"UNKNOWN: cannot read the journal {machine / 'system.journal'}: Permission denied")
+        r = check("--journal-directory", str(tree), "-i", "60", user=NOBODY, groups=["systemd-journal"])
+        self.assertEqual(r.returncode, 2, r)
+
     def test_unprivileged_system_journal(self):
         """`runuser -u nobody -- check_mcollective --journal` against the
         system journal: /var/log/journal/<machine-id>/system.journal, in a

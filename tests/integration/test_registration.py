@@ -397,7 +397,8 @@ class Registration(unittest.TestCase):
         self.assertEqual(int((self.fleet.registry / "sleepy").stat().st_mtime), old)
         r = check_mcollective("-d", str(self.fleet.registry), "-i", "5", "-v")
         self.assertEqual(r.returncode, 2)
-        self.assertTrue(r.stdout.startswith("CRITICAL: 1 / 1 hosts not checked in within 5 seconds|"), r.stdout)
+        self.assertTrue(r.stdout.startswith("CRITICAL: 1 / 1 hosts not checked in within 5 seconds - failed: "
+                                            "sleepy|"), r.stdout)
         self.assertIn("sleepy: last seen", r.stdout)
         self.assertRegex(self.collector.status(), r"1 nodes, 1 stale")
         self.publish_registration(build_registration("sleepy", collective=self.fleet.collective, interval=5))
@@ -539,4 +540,5 @@ class BrokerRestart(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    from harness import main
+    main()
