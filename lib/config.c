@@ -165,6 +165,40 @@ static int parse_metachars(const char *value, void *data, const char **expected)
         return free_and_strdup(data, v);
 }
 
+/* At most a request's own largest ttl (7 days). */
+static int parse_max_ttl(const char *value, void *data, const char **expected) {
+        uint64_t v;
+        *expected = "a duration between 1s and 7d such as 5min";
+        int r = parse_duration(value, &v);
+        if (r < 0)
+                return r;
+        if (v < USEC_PER_SEC || v > UINT64_C(7) * 86400 * USEC_PER_SEC)
+                return -ERANGE;
+        *(uint64_t *) data = v;
+        return 0;
+}
+
+static int parse_reply_to_list(const char *value, void *data, const char **expected) {
+        _cleanup_strv_free_ char **l = NULL;
+        *expected = "a list of queue names, each may end in *";
+        int r = parse_strv(value, &l, expected);
+        if (r < 0)
+                return r;
+        if (!l)
+                return -EINVAL;
+        for (char **n = l; *n; n++) {
+                const char *star = strchr(*n, '*');
+                if (strlen(*n) > 255 || (star && star[1] != '\0'))
+                        return -EINVAL;
+                for (const char *c = *n; *c; c++)
+                        if ((unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
+                                return -EINVAL;
+        }
+        strv_free(*(char ***) data);
+        *(char ***) data = TAKE_PTR(l);
+        return 0;
+}
+
 static int parse_agents(const char *value, void *data, const char **expected) {
         _cleanup_strv_free_ char **l = NULL;
         *expected = "a list of agents among discovery, rpcutil, nrpe";
@@ -211,12 +245,14 @@ static const ConfigItem config_items[] = {
         { "security",  "policy_file",           parse_string,            O(policy_file) },
         { "security",  "max_clock_skew",        parse_duration_item,     O(max_clock_skew_usec) },
         { "security",  "ttl",                   parse_duration_positive, O(ttl_usec) },
+        { "security",  "max_ttl",               parse_max_ttl,           O(max_ttl_usec) },
 
         { "responder", "agents",                parse_agents,            O(agents) },
         { "responder", "facts_dir",             parse_string,            O(facts_dir) },
         { "responder", "classes_file",          parse_string,            O(classes_file) },
         { "responder", "max_concurrent_checks", parse_uint_positive,     O(max_concurrent_checks) },
         { "responder", "control_socket",        parse_string,            O(control_socket) },
+        { "responder", "allowed_reply_to",      parse_reply_to_list,     O(allowed_reply_to) },
 
         { "nrpe",      "command_dir",           parse_string,            O(nrpe_dir) },
         { "nrpe",      "command_timeout",       parse_duration_positive, O(nrpe_timeout_usec) },
@@ -261,6 +297,7 @@ int config_init(MusterConfig *c) {
                 .max_clock_skew_usec = 30 * USEC_PER_SEC,
                 .accept_psk = true,
                 .ttl_usec = 60 * USEC_PER_SEC,
+                .max_ttl_usec = 300 * USEC_PER_SEC,
                 .max_concurrent_checks = 16,
                 .nrpe_timeout_usec = 60 * USEC_PER_SEC,
                 .nrpe_output_max = 64 * 1024,
@@ -300,6 +337,7 @@ int config_init(MusterConfig *c) {
             !(c->collector_name = strdup("default")) ||
             !(c->state_dir = strdup(STATEDIR "/registrations")) ||
             !(c->control_socket = strdup(RUNSTATEDIR "/responder.control")) ||
+            strv_extend(&c->allowed_reply_to, "amq.rabbitmq.reply-to.*") < 0 ||
             !(c->collector_queue_type = strdup("classic")) ||
             !(c->collector_control_socket = strdup(RUNSTATEDIR "/collector.control"))) {
                 config_done(c);
@@ -336,6 +374,7 @@ void config_done(MusterConfig *c) {
         free(c->collector_name);
         free(c->state_dir);
         free(c->control_socket);
+        strv_free(c->allowed_reply_to);
         free(c->collector_queue_type);
         free(c->collector_control_socket);
         free(c->metrics_address);

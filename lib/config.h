@@ -49,6 +49,7 @@ typedef struct MusterConfig {
         char *policy_file;
         uint64_t max_clock_skew_usec;
         uint64_t ttl_usec;
+        uint64_t max_ttl_usec;      /* every request's ttl is clamped to this */
 
         /* [responder] */
         char **agents;
@@ -56,6 +57,7 @@ typedef struct MusterConfig {
         char *classes_file;
         unsigned max_concurrent_checks;
         char *control_socket;
+        char **allowed_reply_to;    /* reply_to names; a trailing '*' matches any rest */
 
         /* [nrpe] */
         char *nrpe_dir;

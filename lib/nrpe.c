@@ -18,7 +18,10 @@
 #define NRPE_COMMAND_NAME_MAX 64U
 #define NRPE_ARGS_MAX 16U
 /* Used when the caller passes no list: the same as muster.conf's default. */
-#define NRPE_NASTY_METACHARS_DEFAULT "|`&><'\"\\[]{};\r\n"
+#define NRPE_NASTY_METACHARS_DEFAULT "|`&><'\"\\[]{};$\r\n"
+/* Refused in arguments whatever nasty_metachars says: they expand or escape
+ * in the shell that runs the command line. */
+#define NRPE_ALWAYS_REFUSED "$`\\\r\n"
 #define NRPE_TRUNCATED_NOTE "(output truncated)"
 #define NRPE_READ_CHUNK (64U * 1024U)
 
@@ -494,7 +497,9 @@ static void set_error(const char **ret_error, const char *e) {
  * none, and also for n outside 1..16), "$$" becomes "$", any other
  * "$text$" stays as it is, and a '$' without a closing one is literal. The
  * substituted arguments are not scanned again. *ret_error is set on -EPERM,
- * -EINVAL and -E2BIG. */
+ * -EINVAL and -E2BIG. An argument is refused (-EINVAL) when it holds a
+ * character of nasty (NULL: NRPE's list plus '$'), or any of $ ` \ CR LF
+ * whatever nasty says, or begins with '-'. */
 int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_args, bool allow, const char *nasty,
                           char **ret, const char **ret_error) {
         _cleanup_(strbuf_done) StrBuf b = {};
@@ -515,11 +520,20 @@ int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_
 
         if (!nasty)
                 nasty = NRPE_NASTY_METACHARS_DEFAULT;
-        for (size_t i = 0; i < n_args; i++)
-                if (args[i] && strpbrk(args[i], nasty)) {
+        for (size_t i = 0; i < n_args; i++) {
+                if (!args[i])
+                        continue;
+                if (strpbrk(args[i], nasty) || strpbrk(args[i], NRPE_ALWAYS_REFUSED)) {
                         set_error(ret_error, "Request contained illegal metachars!");
                         return -EINVAL;
                 }
+                /* An argument that reads as an option changes what the plugin
+                 * does (-f FILE, --output=...), not just a value. */
+                if (args[i][0] == '-') {
+                        set_error(ret_error, "Request contained an argument beginning with '-'");
+                        return -EINVAL;
+                }
+        }
 
         p = command_line;
         for (;;) {

@@ -52,6 +52,7 @@ typedef struct Job {
         NrpeRun *run;
         ControlConnection *control;
         uint64_t started_usec;
+        char caller[KEY_ID_MAX];   /* the key that verified the request, "psk" or "local" */
 } Job;
 
 typedef enum State {
@@ -149,8 +150,12 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
         const char *scheme = NULL, *key_id = NULL;
         r = responder_build_reply_signed(&m->core, req, statuscode, statusmsg, data, now_sec(), &body, &size, sig,
                                          &scheme, &key_id);
-        if (r < 0)
-                return log_error_errno(r, "Failed to build reply to %s: %m", req->requestid);
+        if (r < 0) {
+                log_error_errno(r, "Failed to build reply to %s: %m", req->requestid);
+                if (control)
+                        (void) control_connection_send_error(control, "failed to build the reply");
+                return r;
+        }
 
         if (control)
                 return control_connection_send(control, body, size);
@@ -205,9 +210,12 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
         manager_kill_orphans(m);
 
         _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
-        if (!data)
+        if (!data) {
+                /* Never an OK without its data: the caller sees an error. */
                 log_oom();
-        else {
+                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_UNKNOWN_ERROR,
+                                          "Unknown error: out of memory", NULL);
+        } else {
                 json_t *o = json_object_get(data, "output");
                 snprintf(ec, sizeof ec, "%d", exitcode);
                 snprintf(dur, sizeof dur, "%" PRIu64, duration_usec);
@@ -219,11 +227,13 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
                               "MUSTER_COMMAND", j->command,
                               "MUSTER_REQUESTID", j->request->requestid,
                               "MUSTER_SENDER", j->request->senderid,
-                              "MUSTER_CALLER", j->request->callerid,
+                              "MUSTER_CALLER", j->caller,
+                              "MUSTER_CLAIMED_CALLER", streq(j->caller, j->request->callerid) ? NULL
+                                                                                              : j->request->callerid,
                               "MUSTER_EXITCODE", ec,
                               "MUSTER_DURATION_USEC", dur),
                            "Check %s finished %s in %.1f ms for %s: %s", j->command,
-                           nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->request->callerid,
+                           nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->caller,
                            json_string_value(o));
                 (void) manager_send_reply(m, j->request, j->reply_to, j->control,
                                           exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
@@ -294,9 +304,11 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
         if (control)
                 r = responder_dispatch_local(&m->core, body, size, now_sec(), &d);
         else
-                r = responder_dispatch_keyed(&m->core, body, size, scheme, key_id, sig, now_sec(), &d);
+                r = responder_dispatch_delivery(&m->core, body, size, scheme, key_id, sig, reply_to, now_sec(), &d);
         if (r < 0) {
                 log_error_errno(r, "Failed to process request: %m");
+                if (control)
+                        (void) control_connection_send_error(control, "failed to process the request");
                 dispatch_done(&d);
                 return;
         }
@@ -320,6 +332,8 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                         log_struct(LOG_WARNING, 0, MSGID_REQUEST_DENIED,
                                    KV("MUSTER_EVENT", EVENT_REQUEST_DENIED,
                                       "MUSTER_CALLER", d.caller,
+                                      "MUSTER_CLAIMED_CALLER", streq(d.caller, d.request->callerid) ? NULL
+                                                                                                    : d.request->callerid,
                                       "MUSTER_AGENT", d.request->agent,
                                       "MUSTER_ACTION", d.request->action,
                                       "MUSTER_REQUESTID", d.request->requestid,
@@ -329,6 +343,7 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                                    d.request->senderid);
                 log_struct(LOG_DEBUG, 0, MSGID_REQUEST_SERVED,
                            KV("MUSTER_EVENT", EVENT_REQUEST_SERVED,
+                              "MUSTER_CALLER", d.caller,
                               "MUSTER_AGENT", d.request->agent,
                               "MUSTER_ACTION", d.request->action,
                               "MUSTER_REQUESTID", d.request->requestid,
@@ -344,9 +359,12 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                 Job *j = calloc(1, sizeof *j);
                 if (!j) {
                         log_oom();
+                        if (control)
+                                (void) control_connection_send_error(control, "out of memory");
                         break;
                 }
                 j->manager = m;
+                snprintf(j->caller, sizeof j->caller, "%s", d.caller);
                 j->request = TAKE_PTR(d.request);
                 j->command = TAKE_PTR(d.command);
                 j->command_line = TAKE_PTR(d.command_line);
@@ -920,7 +938,7 @@ static int manager_new(const char *config_path, Manager **ret) {
         manager_bind_core(m);
 
         m->core.started_at = now_sec();
-        m->core.replay = replay_cache_new(1u << 20);
+        m->core.replay = responder_replay_cache_new();
         if (!m->core.replay)
                 return log_oom();
 
