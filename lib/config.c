@@ -252,6 +252,7 @@ static const ConfigItem config_items[] = {
         { "responder", "classes_file",          parse_string,            O(classes_file) },
         { "responder", "max_concurrent_checks", parse_uint_positive,     O(max_concurrent_checks) },
         { "responder", "control_socket",        parse_string,            O(control_socket) },
+        { "responder", "federated_replies",     parse_bool_item,         O(federated_replies) },
         { "responder", "allowed_reply_to",      parse_reply_to_list,     O(allowed_reply_to) },
 
         { "nrpe",      "command_dir",           parse_string,            O(nrpe_dir) },
@@ -583,7 +584,8 @@ bool config_broker_changed(const MusterConfig *a, const MusterConfig *b) {
                 !streq_ptr(a->identity, b->identity) ||
                 !streq_ptr(a->collective, b->collective) ||
                 !streq_ptr(a->prefix, b->prefix) ||
-                !strv_equal(a->agents, b->agents);
+                !strv_equal(a->agents, b->agents) ||
+                a->federated_replies != b->federated_replies;
 }
 
 static const char *const discovery_table[_DISCOVERY_MAX] = {

@@ -57,6 +57,7 @@ typedef struct MusterConfig {
         char *classes_file;
         unsigned max_concurrent_checks;
         char *control_socket;
+        bool federated_replies;     /* replies to federated requests go to <prefix>.reply */
         char **allowed_reply_to;    /* reply_to names; a trailing '*' matches any rest */
 
         /* [nrpe] */

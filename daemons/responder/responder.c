@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "facts.h"
+#include "federation.h"
 #include "log.h"
 #include "nrpe.h"
 #include "policy.h"
@@ -47,6 +48,7 @@ typedef struct Job {
         struct Job *next, *prev;
         Request *request;
         char *reply_to;        /* NULL: a local request, answered over the control socket */
+        bool federated;        /* came from another site through federation */
         char *command;
         char *command_line;
         NrpeRun *run;
@@ -72,6 +74,7 @@ struct Manager {
         State state;
         char *queue;
         char *consumer_tag;
+        char *reply_exchange;   /* <prefix>.reply with responder.federated_replies, else NULL */
         sd_event_source *io_source;
         sd_event_source *heartbeat_source;
         sd_event_source *reconnect_source;
@@ -140,8 +143,8 @@ static void manager_log_drop(Manager *m, const Dispatch *d) {
 }
 
 /* Publish a reply to where the request asked for it. */
-static int manager_send_reply(Manager *m, const Request *req, const char *reply_to, ControlConnection *control,
-                              int statuscode, const char *statusmsg, json_t *data) {
+static int manager_send_reply(Manager *m, const Request *req, const char *reply_to, bool federated,
+                              ControlConnection *control, int statuscode, const char *statusmsg, json_t *data) {
         _cleanup_free_ char *body = NULL;
         char sig[SIGNATURE_HEX_MAX];
         size_t size;
@@ -169,7 +172,9 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
                 return log_warning_errno(-ENOTCONN, "Not connected to a broker, reply to request %s lost.",
                                          req->requestid);
 
-        r = amqp_session_publish(&m->session, "", reply_to, body, size,
+        /* A request from another site is answered through its shovel (muster(7)). */
+        const char *exchange = federation_reply_exchange(&m->config, m->reply_exchange, federated);
+        r = amqp_session_publish(&m->session, exchange ?: "", reply_to, body, size,
                                  &(PublishOptions) { .signature = sig, .scheme = scheme, .key_id = key_id });
         if (r < 0) {
                 log_warning_errno(r, "Failed to publish reply to request %s: %s", req->requestid, m->session.error);
@@ -213,8 +218,8 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
         if (!data) {
                 /* Never an OK without its data: the caller sees an error. */
                 log_oom();
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_UNKNOWN_ERROR,
-                                          "Unknown error: out of memory", NULL);
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
+                                          STATUS_UNKNOWN_ERROR, "Unknown error: out of memory", NULL);
         } else {
                 json_t *o = json_object_get(data, "output");
                 snprintf(ec, sizeof ec, "%d", exitcode);
@@ -235,7 +240,7 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
                            "Check %s finished %s in %.1f ms for %s: %s", j->command,
                            nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->caller,
                            json_string_value(o));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control,
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
                                           exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
                                           nagios_state_to_string(exitcode), data);
         }
@@ -260,8 +265,8 @@ static void job_start_or_queue(Manager *m, Job *j) {
                 if (m->n_pending >= PENDING_MAX) {
                         static const char msg[] = "UNKNOWN: too many checks queued on this node";
                         _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, msg, sizeof msg - 1);
-                        (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN",
-                                                  data);
+                        (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
+                                                  STATUS_ABORTED, "UNKNOWN", data);
                         job_free(j);
                         return;
                 }
@@ -282,7 +287,8 @@ static void job_start_or_queue(Manager *m, Job *j) {
                 char out[128];
                 snprintf(out, sizeof out, "UNKNOWN: cannot start command: %s", strerror(-r));
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, out, strlen(out));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
+                                          "UNKNOWN", data);
                 job_free(j);
                 return;
         }
@@ -296,7 +302,7 @@ static void job_start_or_queue(Manager *m, Job *j) {
 
 /* The one dispatch path for broker and local requests. */
 static void manager_handle_request(Manager *m, const void *body, size_t size, const char *scheme,
-                                   const char *key_id, const char *sig, const char *reply_to,
+                                   const char *key_id, const char *sig, const char *reply_to, bool federated,
                                    ControlConnection *control) {
         Dispatch d;
         int r;
@@ -352,7 +358,8 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                            d.statusmsg);
                 if (!reply_to && !control)
                         log_debug("Request %s has no reply_to, not answering.", d.request->requestid);
-                (void) manager_send_reply(m, d.request, reply_to, control, d.statuscode, d.statusmsg, d.data);
+                (void) manager_send_reply(m, d.request, reply_to, federated, control, d.statuscode, d.statusmsg,
+                                          d.data);
                 break;
 
         case DISPATCH_RUN: {
@@ -369,6 +376,7 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                 j->command = TAKE_PTR(d.command);
                 j->command_line = TAKE_PTR(d.command_line);
                 j->control = control_connection_ref(control);
+                j->federated = federated;
                 if (reply_to && !(j->reply_to = strdup(reply_to))) {
                         log_oom();
                         job_free(j);
@@ -396,7 +404,8 @@ static void manager_handle_delivery(Manager *m, amqp_envelope_t *env) {
         manager_handle_request(m, env->message.body.bytes, env->message.body.len,
                                amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
                                amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
-                               amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt, NULL);
+                               amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt,
+                               amqp_delivery_federated(p), NULL);
 }
 
 static void manager_disconnect(Manager *m) {
@@ -407,6 +416,8 @@ static void manager_disconnect(Manager *m) {
         m->queue = NULL;
         free(m->consumer_tag);
         m->consumer_tag = NULL;
+        free(m->reply_exchange);
+        m->reply_exchange = NULL;
 }
 
 static void manager_connection_lost(Manager *m, int error, const char *what) {
@@ -476,6 +487,9 @@ static int manager_setup_consumer(Manager *m) {
         int r;
 
         r = amqp_session_declare_exchanges(s, &m->config);
+        if (r < 0)
+                return r;
+        r = amqp_session_declare_reply_exchange(s, &m->config, &m->reply_exchange);
         if (r < 0)
                 return r;
         if (config_exchange(&m->config, "broadcast", &bcast) < 0 ||
@@ -812,7 +826,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 m->n_pending--;
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, "UNKNOWN: responder is shutting down",
                                                                strlen("UNKNOWN: responder is shutting down"));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
+                                          "UNKNOWN", data);
                 job_free(j);
         }
 
@@ -877,7 +892,7 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
                 }
                 log_info("Local request from uid %u over the control socket.", (unsigned) control_connection_uid(cc));
                 /* The peer was authenticated by its credentials: no signature needed. */
-                manager_handle_request(m, body, size, NULL, NULL, NULL, NULL, cc);
+                manager_handle_request(m, body, size, NULL, NULL, NULL, NULL, false, cc);
                 return;
         }
         (void) control_connection_send_error(cc, "unknown verb");
