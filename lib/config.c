@@ -81,6 +81,15 @@ static int parse_bool_item(const char *value, void *data, const char **expected)
         return 0;
 }
 
+static int parse_tristate_item(const char *value, void *data, const char **expected) {
+        *expected = "a boolean (yes/no, true/false, on/off, 1/0)";
+        int r = parse_boolean(value);
+        if (r < 0)
+                return r;
+        *(int *) data = r;
+        return 0;
+}
+
 static int parse_uint_positive(const char *value, void *data, const char **expected) {
         unsigned v;
         *expected = "a whole number between 1 and 65535";
@@ -237,7 +246,7 @@ static const ConfigItem config_items[] = {
         { "broker",    "tls_verify_hostname",   parse_bool_item,         O(tls_verify_hostname) },
 
         { "security",  "psk_file",              parse_string,            O(psk_file) },
-        { "security",  "accept_psk",            parse_bool_item,         O(accept_psk) },
+        { "security",  "accept_psk",            parse_tristate_item,     O(accept_psk) },
         { "security",  "private_key",           parse_string,            O(private_key) },
         { "security",  "key_id",                parse_identity_item,     O(key_id) },
         { "security",  "client_keys_dir",       parse_string,            O(client_keys_dir) },
@@ -260,6 +269,7 @@ static const ConfigItem config_items[] = {
         { "nrpe",      "output_max",            parse_size_item,         O(nrpe_output_max) },
         { "nrpe",      "allow_arguments",       parse_bool_item,         O(nrpe_allow_arguments) },
         { "nrpe",      "nasty_metachars",       parse_metachars,         O(nrpe_nasty_metachars) },
+        { "nrpe",      "user",                  parse_string,            O(nrpe_user) },
 
         { "client",    "discovery_method",      parse_discovery_item,    O(discovery_method) },
         { "client",    "discovery_timeout",     parse_duration_positive, O(discovery_timeout_usec) },
@@ -296,7 +306,7 @@ int config_init(MusterConfig *c) {
                 .tls_verify_peer = true,
                 .tls_verify_hostname = true,
                 .max_clock_skew_usec = 30 * USEC_PER_SEC,
-                .accept_psk = true,
+                .accept_psk = -1,
                 .ttl_usec = 60 * USEC_PER_SEC,
                 .max_ttl_usec = 300 * USEC_PER_SEC,
                 .max_concurrent_checks = 16,
@@ -334,6 +344,7 @@ int config_init(MusterConfig *c) {
             !(c->classes_file = strdup("/var/lib/puppet/state/classes.txt")) ||
             !(c->nrpe_dir = strdup(PKGSYSCONFDIR "/nrpe.d")) ||
             !(c->nrpe_nasty_metachars = strdup(DEFAULT_NASTY_METACHARS)) ||
+            !(c->nrpe_user = strdup("muster-check")) ||
             !(c->registry_dir = strdup(STATEDIR "/registrations")) ||
             !(c->collector_name = strdup("default")) ||
             !(c->state_dir = strdup(STATEDIR "/registrations")) ||
@@ -371,6 +382,7 @@ void config_done(MusterConfig *c) {
         free(c->classes_file);
         free(c->nrpe_dir);
         free(c->nrpe_nasty_metachars);
+        free(c->nrpe_user);
         free(c->registry_dir);
         free(c->collector_name);
         free(c->state_dir);
@@ -568,6 +580,10 @@ static bool strv_equal(char **a, char **b) {
                 if (!streq(a[i], b[i]))
                         return false;
         return true;
+}
+
+bool config_accept_psk(const MusterConfig *c, size_t n_client_keys) {
+        return c->accept_psk >= 0 ? c->accept_psk > 0 : n_client_keys == 0;
 }
 
 bool config_broker_changed(const MusterConfig *a, const MusterConfig *b) {

@@ -41,7 +41,7 @@ typedef struct MusterConfig {
 
         /* [security] */
         char *psk_file;
-        bool accept_psk;
+        int accept_psk;                 /* 1, 0, or -1: no when client keys are loaded (config_accept_psk()) */
         char *private_key;
         char *key_id;
         char *client_keys_dir;
@@ -66,6 +66,7 @@ typedef struct MusterConfig {
         uint64_t nrpe_output_max;
         bool nrpe_allow_arguments;
         char *nrpe_nasty_metachars;
+        char *nrpe_user;                /* checks run as this user; "": as the daemon */
 
         /* [client] */
         DiscoveryMethod discovery_method;
@@ -112,6 +113,9 @@ int config_resolve_secrets(MusterConfig *c);
 
 /* Whether two configs differ in anything that needs a new broker connection. */
 bool config_broker_changed(const MusterConfig *a, const MusterConfig *b);
+/* Whether PSK-signed requests are accepted: [security] accept_psk when it
+ * is set, otherwise yes exactly when no client key is loaded. */
+bool config_accept_psk(const MusterConfig *c, size_t n_client_keys);
 
 const char *discovery_method_to_string(DiscoveryMethod m);
 DiscoveryMethod discovery_method_from_string(const char *s);

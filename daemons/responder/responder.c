@@ -41,6 +41,7 @@ typedef struct Runtime {
         Policy *policy;
         Signer signer;
         Verifier verifier;
+        NrpeUser *check_user;   /* [nrpe] user */
 } Runtime;
 
 typedef struct Job {
@@ -280,8 +281,8 @@ static void job_start_or_queue(Manager *m, Job *j) {
                 return;
         }
 
-        r = nrpe_run_start(m->event, j->command_line, m->config.nrpe_timeout_usec, m->config.nrpe_output_max,
-                           job_finished, j, &j->run);
+        r = nrpe_run_start_as(m->event, j->command_line, m->rt.check_user, m->config.nrpe_timeout_usec,
+                              m->config.nrpe_output_max, job_finished, j, &j->run);
         if (r < 0) {
                 log_error_errno(r, "Failed to start check %s: %m", j->command);
                 char out[128];
@@ -643,6 +644,7 @@ static void runtime_done(Runtime *rt) {
         keyring_free(rt->client_keys);
         policy_free(rt->policy);
         signer_done(&rt->signer);
+        nrpe_user_free(rt->check_user);
         *rt = (Runtime) {};
 }
 
@@ -675,7 +677,8 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
                 runtime_done(&rt);
                 return log_error_errno(r, "Failed to load client keys from %s: %m", c->client_keys_dir);
         }
-        rt.verifier = (Verifier) { .psk = rt.psk, .accept_psk = c->accept_psk, .keys = rt.client_keys };
+        rt.verifier = (Verifier) { .psk = rt.psk, .accept_psk = config_accept_psk(c, keyring_size(rt.client_keys)),
+                                   .keys = rt.client_keys };
         if (c->policy_file) {
                 r = policy_load(c->policy_file, &rt.policy);
                 if (r < 0) {
@@ -689,6 +692,15 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
         if (r < 0) {
                 runtime_done(&rt);
                 return log_error_errno(r, "Failed to load NRPE commands from %s: %m", c->nrpe_dir);
+        }
+        /* Checks never run as root unless told to, nor as a user we cannot
+         * become: refuse to start (or to reload) instead. */
+        const char *why = NULL;
+        r = nrpe_user_resolve(c->nrpe_user, &rt.check_user, &why);
+        if (r < 0) {
+                runtime_done(&rt);
+                return log_error_errno(r, "Cannot run checks as user %s ([nrpe] user): %s", c->nrpe_user ?: "(own)",
+                                       why ?: strerror(-r));
         }
         r = facts_load_dir(c->facts_dir, &rt.facts);
         if (r < 0) {
@@ -1050,9 +1062,9 @@ static int run(int argc, char *argv[]) {
         log_struct(LOG_INFO, 0, MSGID_DAEMON_STARTED,
                    KV("MUSTER_EVENT", EVENT_DAEMON_STARTED, "MUSTER_IDENTITY", m->config.identity,
                       "MUSTER_COLLECTIVE", m->config.collective),
-                   "muster-responder %s starting as %s in collective %s, serving %zu NRPE command(s).",
+                   "muster-responder %s starting as %s in collective %s, serving %zu NRPE command(s) as user %s.",
                    PACKAGE_VERSION, m->config.identity, m->config.collective,
-                   m->rt.nrpe ? m->rt.nrpe->n_commands : 0);
+                   m->rt.nrpe ? m->rt.nrpe->n_commands : 0, m->rt.check_user->name);
 
         (void) sd_notify(false, "STATUS=Connecting to the broker");
         r = manager_connect(m);

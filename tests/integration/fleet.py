@@ -107,7 +107,10 @@ class Node:
             "security": {"psk_file": fleet.psk},
             "responder": {"facts_dir": self.dir / "facts.d", "classes_file": self.dir / "classes.txt",
                           "control_socket": self.dir / "control"},
-            "nrpe": {"command_dir": self.dir / "nrpe.d", "command_timeout": "5s"},
+            # Checks drop to an unprivileged user when the tests run as root
+            # (muster-check does not exist here); otherwise they run as us.
+            "nrpe": {"command_dir": self.dir / "nrpe.d", "command_timeout": "5s",
+                     "user": "nobody" if os.geteuid() == 0 else ""},
         }
         if agents is not None:
             sections["responder"]["agents"] = " ".join(agents)
