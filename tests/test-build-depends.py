@@ -46,6 +46,8 @@ PROGRAMS = {
     "amqp-get": "amqp-tools",
     "amqp-declare-queue": "amqp-tools",
     "/usr/lib/nagios/plugins/check_dummy": "monitoring-plugins-basic",
+    "/usr/sbin/nagios4": "nagios4-core",       # test_nagios.py
+    "/usr/sbin/icinga2": "icinga2-bin",
     "journalctl": "systemd",
     "systemd-analyze": "systemd",
     "/lib/systemd/systemd-journal-remote": "systemd-journal-remote",
