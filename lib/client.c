@@ -739,6 +739,9 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         if (batch == 0)
                 batch = 1;
 
+        /* A broadcast ping is its own discovery: report it as one. */
+        if (open_ended && req->on_discovery)
+                req->on_discovery(0, req->discovery_timeout_usec, false, req->userdata);
         st.published_at = now_usec(CLOCK_MONOTONIC);
         for (size_t sent = 0;;) {
                 _cleanup_strv_free_ char **group = NULL;
@@ -785,6 +788,8 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 }
         }
         res.total_usec = now_usec(CLOCK_MONOTONIC) - st.published_at;
+        if (open_ended && req->on_discovery)
+                req->on_discovery(res.n_replies, req->discovery_timeout_usec, true, req->userdata);
         r = finish_missing(&st);
 
 finish:

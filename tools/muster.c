@@ -42,6 +42,7 @@ static Display arg_display = DISPLAY_ALL;
 static char error_text[1024];
 static bool bar_drawn = false;
 static bool discovery_shown = false;
+static uint64_t discovery_timeout_shown = 0;
 
 #define NO_NODES_TEXT "No request sent, we did not discover any nodes."
 #define NO_RESPONSE_SHOWN 200
@@ -165,13 +166,21 @@ static void print_reply_jsonl(const ClientReply *r) {
         json_decref(j);
 }
 
+static void on_discovery(size_t n, uint64_t timeout_usec, bool done, void *userdata);
+
 /* Each answer as it arrives: a JSON line, and a progress bar on stderr when
  * the expected count is known. */
 static void on_reply_progress(const ClientReply *reply, size_t n, size_t expected, void *userdata) {
         if (arg_jsonl)
                 print_reply_jsonl(reply);
-        if (expected == 0 || arg_progress <= 0)
+        if (arg_progress <= 0)
                 return;
+        if (expected == 0) {
+                /* a broadcast ping: it is the discovery */
+                if (discovery_shown)
+                        on_discovery(n, discovery_timeout_shown, false, userdata);
+                return;
+        }
         size_t width = 50, done = MIN(n * width / expected, width);
         fprintf(stderr, "\r * [ ");
         for (size_t i = 0; i < width; i++)
@@ -192,7 +201,8 @@ static void on_discovery(size_t n, uint64_t timeout_usec, bool done, void *userd
         if (done)
                 fputc('\n', stderr);
         fflush(stderr);
-        discovery_shown = true;
+        discovery_shown = !done;
+        discovery_timeout_shown = timeout_usec;
 }
 
 static void progress_end(void) {

@@ -193,6 +193,11 @@ class CliMco(unittest.TestCase):
         self.assertRegex(seen, r"Discovering hosts using the broadcast method for 1s \.\.\.\. 0")
         self.assertRegex(seen, expect)
         self.assertNotIn("Discovering", p.stdout)
+        # A broadcast ping is its own discovery, and counts the same way.
+        p, seen = run_with_pty_stderr(self.muster_argv("ping", "--dt", "1"))
+        self.assertEqual(p.returncode, 0, seen)
+        self.assertRegex(seen, expect)
+        self.assertEqual(p.stdout.count("time="), 3)
         # Forced with --progress when stderr is not a terminal; off with --no-progress.
         r = self.muster("nrpe", "check_ok", "--dt", "1", "--progress")
         self.assertRegex(r.stderr, r"Discovering hosts using the broadcast method for 1s \.\.\.\. 2\n")
