@@ -146,7 +146,7 @@ static int help_verb(const char *name) {
                 printf("See muster(1).\n");
                 return 0;
         }
-        log_error("Unknown command \"%s\"; the commands are ping, rpc, nrpe, nodes, inventory and help.", name);
+        fail(-EINVAL, "Unknown command \"%s\"; the commands are ping, rpc, nrpe, nodes, inventory and help.", name);
         return 2;
 }
 
@@ -209,6 +209,17 @@ static void progress_end(void) {
         if (bar_drawn)
                 fprintf(stderr, "\n\n");
         bar_drawn = false;
+}
+
+/* Without a configuration file every path is a default: say so beside an
+ * error about one of them. */
+static const char *config_hint(void) {
+        static char buf[sizeof(MUSTER_CONFIG_FILE) + 64];
+
+        if (arg_opts.config_path || access(MUSTER_CONFIG_FILE, F_OK) >= 0 || errno != ENOENT)
+                return "";
+        snprintf(buf, sizeof buf, " (no configuration: %s does not exist)", MUSTER_CONFIG_FILE);
+        return buf;
 }
 
 static const char *missing_reason(const ClientResult *res, const char *id) {
@@ -724,10 +735,10 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
         int r;
 
         if (argc > 0)
-                return log_error_errno(-EINVAL, "nodes takes no arguments.");
+                return fail(-EINVAL, "nodes takes no arguments.");
         r = registry_list(config->registry_dir, true, &list);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the registry %s: %m", config->registry_dir);
+                return fail(r, "Failed to read the registry %s: %s%s", config->registry_dir, strerror(-r), config_hint());
 
         arr = json_array();
         if (!arr) {
@@ -782,17 +793,17 @@ static int verb_inventory(MusterConfig *config, int argc, char *argv[]) {
         int r;
 
         if (argc != 1)
-                return log_error_errno(-EINVAL, "Usage: muster inventory IDENTITY");
+                return fail(-EINVAL, "Usage: muster inventory IDENTITY; see muster help inventory.");
         if (!identity_is_valid(argv[0]))
-                return log_error_errno(-EINVAL, "Invalid identity \"%s\".", argv[0]);
+                return fail(-EINVAL, "Invalid identity \"%s\".", argv[0]);
         r = registry_read(config->registry_dir, argv[0], &e);
         if (r == -ENOENT)
-                return log_error_errno(r, "No registration for %s in %s.", argv[0], config->registry_dir);
+                return fail(r, "No registration for %s in %s%s.", argv[0], config->registry_dir, config_hint());
         if (r < 0)
-                return log_error_errno(r, "Failed to read the registration of %s: %m", argv[0]);
+                return fail(r, "Failed to read the registration of %s: %s%s", argv[0], strerror(-r), config_hint());
         if (!e.registration) {
                 registry_entry_done(&e);
-                return log_error_errno(-EBADMSG, "The registration file of %s is not a valid registration.", argv[0]);
+                return fail(-EBADMSG, "The registration file of %s is not a valid registration.", argv[0]);
         }
         if (arg_json)
                 print_json(json_incref(e.root));

@@ -287,6 +287,12 @@ class CliMco(unittest.TestCase):
         self.assertIn(f"No configuration: {default} does not exist, and no --config was given", r.stderr)
         r = subprocess.run([binary("muster"), "ping", "--json"], capture_output=True, text=True, timeout=30)
         self.assertIn(f"{default} does not exist", json.loads(r.stdout)["error"])
+        # The registry commands name it beside the default directory they could not read.
+        r = subprocess.run([binary("muster"), "inventory", "web1", "--json"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(f"(no configuration: {default} does not exist)", r.stderr)
+        self.assertIn(f"(no configuration: {default} does not exist)", json.loads(r.stdout)["error"])
 
     # 19.12
     def test_json_floats_total_and_reasons(self):
