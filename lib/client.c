@@ -733,7 +733,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
 
         size_t batch = n_expected;
         if (batched && req->batch_percent > 0)
-                batch = MAX((size_t) ((double) n_expected * req->batch_percent / 100.0 + 0.999999), (size_t) 1);
+                batch = MAX((n_expected * req->batch_percent + 99) / 100, (size_t) 1);  /* rounded up, as mco */
         else if (batched)
                 batch = req->batch_size;
         if (batch == 0)

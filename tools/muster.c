@@ -366,8 +366,10 @@ static int read_nodes_file(const char *path, char ***ret) {
         FILE *f;
 
         f = streq(path, "-") ? stdin : fopen(path, "re");
-        if (!f)
-                return fail(-errno, "Failed to open the node list %s: %m", path);
+        if (!f) {
+                int r = -errno;
+                return fail(r, "Failed to open the node list %s: %s", path, strerror(-r));
+        }
         while (getline(&line, &alloc, f) >= 0) {
                 char *l = strstrip(line);
                 lineno++;
