@@ -788,8 +788,11 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 }
         }
         res.total_usec = now_usec(CLOCK_MONOTONIC) - st.published_at;
-        if (open_ended && req->on_discovery)
-                req->on_discovery(res.n_replies, req->discovery_timeout_usec, true, req->userdata);
+        if (open_ended) {
+                res.n_discovered = res.n_replies;  /* the ping was the discovery */
+                if (req->on_discovery)
+                        req->on_discovery(res.n_replies, req->discovery_timeout_usec, true, req->userdata);
+        }
         r = finish_missing(&st);
 
 finish:

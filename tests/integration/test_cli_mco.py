@@ -302,6 +302,7 @@ class CliMco(unittest.TestCase):
         for number in re.findall(r"-?\d+\.\d+(?:[eE][-+]?\d+)?", r.stdout):
             self.assertLessEqual(len(number.split(".")[1]), 3, number)
         j = json.loads(r.stdout)
+        self.assertEqual(j["stats"]["discovered"], 3)
         # total_ms is the whole run everywhere: a broadcast ping lasts its discovery.
         self.assertGreaterEqual(j["stats"]["total_ms"], 1000)
         self.assertGreaterEqual(j["stats"]["total_ms"], j["stats"]["request_ms"])
@@ -488,4 +489,5 @@ class CliMco(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    from harness import main
+    main()
