@@ -283,4 +283,5 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("test_check_user needs root: the uid switch must be real")
         sys.exit(77)
-    unittest.main(verbosity=2)
+    from harness import main
+    main()
