@@ -211,7 +211,4 @@ class TwoSiteTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if hasattr(harness, "main"):
-        harness.main()
-    else:
-        unittest.main(verbosity=2)
+    harness.main()
