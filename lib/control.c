@@ -186,8 +186,12 @@ static void connection_write_finished(ControlConnection *c) {
 
 static int on_connection_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         ControlConnection *c = userdata;
-        if (connection_flush(c) != 0)          /* all written, or failed: either way done */
+        size_t before = c->out_done;
+        int r = connection_flush(c);
+        if (r != 0)                            /* all written, or failed: either way done */
                 connection_write_finished(c);
+        else if (c->out_done > before)         /* the peer reads: it has another while */
+                (void) event_source_rearm(c->timeout, CONTROL_TIMEOUT_USEC);
         return 0;
 }
 

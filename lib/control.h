@@ -11,7 +11,7 @@
  * and closes. Only root, the daemon's own user and members of the "muster"
  * group may talk to it (SO_PEERCRED, and SO_PEERGROUPS for supplementary
  * groups). Answers are written without blocking the event loop; a peer that
- * does not read its answer within 5 s is dropped. */
+ * stops reading its answer for 5 s is dropped. */
 
 typedef struct Control Control;
 typedef struct ControlConnection ControlConnection;
