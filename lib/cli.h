@@ -18,6 +18,10 @@ typedef struct CliOptions {
         uint64_t discovery_timeout_usec; /* --dt, 0: config */
         uint64_t timeout_usec;          /* -t, 0: config */
         const char *registry_dir;       /* --registry-dir */
+        /* The command does not talk to the broker (muster nodes, inventory,
+         * --local): the broker password is not read, so that a user who may
+         * read the registrations or use the control socket needs no more. */
+        bool no_broker;
         /* Why the last option or the configuration was refused, one line
          * without a final period: the check plugins put it on their status
          * line, since Nagios shows only standard output. */

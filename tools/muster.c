@@ -1058,6 +1058,7 @@ static int run(int argc, char *argv[]) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(argv[optind], verbs[i].name))
                         continue;
+                arg_opts.no_broker = arg_local || streq(verbs[i].name, "nodes") || streq(verbs[i].name, "inventory");
                 r = cli_load_config(&arg_opts, &config);
                 if (r < 0) {
                         snprintf(error_text, sizeof error_text, "%s",

@@ -253,6 +253,34 @@ class CheckUser(unittest.TestCase):
         self.assertRegex(node.stderr(), r"Dropped request \([a-z-]+\)")
         node.stop()
 
+    def test_commands_without_broker_read_no_password(self):
+        """muster nodes, inventory and --local do not read the broker
+        password: a user who may read the registrations (Nagios, through
+        muster-registry) or use the control socket needs no more."""
+        self.fleet.register("regnode")
+        conf = self.fleet.root / "nopassword.conf"
+        conf.write_text(self.fleet.client_config.read_text().replace(
+            "[broker]\n", "[broker]\npassword_file=/nonexistent/broker-password\n"))
+        node = self.add_node("localnode").start()
+        r = subprocess.run([binary("muster"), "--config", str(conf), "nodes"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("regnode", r.stdout)
+        r = subprocess.run([binary("muster"), "--config", str(conf), "inventory", "regnode"], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        local = conf.read_text().replace("[main]\n", f"[main]\nidentity=localnode\n") + \
+            f"[responder]\ncontrol_socket={node.dir / 'control'}\n"
+        (self.fleet.root / "nopassword-local.conf").write_text(local)
+        r = subprocess.run([binary("muster"), "--config", str(self.fleet.root / "nopassword-local.conf"), "--local",
+                            "ping"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("localnode", r.stdout)
+        # A command that talks to the broker does need it, and says so.
+        r = subprocess.run([binary("muster"), "--config", str(conf), "ping"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Failed to read broker password file /nonexistent/broker-password", r.stderr)
+        node.stop()
+
     def test_orphan_sweep_logs_only_real_leftovers(self):
         """"Killed N process(es) a check left behind." only when a check
         really left one; a plain /bin/true leaves nothing to log."""
