@@ -22,6 +22,7 @@ cache held, through the responder's dispatch itself."""
 
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from harness import Broker  # noqa: E402
-from fleet import Fleet, RawClient, build_request, sign, PLUGINS  # noqa: E402
+from fleet import Fleet, RawClient, binary, build_request, sign, PLUGINS  # noqa: E402
 
 FLOOD = int(os.environ.get("MUSTER_FLOOD", "100000"))
 NODES = ("web1", "web2", "web3")
@@ -103,9 +104,14 @@ class Lockout(unittest.TestCase):
               f"published in {published:.1f} s, all consumed after {flooded:.1f} s "
               f"({FLOOD * len(NODES) / flooded:.0f} deliveries/s); VmRSS kB before -> after: "
               + ", ".join(f"{n} {rss_before[n]} -> {rss_after[n]}" for n in NODES), file=sys.stderr)
-        for n in NODES:
-            # The old cache would have held ~70 MB of ids; allow the heap a little slack.
-            self.assertLess(rss_after[n] - rss_before[n], 16 * 1024, n)
+        # AddressSanitizer's quarantine keeps freed memory: RSS says nothing
+        # there; the plain build checks it. Remembering the flood's ids took
+        # about 64 bytes each (6 MB for 100,000, 70 MB for 1,100,000).
+        sanitized = "__asan_init" in subprocess.run(["nm", "-D", binary("muster-responder")], capture_output=True,
+                                                    text=True).stdout
+        if not sanitized:
+            for n in NODES:
+                self.assertLess(rss_after[n] - rss_before[n], 2048, f"{n}: memory must stay flat")
 
     def test_reply_to_not_direct_reply_to(self):
         """A captured request replayed with the attacker's reply_to: it does
