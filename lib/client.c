@@ -440,7 +440,7 @@ static int collect(CallState *st, uint64_t until) {
                         continue;
                 }
                 if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
-                        return -ETIMEDOUT;
+                        continue; /* its timer rounds to milliseconds: the loop's check decides */
                 if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
                     res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
                         amqp_frame_t frame;
