@@ -7,7 +7,8 @@ scheduled check, as the nagios user, against a private fleet, and the state,
 output, perfdata and long output Nagios recorded (status.dat) are read back;
 Debian's icinga2 validates the CheckCommand objects of
 conf.d/icinga2/muster.conf beside the Template Library that icinga2.conf
-includes by default.
+includes by default, then runs both as scheduled checks and the results
+are read back through its PerfdataWriter.
 
 The only change made to the shipped muster.cfg is its plugin directory,
 pointed at the build's check-mc-nrpe and check_mcollective."""
@@ -418,6 +419,120 @@ object Service "registrations" {{
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("mcollective_typo", r.stdout + r.stderr)
         finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_4_icinga_runs_checks(self):
+        """Icinga 2 runs both CheckCommands, unchanged, as its user (nagios)
+        and records state, output and perfdata (read back through its
+        PerfdataWriter). PluginDir points at the build's plugins."""
+        d = Path(tempfile.mkdtemp(prefix="muster-icinga-run-"))
+        os.chmod(d, 0o755)
+        proc = None
+        try:
+            for sub in ("data", "log", "cache", "spool", "run", "run/icinga2", "perfdata"):
+                (d / sub).mkdir()
+            conf = d / "icinga2.conf"
+            conf.write_text(f"""
+const PluginDir = "{Path(binary("check-mc-nrpe")).parent}"
+include <itl>
+include "{SOURCE}/conf.d/icinga2/muster.conf"
+
+object CheckerComponent "checker" {{ }}
+object PerfdataWriter "perfdata" {{
+  service_perfdata_path = "{d}/perfdata/service"
+  host_perfdata_path = "{d}/perfdata/host"
+  service_temp_path = "{d}/perfdata/service.tmp"
+  host_temp_path = "{d}/perfdata/host.tmp"
+  service_format_template = "SERVICE::$service.name$\\tSTATE::$service.state_id$\\tOUTPUT::$service.output$\\tPERF::$service.perfdata$\\tEND"
+  rotation_interval = 1s
+}}
+object Host "monitor" {{
+  check_command = "dummy"
+  enable_active_checks = false
+}}
+object Service "talk" {{
+  host_name = "monitor"
+  check_command = "mc_nrpe"
+  check_interval = 5s
+  vars.mc_nrpe_command = "check_mcollective"
+  vars.mc_nrpe_with = "monitor"
+  vars.mc_nrpe_config = "{self.conf}"
+}}
+object Service "thresholds" {{
+  host_name = "monitor"
+  check_command = "mc_nrpe"
+  check_interval = 5s
+  vars.mc_nrpe_command = "check_web"
+  vars.mc_nrpe_class = [ "webserver" ]
+  vars.mc_nrpe_fact = [ "role=web" ]
+  vars.mc_nrpe_warning = 0
+  vars.mc_nrpe_critical = "40%"
+  vars.mc_nrpe_config = "{self.conf}"
+}}
+object Service "registrations" {{
+  host_name = "monitor"
+  check_command = "mcollective"
+  check_interval = 5s
+  vars.mcollective_directory = "{self.regs}"
+  vars.mcollective_verbose = true
+}}
+""")
+            for p in [d, *d.rglob("*")]:
+                os.chown(p, pwd.getpwnam("nagios").pw_uid, self.nagios_gid)
+            defines = {"DataDir": d / "data", "LogDir": d / "log", "CacheDir": d / "cache",
+                       "SpoolDir": d / "spool", "InitRunDir": d / "run", "PidPath": d / "run/icinga2/icinga2.pid",
+                       "StatePath": d / "data/icinga2.state", "ObjectsPath": d / "cache/icinga2.debug",
+                       "VarsPath": d / "cache/icinga2.vars", "ModAttrPath": d / "data/modified-attributes.conf"}
+            args = [ICINGA, "daemon", "-c", str(conf)] + [f"-DConfiguration.{k}={v}" for k, v in defines.items()]
+            with open(d / "stdout.log", "wb") as log:
+                proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+            results = {}
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and len(results) < 3:
+                if proc.poll() is not None:
+                    self.fail("icinga2 exited: " + (d / "stdout.log").read_text(errors="replace")[-3000:])
+                for f in (d / "perfdata").glob("service*"):
+                    for rec in f.read_text(errors="replace").split("SERVICE::")[1:]:
+                        m = re.match(r"(?s)^(.*?)\tSTATE::(\d)\tOUTPUT::(.*?)\tPERF::(.*?)\tEND", rec)
+                        if m:
+                            results[m[1]] = (int(m[2]), m[3], m[4])
+                time.sleep(0.5)
+            for name, (state, output, perf) in sorted(results.items()):
+                print(f"\n[icinga2 {name}] state={state}\n  output: {output}\n  perfdata: {perf}", flush=True)
+            self.assertEqual(set(results), {"talk", "thresholds", "registrations"},
+                             (d / "stdout.log").read_text(errors="replace")[-3000:])
+
+            state, output, perf = results["talk"]
+            self.assertEqual(state, 2)
+            self.assertEqual(output.splitlines(), ["check_mcollective: OK: 1 WARNING: 0 CRITICAL: 1 UNKNOWN: 0",
+                                                   "CRITICAL: mon2"])
+            self.assertRegex(perf, r"^total=2 ok=1 warn=0 crit=1 unknown=0 checktime=\d+\.\d{6}$")
+
+            state, output, perf = results["thresholds"]
+            self.assertEqual(state, 2)   # 1 of 2 not OK: 50% > 40%
+            self.assertEqual(output.splitlines(), ["check_web: OK: 1 WARNING: 1 CRITICAL: 0 UNKNOWN: 0",
+                                                   "WARNING: web2"])
+            self.assertRegex(perf, r"^total=2 ok=1 warn=1 crit=0 unknown=0 checktime=\d+\.\d{6} "
+                                   r"notok=1;0;;0;2 notok_pct=50%;;40;0;100$")
+
+            state, output, perf = results["registrations"]
+            self.assertEqual(state, 2)
+            self.assertTrue(output.startswith("CRITICAL: 1 / 3 hosts not checked in within 300 seconds"), output)
+            self.assertEqual(perf, "totalhosts=3 oldhosts=1 currenthosts=2")
+        finally:
+            if proc and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            if proc:
+                # icinga2 forks a helper that may outlive the main process
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             shutil.rmtree(d, ignore_errors=True)
 
 
