@@ -63,7 +63,7 @@ enum {
         "  -C, --wc CLASS          Class filter, exact or /regex/\n"                           \
         "  -I, --wi IDENTITY       Identity filter, exact or /regex/\n"                        \
         "  -A, --wa AGENT          Nodes that serve AGENT\n"                                   \
-        "  -W, --with \"WORD...\"   Combined filter: a word with an operator is a fact\n"       \
+        "  -W, --with \"WORD...\"    Combined filter: a word with an operator is a fact\n"      \
         "                          filter, a word without is a class filter\n"               \
         "  -T, --target COLLECTIVE Collective to address\n\n"                                  \
         "Discovery and timing:\n"                                                              \
