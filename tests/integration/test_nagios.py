@@ -41,6 +41,7 @@ def shipped_nagios_cfg():
     text = (SOURCE / "conf.d" / "nagios" / "muster.cfg.in").read_text()
     text = text.replace("@NAGIOS_PLUGINDIR@/check-mc-nrpe", binary("check-mc-nrpe"))
     text = text.replace("@NAGIOS_PLUGINDIR@/check_mcollective", binary("check_mcollective"))
+    text = text.replace("@PKGSYSCONFDIR@", "/etc/muster")
     assert "@" not in text.replace("$ARG", ""), text
     return text
 
@@ -217,9 +218,10 @@ class NagiosAndIcinga(unittest.TestCase):
         for n in cls.fleet.nodes.values():
             n.wait_ready()
 
-        # What the nagios user is given, as check-mc-nrpe(1) says: the client
-        # configuration readable by all, the key through a group it belongs
-        # to (muster on an installed system; its own group here).
+        # What the nagios user is given: a client configuration and a key
+        # that it may read (on an installed system its own, in
+        # /etc/muster/nagios; here a copy of the fleet's PSK), passed with
+        # --config, which overrides the definitions' default.
         cls.nagios_gid = grp.getgrnam("nagios").gr_gid
         cls.dir = Path(tempfile.mkdtemp(prefix="muster-nagios-"))
         os.chmod(cls.dir, 0o755)
@@ -275,6 +277,18 @@ class NagiosAndIcinga(unittest.TestCase):
         cls.fleet.close()
         cls.broker.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_0_shipped_defaults(self):
+        """check-mc-nrpe reads Nagios's own configuration unless the service
+        says otherwise (least privilege, muster(7)); the Icinga 2 command
+        has the same default."""
+        cfg = shipped_nagios_cfg()
+        lines = [line.split(None, 1)[1] for line in cfg.splitlines() if line.strip().startswith("command_line")]
+        self.assertEqual(len(lines), 3, lines)
+        for line in lines[:2]:
+            self.assertIn(f"{binary('check-mc-nrpe')} '$ARG1$' --config /etc/muster/nagios/muster.conf ", line)
+        icinga = (SOURCE / "conf.d" / "icinga2" / "muster.conf").read_text()
+        self.assertIn('vars.mc_nrpe_config = "/etc/muster/nagios/muster.conf"', icinga)
 
     def test_1_nagios_validates(self):
         """nagios4 -v accepts the shipped definitions as the services use them."""
