@@ -146,6 +146,8 @@ define service {
 
 NAGIOS_CFG = """
 log_file=%(d)s/nagios.log
+# beside the monitoring-plugins' definitions, as Debian's nagios.cfg reads them
+cfg_dir=/etc/nagios-plugins/config
 cfg_file=%(d)s/muster.cfg
 cfg_file=%(d)s/objects.cfg
 object_cache_file=%(d)s/objects.cache
