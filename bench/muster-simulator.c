@@ -35,6 +35,7 @@
 
 #include "amqp-session.h"
 #include "config.h"
+#include "federation.h"
 #include "hashmap.h"
 #include "log.h"
 #include "message.h"
@@ -91,6 +92,7 @@ typedef struct Job {
         struct Job *next, *prev;
         Request *request;
         char *reply_to;
+        bool federated;
         char *command;
         char *command_line;
         NrpeRun *run;
@@ -106,6 +108,7 @@ struct Sim {
         Signer signer;             /* shared: the PSK, or one Ed25519 key for all identities */
         NrpeConfig *nrpe;
         char **classes[3];         /* shared, read-only: {sim, web}, {sim, db}, {sim, cache} */
+        char *reply_exchange;      /* <prefix>.reply with responder.federated_replies */
 
         SimNode *nodes;
         size_t n_nodes;
@@ -158,7 +161,7 @@ static void list_remove(Job **head, Job **tail, Job *j) {
 }
 
 /* The daemon's manager_send_reply(), for one simulated node. */
-static int node_send_reply(SimNode *n, const Request *req, const char *reply_to, int statuscode,
+static int node_send_reply(SimNode *n, const Request *req, const char *reply_to, bool federated, int statuscode,
                            const char *statusmsg, json_t *data) {
         Sim *s = n->conn->sim;
         _cleanup_free_ char *body = NULL;
@@ -173,7 +176,8 @@ static int node_send_reply(SimNode *n, const Request *req, const char *reply_to,
                 return log_error_errno(r, "Failed to build reply of %s to %s: %m", n->identity, req->requestid);
         if (!reply_to)
                 return 0;
-        r = amqp_session_publish(&n->conn->session, "", reply_to, body, size,
+        const char *exchange = federation_reply_exchange(&s->config, s->reply_exchange, federated);
+        r = amqp_session_publish(&n->conn->session, exchange ?: "", reply_to, body, size,
                                  &(PublishOptions) { .signature = sig, .scheme = scheme, .key_id = key_id });
         if (r < 0) {
                 s->publish_failures++;
@@ -212,7 +216,7 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
                 if (!data)
                         sim_fail(s, log_oom());
                 else
-                        (void) node_send_reply(j->node, j->request, j->reply_to,
+                        (void) node_send_reply(j->node, j->request, j->reply_to, j->federated,
                                                exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
                                                nagios_state_to_string(exitcode), data);
         } else {
@@ -259,7 +263,7 @@ static bool command_inproc(const char *command) {
 
 /* The daemon's manager_handle_request(), for one simulated node. */
 static void node_handle_request(SimNode *n, const void *body, size_t size, const char *scheme, const char *key_id,
-                                const char *sig, const char *reply_to) {
+                                const char *sig, const char *reply_to, bool federated) {
         Sim *s = n->conn->sim;
         Dispatch d;
         int r;
@@ -284,7 +288,7 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
                 break;
 
         case DISPATCH_REPLY:
-                (void) node_send_reply(n, d.request, reply_to, d.statuscode, d.statusmsg, d.data);
+                (void) node_send_reply(n, d.request, reply_to, federated, d.statuscode, d.statusmsg, d.data);
                 break;
 
         case DISPATCH_RUN: {
@@ -297,7 +301,8 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
                         }
                         n->core.stats.checks_run++;
                         s->checks_inproc++;
-                        (void) node_send_reply(n, d.request, reply_to, STATUS_OK, nagios_state_to_string(0), data);
+                        (void) node_send_reply(n, d.request, reply_to, federated, STATUS_OK,
+                                               nagios_state_to_string(0), data);
                         break;
                 }
                 Job *j = calloc(1, sizeof *j);
@@ -310,6 +315,7 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
                 j->request = TAKE_PTR(d.request);
                 j->command = TAKE_PTR(d.command);
                 j->command_line = TAKE_PTR(d.command_line);
+                j->federated = federated;
                 if (reply_to && !(j->reply_to = strdup(reply_to))) {
                         job_free(j);
                         sim_fail(s, log_oom());
@@ -353,7 +359,8 @@ static void on_delivery(amqp_envelope_t *env, void *userdata) {
         node_handle_request(n, env->message.body.bytes, env->message.body.len,
                             amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
                             amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
-                            amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt);
+                            amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt,
+                            amqp_delivery_federated(p));
 }
 
 /* As the daemon: read everything available, then ack it all at once. */
@@ -546,6 +553,11 @@ static int conn_setup(Sim *s, Conn *c) {
         r = amqp_session_declare_exchanges(&c->session, &s->config);
         if (r < 0)
                 return log_error_errno(r, "Failed to declare exchanges: %s", c->session.error);
+        if (!s->reply_exchange) {
+                r = amqp_session_declare_reply_exchange(&c->session, &s->config, &s->reply_exchange);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to declare the reply exchange: %s", c->session.error);
+        }
         /* Per consumer (global=0), as every responder has its own. */
         amqp_basic_qos(c->session.conn, AMQP_CHANNEL, 0, PREFETCH, 0);
         r = amqp_reply_to_errno(amqp_get_rpc_reply(c->session.conn), "basic qos", c->session.error,
@@ -728,6 +740,7 @@ static void sim_free(Sim *s) {
         keyring_free(s->client_keys);
         signer_done(&s->signer);
         psk_free(s->psk);
+        free(s->reply_exchange);
         config_done(&s->config);
         free(s);
 }

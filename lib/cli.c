@@ -155,7 +155,7 @@ int cli_load_config(CliOptions *o, MusterConfig *ret) {
         if (r < 0)
                 return log_oom();
         r = config_load(&c, o->config_path, false);
-        if (r >= 0)
+        if (r >= 0 && !o->no_broker)
                 r = config_resolve_secrets(&c);
         if (r < 0) {
                 /* config_load() logged every error; the first is the one

@@ -18,6 +18,10 @@ typedef struct CliOptions {
         uint64_t discovery_timeout_usec; /* --dt, 0: config */
         uint64_t timeout_usec;          /* -t, 0: config */
         const char *registry_dir;       /* --registry-dir */
+        /* The command does not talk to the broker (muster nodes, inventory,
+         * --local): the broker password is not read, so that a user who may
+         * read the registrations or use the control socket needs no more. */
+        bool no_broker;
         /* Why the last option or the configuration was refused, one line
          * without a final period: the check plugins put it on their status
          * line, since Nagios shows only standard output. */
@@ -59,7 +63,7 @@ enum {
         "  -C, --wc CLASS          Class filter, exact or /regex/\n"                           \
         "  -I, --wi IDENTITY       Identity filter, exact or /regex/\n"                        \
         "  -A, --wa AGENT          Nodes that serve AGENT\n"                                   \
-        "  -W, --with \"WORD...\"   Combined filter: a word with an operator is a fact\n"       \
+        "  -W, --with \"WORD...\"    Combined filter: a word with an operator is a fact\n"      \
         "                          filter, a word without is a class filter\n"               \
         "  -T, --target COLLECTIVE Collective to address\n\n"                                  \
         "Discovery and timing:\n"                                                              \

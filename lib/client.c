@@ -440,7 +440,7 @@ static int collect(CallState *st, uint64_t until) {
                         continue;
                 }
                 if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
-                        return -ETIMEDOUT;
+                        continue; /* its timer rounds to milliseconds: the loop's check decides */
                 if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
                     res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
                         amqp_frame_t frame;
@@ -733,12 +733,15 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
 
         size_t batch = n_expected;
         if (batched && req->batch_percent > 0)
-                batch = MAX((size_t) ((double) n_expected * req->batch_percent / 100.0 + 0.999999), (size_t) 1);
+                batch = MAX((n_expected * req->batch_percent + 99) / 100, (size_t) 1);  /* rounded up, as mco */
         else if (batched)
                 batch = req->batch_size;
         if (batch == 0)
                 batch = 1;
 
+        /* A broadcast ping is its own discovery: report it as one. */
+        if (open_ended && req->on_discovery)
+                req->on_discovery(0, req->discovery_timeout_usec, false, req->userdata);
         st.published_at = now_usec(CLOCK_MONOTONIC);
         for (size_t sent = 0;;) {
                 _cleanup_strv_free_ char **group = NULL;
@@ -785,6 +788,11 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 }
         }
         res.total_usec = now_usec(CLOCK_MONOTONIC) - st.published_at;
+        if (open_ended) {
+                res.n_discovered = res.n_replies;  /* the ping was the discovery */
+                if (req->on_discovery)
+                        req->on_discovery(res.n_replies, req->discovery_timeout_usec, true, req->userdata);
+        }
         r = finish_missing(&st);
 
 finish:

@@ -40,7 +40,9 @@ void client_result_done(ClientResult *r);
 
 typedef void (*client_reply_cb_t)(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata);
 /* Broadcast discovery: called once when it starts (n 0, done false), at
- * every new node, and once when it ends (done true). */
+ * every new node, and once when it ends (done true). For a broadcast ping,
+ * which is its own discovery, the answers go to on_reply with n_expected 0
+ * in between. */
 typedef void (*client_discovery_cb_t)(size_t n_discovered, uint64_t timeout_usec, bool done, void *userdata);
 
 typedef struct ClientRequest {

@@ -81,6 +81,15 @@ static int parse_bool_item(const char *value, void *data, const char **expected)
         return 0;
 }
 
+static int parse_tristate_item(const char *value, void *data, const char **expected) {
+        *expected = "a boolean (yes/no, true/false, on/off, 1/0)";
+        int r = parse_boolean(value);
+        if (r < 0)
+                return r;
+        *(int *) data = r;
+        return 0;
+}
+
 static int parse_uint_positive(const char *value, void *data, const char **expected) {
         unsigned v;
         *expected = "a whole number between 1 and 65535";
@@ -165,6 +174,40 @@ static int parse_metachars(const char *value, void *data, const char **expected)
         return free_and_strdup(data, v);
 }
 
+/* At most a request's own largest ttl (7 days). */
+static int parse_max_ttl(const char *value, void *data, const char **expected) {
+        uint64_t v;
+        *expected = "a duration between 1s and 7d such as 5min";
+        int r = parse_duration(value, &v);
+        if (r < 0)
+                return r;
+        if (v < USEC_PER_SEC || v > UINT64_C(7) * 86400 * USEC_PER_SEC)
+                return -ERANGE;
+        *(uint64_t *) data = v;
+        return 0;
+}
+
+static int parse_reply_to_list(const char *value, void *data, const char **expected) {
+        _cleanup_strv_free_ char **l = NULL;
+        *expected = "a list of queue names, each may end in *";
+        int r = parse_strv(value, &l, expected);
+        if (r < 0)
+                return r;
+        if (!l)
+                return -EINVAL;
+        for (char **n = l; *n; n++) {
+                const char *star = strchr(*n, '*');
+                if (strlen(*n) > 255 || (star && star[1] != '\0'))
+                        return -EINVAL;
+                for (const char *c = *n; *c; c++)
+                        if ((unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
+                                return -EINVAL;
+        }
+        strv_free(*(char ***) data);
+        *(char ***) data = TAKE_PTR(l);
+        return 0;
+}
+
 static int parse_agents(const char *value, void *data, const char **expected) {
         _cleanup_strv_free_ char **l = NULL;
         *expected = "a list of agents among discovery, rpcutil, nrpe";
@@ -203,7 +246,7 @@ static const ConfigItem config_items[] = {
         { "broker",    "tls_verify_hostname",   parse_bool_item,         O(tls_verify_hostname) },
 
         { "security",  "psk_file",              parse_string,            O(psk_file) },
-        { "security",  "accept_psk",            parse_bool_item,         O(accept_psk) },
+        { "security",  "accept_psk",            parse_tristate_item,     O(accept_psk) },
         { "security",  "private_key",           parse_string,            O(private_key) },
         { "security",  "key_id",                parse_identity_item,     O(key_id) },
         { "security",  "client_keys_dir",       parse_string,            O(client_keys_dir) },
@@ -211,18 +254,22 @@ static const ConfigItem config_items[] = {
         { "security",  "policy_file",           parse_string,            O(policy_file) },
         { "security",  "max_clock_skew",        parse_duration_item,     O(max_clock_skew_usec) },
         { "security",  "ttl",                   parse_duration_positive, O(ttl_usec) },
+        { "security",  "max_ttl",               parse_max_ttl,           O(max_ttl_usec) },
 
         { "responder", "agents",                parse_agents,            O(agents) },
         { "responder", "facts_dir",             parse_string,            O(facts_dir) },
         { "responder", "classes_file",          parse_string,            O(classes_file) },
         { "responder", "max_concurrent_checks", parse_uint_positive,     O(max_concurrent_checks) },
         { "responder", "control_socket",        parse_string,            O(control_socket) },
+        { "responder", "federated_replies",     parse_bool_item,         O(federated_replies) },
+        { "responder", "allowed_reply_to",      parse_reply_to_list,     O(allowed_reply_to) },
 
         { "nrpe",      "command_dir",           parse_string,            O(nrpe_dir) },
         { "nrpe",      "command_timeout",       parse_duration_positive, O(nrpe_timeout_usec) },
         { "nrpe",      "output_max",            parse_size_item,         O(nrpe_output_max) },
         { "nrpe",      "allow_arguments",       parse_bool_item,         O(nrpe_allow_arguments) },
         { "nrpe",      "nasty_metachars",       parse_metachars,         O(nrpe_nasty_metachars) },
+        { "nrpe",      "user",                  parse_string,            O(nrpe_user) },
 
         { "client",    "discovery_method",      parse_discovery_item,    O(discovery_method) },
         { "client",    "discovery_timeout",     parse_duration_positive, O(discovery_timeout_usec) },
@@ -260,8 +307,9 @@ int config_init(MusterConfig *c) {
                 .tls_verify_peer = true,
                 .tls_verify_hostname = true,
                 .max_clock_skew_usec = 30 * USEC_PER_SEC,
-                .accept_psk = true,
+                .accept_psk = -1,
                 .ttl_usec = 60 * USEC_PER_SEC,
+                .max_ttl_usec = 300 * USEC_PER_SEC,
                 .max_concurrent_checks = 16,
                 .nrpe_timeout_usec = 60 * USEC_PER_SEC,
                 .nrpe_output_max = 64 * 1024,
@@ -297,10 +345,12 @@ int config_init(MusterConfig *c) {
             !(c->classes_file = strdup("/var/lib/puppet/state/classes.txt")) ||
             !(c->nrpe_dir = strdup(PKGSYSCONFDIR "/nrpe.d")) ||
             !(c->nrpe_nasty_metachars = strdup(DEFAULT_NASTY_METACHARS)) ||
+            !(c->nrpe_user = strdup("muster-check")) ||
             !(c->registry_dir = strdup(STATEDIR "/registrations")) ||
             !(c->collector_name = strdup("default")) ||
             !(c->state_dir = strdup(STATEDIR "/registrations")) ||
             !(c->control_socket = strdup(RUNSTATEDIR "/responder.control")) ||
+            strv_extend(&c->allowed_reply_to, "amq.rabbitmq.reply-to.*") < 0 ||
             !(c->collector_queue_type = strdup("classic")) ||
             !(c->collector_control_socket = strdup(RUNSTATEDIR "/collector.control"))) {
                 config_done(c);
@@ -333,10 +383,12 @@ void config_done(MusterConfig *c) {
         free(c->classes_file);
         free(c->nrpe_dir);
         free(c->nrpe_nasty_metachars);
+        free(c->nrpe_user);
         free(c->registry_dir);
         free(c->collector_name);
         free(c->state_dir);
         free(c->control_socket);
+        strv_free(c->allowed_reply_to);
         free(c->collector_queue_type);
         free(c->collector_control_socket);
         free(c->metrics_address);
@@ -531,6 +583,10 @@ static bool strv_equal(char **a, char **b) {
         return true;
 }
 
+bool config_accept_psk(const MusterConfig *c, size_t n_client_keys) {
+        return c->accept_psk >= 0 ? c->accept_psk > 0 : n_client_keys == 0;
+}
+
 bool config_connection_changed(const MusterConfig *a, const MusterConfig *b) {
         return !strv_equal(a->broker_urls, b->broker_urls) ||
                 !streq_ptr(a->username, b->username) ||
@@ -549,7 +605,8 @@ bool config_broker_changed(const MusterConfig *a, const MusterConfig *b) {
                 !streq_ptr(a->identity, b->identity) ||
                 !streq_ptr(a->collective, b->collective) ||
                 !streq_ptr(a->prefix, b->prefix) ||
-                !strv_equal(a->agents, b->agents);
+                !strv_equal(a->agents, b->agents) ||
+                a->federated_replies != b->federated_replies;
 }
 
 static const char *const discovery_table[_DISCOVERY_MAX] = {

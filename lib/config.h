@@ -41,7 +41,7 @@ typedef struct MusterConfig {
 
         /* [security] */
         char *psk_file;
-        bool accept_psk;
+        int accept_psk;                 /* 1, 0, or -1: no when client keys are loaded (config_accept_psk()) */
         char *private_key;
         char *key_id;
         char *client_keys_dir;
@@ -49,6 +49,7 @@ typedef struct MusterConfig {
         char *policy_file;
         uint64_t max_clock_skew_usec;
         uint64_t ttl_usec;
+        uint64_t max_ttl_usec;      /* every request's ttl is clamped to this */
 
         /* [responder] */
         char **agents;
@@ -56,6 +57,8 @@ typedef struct MusterConfig {
         char *classes_file;
         unsigned max_concurrent_checks;
         char *control_socket;
+        bool federated_replies;     /* replies to federated requests go to <prefix>.reply */
+        char **allowed_reply_to;    /* reply_to names; a trailing '*' matches any rest */
 
         /* [nrpe] */
         char *nrpe_dir;
@@ -63,6 +66,7 @@ typedef struct MusterConfig {
         uint64_t nrpe_output_max;
         bool nrpe_allow_arguments;
         char *nrpe_nasty_metachars;
+        char *nrpe_user;                /* checks run as this user; "": as the daemon */
 
         /* [client] */
         DiscoveryMethod discovery_method;
@@ -114,6 +118,9 @@ bool config_connection_changed(const MusterConfig *a, const MusterConfig *b);
 /* The same, or anything that changes a responder's queue bindings (identity,
  * collective, prefix, agents). */
 bool config_broker_changed(const MusterConfig *a, const MusterConfig *b);
+/* Whether PSK-signed requests are accepted: [security] accept_psk when it
+ * is set, otherwise yes exactly when no client key is loaded. */
+bool config_accept_psk(const MusterConfig *c, size_t n_client_keys);
 
 const char *discovery_method_to_string(DiscoveryMethod m);
 DiscoveryMethod discovery_method_from_string(const char *s);

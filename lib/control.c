@@ -12,6 +12,11 @@
 #include "util.h"
 
 #define CONTROL_MAX_REQUEST (256 * 1024)
+#define CONTROL_TIMEOUT_USEC (5 * USEC_PER_SEC)
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
 
 struct Control {
         sd_event *event;
@@ -24,20 +29,31 @@ struct Control {
         gid_t muster_gid;
         bool have_gid;
         bool looked_up_gid;
+        const char *group;          /* "muster"; a test may point it elsewhere */
+        ControlConnection *connections;
+        size_t n_connections;
 };
 
+/* Who holds a reference: the connection itself from accept() until its
+ * request was handed to the handler (or reading failed); a handler that
+ * answers later (control_connection_ref()); and the answer while it is
+ * being written. When the last one goes and nothing was answered, the
+ * peer gets {"error": ...} rather than silence. */
 struct ControlConnection {
         unsigned n_ref;
         Control *control;
+        ControlConnection *next, *prev;
         int fd;
         sd_event_source *source;
         sd_event_source *timeout;
         char *buf;
         size_t size;
+        char *out;                  /* the answer being written, with its newline */
+        size_t out_size, out_done;
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        bool done;
+        bool done;                  /* answered (or given up): further sends are ignored */
 };
 
 /* The fds systemd passed us, claimed by name. */
@@ -99,43 +115,131 @@ static void connection_close(ControlConnection *c) {
         }
 }
 
+static void connection_detach(ControlConnection *c) {
+        Control *ctl = c->control;
+        if (!ctl)
+                return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                ctl->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->next = c->prev = NULL;
+        ctl->n_connections--;
+        c->control = NULL;
+}
+
 ControlConnection *control_connection_unref(ControlConnection *c) {
         if (!c || --c->n_ref > 0)
                 return NULL;
+        if (!c->done && c->fd >= 0) {
+                /* Nobody answered: say so, without waiting for the peer. */
+                static const char msg[] = "{\"error\":\"the daemon could not answer this request\"}\n";
+                c->done = true;
+                (void) !send(c->fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
         connection_close(c);
+        connection_detach(c);
         free(c->buf);
+        free(c->out);
         free(c);
         return NULL;
+}
+
+size_t control_connections(const Control *c) {
+        return c ? c->n_connections : 0;
+}
+
+void control_set_group(Control *c, const char *group) {
+        c->group = group;
+        c->looked_up_gid = false;
+        c->have_gid = false;
 }
 
 uid_t control_connection_uid(const ControlConnection *c) {
         return c->uid;
 }
 
-int control_connection_send(ControlConnection *c, const char *body, size_t size) {
-        if (c->done || c->fd < 0)
-                return 0;
-        c->done = true;
-        /* The answer is small; a blocking write with a bound is fine here. */
-        int flags = fcntl(c->fd, F_GETFL);
-        if (flags >= 0)
-                (void) fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-        struct timeval tv = { .tv_sec = 5 };
-        (void) setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        while (size > 0) {
-                ssize_t k = send(c->fd, body, size, MSG_NOSIGNAL);
+/* Write what the socket takes now; 1 when all of it went, 0 when the rest
+ * must wait for EPOLLOUT. */
+static int connection_flush(ControlConnection *c) {
+        while (c->out_done < c->out_size) {
+                ssize_t k = send(c->fd, c->out + c->out_done, c->out_size - c->out_done, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
-                        connection_close(c);
+                        if (errno == EAGAIN)
+                                return 0;
                         return -errno;
                 }
-                body += k;
-                size -= (size_t) k;
+                c->out_done += (size_t) k;
         }
-        (void) !send(c->fd, "\n", 1, MSG_NOSIGNAL);
+        return 1;
+}
+
+/* The writer's reference goes with the connection's fd. */
+static void connection_write_finished(ControlConnection *c) {
         connection_close(c);
-        control_connection_unref(c);  /* the reference the event source held */
+        control_connection_unref(c);
+}
+
+static int on_connection_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ControlConnection *c = userdata;
+        size_t before = c->out_done;
+        int r = connection_flush(c);
+        if (r != 0)                            /* all written, or failed: either way done */
+                connection_write_finished(c);
+        else if (c->out_done > before)         /* the peer reads: it has another while */
+                (void) event_source_rearm(c->timeout, CONTROL_TIMEOUT_USEC);
+        return 0;
+}
+
+static int on_write_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        connection_write_finished(userdata);   /* the peer does not read: give up */
+        return 0;
+}
+
+int control_connection_send(ControlConnection *c, const char *body, size_t size) {
+        int r;
+
+        if (c->done || c->fd < 0)
+                return 0;
+        c->done = true;
+        /* One request per connection: nothing more is read. */
+        c->source = sd_event_source_disable_unref(c->source);
+        c->timeout = sd_event_source_disable_unref(c->timeout);
+
+        c->out = malloc(size + 1);
+        if (!c->out) {
+                connection_close(c);
+                return -ENOMEM;
+        }
+        memcpy(c->out, body, size);
+        c->out[size] = '\n';
+        c->out_size = size + 1;
+
+        /* Never block the event loop: what the socket does not take now is
+         * written when the peer reads, for at most CONTROL_TIMEOUT_USEC. */
+        r = connection_flush(c);
+        if (r < 0) {
+                connection_close(c);
+                return r;
+        }
+        if (r > 0) {
+                connection_close(c);
+                return 0;
+        }
+        sd_event *e = c->control ? c->control->event : NULL;
+        r = e ? sd_event_add_io(e, &c->source, c->fd, EPOLLOUT, on_connection_writable, c) : -ESTALE;
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &c->timeout, CLOCK_MONOTONIC, CONTROL_TIMEOUT_USEC, 0,
+                                               on_write_timeout, c);
+        if (r < 0) {
+                connection_close(c);
+                return r;
+        }
+        control_connection_ref(c);             /* the writer's, until the answer is out */
         return 0;
 }
 
@@ -147,12 +251,34 @@ int control_connection_send_error(ControlConnection *c, const char *error) {
         return control_connection_send(c, s, strlen(s));
 }
 
+/* The peer's supplementary groups as of connect(), from the kernel
+ * (SO_PEERGROUPS, Linux 4.13): no race with the peer's exit or exec, and no
+ * need to read /proc. */
+static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
+        socklen_t len = 32 * sizeof(gid_t);
+
+        for (unsigned attempt = 0; attempt < 4; attempt++) {
+                _cleanup_free_ gid_t *g = malloc(MAX(len, (socklen_t) sizeof(gid_t)));
+                if (!g)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) >= 0) {
+                        *ret_n = len / sizeof(gid_t);
+                        *ret = TAKE_PTR(g);
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return -errno;
+                /* len now holds the size needed */
+        }
+        return -ERANGE;
+}
+
 static bool peer_allowed(Control *ctl, ControlConnection *c) {
         if (c->uid == 0 || c->uid == geteuid())
                 return true;
         /* Looked up only when needed: NSS modules cost an idle daemon memory. */
         if (!ctl->looked_up_gid) {
-                struct group *g = getgrnam("muster");
+                struct group *g = getgrnam(ctl->group ?: "muster");
                 if (g) {
                         ctl->muster_gid = g->gr_gid;
                         ctl->have_gid = true;
@@ -163,28 +289,31 @@ static bool peer_allowed(Control *ctl, ControlConnection *c) {
                 return false;
         if (c->gid == ctl->muster_gid)
                 return true;
-        /* Supplementary groups of the peer, from /proc. */
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/status", (int) c->pid);
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        char line[4096];
-        while (f && fgets(line, sizeof line, f)) {
-                if (!startswith(line, "Groups:"))
-                        continue;
-                char *save = NULL;
-                for (char *w = strtok_r(line + 7, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
-                        unsigned g;
-                        if (parse_uint(w, &g) >= 0 && g == ctl->muster_gid)
-                                return true;
-                }
+        _cleanup_free_ gid_t *groups = NULL;
+        size_t n = 0;
+        int r = peer_groups(c->fd, &groups, &n);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read the supplementary groups of control peer pid %d, refusing: %m",
+                                  (int) c->pid);
+                return false;
         }
+        for (size_t i = 0; i < n; i++)
+                if (groups[i] == ctl->muster_gid)
+                        return true;
         return false;
 }
 
 static int on_connection_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         ControlConnection *c = userdata;
         (void) control_connection_send_error(c, "timed out waiting for the request");
+        control_connection_unref(c);           /* the connection's own */
         return 0;
+}
+
+/* An answer of our own, then the connection's own reference goes. */
+static void connection_refuse(ControlConnection *c, const char *error) {
+        (void) control_connection_send_error(c, error);
+        control_connection_unref(c);
 }
 
 static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -196,20 +325,22 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
         if (k < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;
+                c->done = true;
                 connection_close(c);
                 control_connection_unref(c);
                 return 0;
         }
         if (k == 0 && c->size == 0) {
+                c->done = true;
                 connection_close(c);
                 control_connection_unref(c);
                 return 0;
         }
         if (c->size + (size_t) k > CONTROL_MAX_REQUEST)
-                return control_connection_send_error(c, "request too large"), 0;
+                return connection_refuse(c, "request too large"), 0;
         char *nb = realloc(c->buf, c->size + (size_t) k + 1);
         if (!nb)
-                return control_connection_send_error(c, "out of memory"), 0;
+                return connection_refuse(c, "out of memory"), 0;
         c->buf = nb;
         memcpy(c->buf + c->size, tmp, (size_t) k);
         c->size += (size_t) k;
@@ -228,10 +359,13 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
         json_error_t e;
         _cleanup_json_ json_t *msg = json_loads(c->buf, JSON_REJECT_DUPLICATES, &e);
         if (!msg || !json_is_object(msg) || !json_is_string(json_object_get(msg, "verb")))
-                return control_connection_send_error(c, "malformed request, expected {\"verb\": ...}"), 0;
+                return connection_refuse(c, "malformed request, expected {\"verb\": ...}"), 0;
 
-        /* The handler answers now or later through c; it holds our ref. */
-        ctl->handler(c, json_string_value(json_object_get(msg, "verb")), msg, ctl->userdata);
+        /* The handler answers now, or takes a reference and answers later.
+         * If it does neither, the last unref answers with an error. */
+        if (ctl)
+                ctl->handler(c, json_string_value(json_object_get(msg, "verb")), msg, ctl->userdata);
+        control_connection_unref(c);
         return 0;
 }
 
@@ -263,19 +397,25 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         c->uid = cred.uid;
         c->gid = cred.gid;
         c->pid = cred.pid;
+        c->next = ctl->connections;
+        if (c->next)
+                c->next->prev = c;
+        ctl->connections = c;
+        ctl->n_connections++;
 
         if (!peer_allowed(ctl, c)) {
-                log_warning("Refused control connection from uid %u (pid %d): not root, not in group muster.",
-                            (unsigned) cred.uid, (int) cred.pid);
-                (void) control_connection_send_error(c, "permission denied");
+                log_warning("Refused control connection from uid %u (pid %d): not root, not in group %s.",
+                            (unsigned) cred.uid, (int) cred.pid, ctl->group ?: "muster");
+                connection_refuse(c, "permission denied");
                 return 0;
         }
 
         r = sd_event_add_io(ctl->event, &c->source, cfd, EPOLLIN, on_connection_io, c);
         if (r >= 0)
-                r = sd_event_add_time_relative(ctl->event, &c->timeout, CLOCK_MONOTONIC, 5 * USEC_PER_SEC, 0,
+                r = sd_event_add_time_relative(ctl->event, &c->timeout, CLOCK_MONOTONIC, CONTROL_TIMEOUT_USEC, 0,
                                                on_connection_timeout, c);
         if (r < 0) {
+                c->done = true;
                 connection_close(c);
                 control_connection_unref(c);
         }
@@ -337,6 +477,9 @@ int control_new(sd_event *e, const char *fd_name, const char *path, control_hand
 Control *control_free(Control *c) {
         if (!c)
                 return NULL;
+        /* Connections still referenced (a running check's) outlive us. */
+        while (c->connections)
+                connection_detach(c->connections);
         c->source = sd_event_source_disable_unref(c->source);
         if (c->fd >= 0)
                 close(c->fd);

@@ -9,7 +9,9 @@
  * client writes one JSON object and a newline, e.g. {"verb":"status"} or
  * {"verb":"request","request":{...}}; the daemon answers with one JSON line
  * and closes. Only root, the daemon's own user and members of the "muster"
- * group may talk to it (SO_PEERCRED). */
+ * group may talk to it (SO_PEERCRED, and SO_PEERGROUPS for supplementary
+ * groups). Answers are written without blocking the event loop; a peer that
+ * stops reading its answer for 5 s is dropped. */
 
 typedef struct Control Control;
 typedef struct ControlConnection ControlConnection;
@@ -21,10 +23,17 @@ typedef void (*control_handler_t)(ControlConnection *c, const char *verb, json_t
 int control_new(sd_event *e, const char *fd_name, const char *path, control_handler_t handler, void *userdata,
                 Control **ret);
 Control *control_free(Control *c);
+/* Connections alive: accepted and not yet finished (for tests and STATUS). */
+size_t control_connections(const Control *c);
+/* The group whose members may connect (default "muster"); for tests. The
+ * string must outlive c. */
+void control_set_group(Control *c, const char *group);
 
 ControlConnection *control_connection_ref(ControlConnection *c);
 ControlConnection *control_connection_unref(ControlConnection *c);
-/* Send one line and close. Further sends are ignored. */
+/* Send one line and close. Further sends are ignored. A handler that does
+ * not answer at once takes a reference and answers later; a connection
+ * whose last reference goes unanswered gets {"error": ...}. */
 int control_connection_send(ControlConnection *c, const char *body, size_t size);
 int control_connection_send_error(ControlConnection *c, const char *error);
 uid_t control_connection_uid(const ControlConnection *c);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <linux/capability.h>
+#include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -18,7 +22,10 @@
 #define NRPE_COMMAND_NAME_MAX 64U
 #define NRPE_ARGS_MAX 16U
 /* Used when the caller passes no list: the same as muster.conf's default. */
-#define NRPE_NASTY_METACHARS_DEFAULT "|`&><'\"\\[]{};\r\n"
+#define NRPE_NASTY_METACHARS_DEFAULT "|`&><'\"\\[]{};$\r\n"
+/* Refused in arguments whatever nasty_metachars says: they expand or escape
+ * in the shell that runs the command line. */
+#define NRPE_ALWAYS_REFUSED "$`\\\r\n"
 #define NRPE_TRUNCATED_NOTE "(output truncated)"
 #define NRPE_READ_CHUNK (64U * 1024U)
 
@@ -494,7 +501,9 @@ static void set_error(const char **ret_error, const char *e) {
  * none, and also for n outside 1..16), "$$" becomes "$", any other
  * "$text$" stays as it is, and a '$' without a closing one is literal. The
  * substituted arguments are not scanned again. *ret_error is set on -EPERM,
- * -EINVAL and -E2BIG. */
+ * -EINVAL and -E2BIG. An argument is refused (-EINVAL) when it holds a
+ * character of nasty (NULL: NRPE's list plus '$'), or any of $ ` \ CR LF
+ * whatever nasty says, or begins with '-'. */
 int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_args, bool allow, const char *nasty,
                           char **ret, const char **ret_error) {
         _cleanup_(strbuf_done) StrBuf b = {};
@@ -515,11 +524,20 @@ int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_
 
         if (!nasty)
                 nasty = NRPE_NASTY_METACHARS_DEFAULT;
-        for (size_t i = 0; i < n_args; i++)
-                if (args[i] && strpbrk(args[i], nasty)) {
+        for (size_t i = 0; i < n_args; i++) {
+                if (!args[i])
+                        continue;
+                if (strpbrk(args[i], nasty) || strpbrk(args[i], NRPE_ALWAYS_REFUSED)) {
                         set_error(ret_error, "Request contained illegal metachars!");
                         return -EINVAL;
                 }
+                /* An argument that reads as an option changes what the plugin
+                 * does (-f FILE, --output=...), not just a value. */
+                if (args[i][0] == '-') {
+                        set_error(ret_error, "Request contained an argument beginning with '-'");
+                        return -EINVAL;
+                }
+        }
 
         p = command_line;
         for (;;) {
@@ -812,6 +830,9 @@ static void format_seconds(char *buf, size_t n, uint64_t usec) {
         }
 }
 
+/* The pid of the run whose handler is running (0: none). */
+static pid_t completing_pid = 0;
+
 static void run_complete(NrpeRun *run) {
         _cleanup_free_ char *msg = NULL;
         const char *output;
@@ -882,7 +903,11 @@ static void run_complete(NrpeRun *run) {
                 }
         }
 
+        /* The child may still be a zombie that sd-event reaps after us: the
+         * orphan sweep, called from the handler, must leave it alone. */
+        completing_pid = run->exited ? run->pid : 0;
         run->handler(run, exitcode, output, output_size, duration, run->userdata);
+        completing_pid = 0;
         run_free(run);
 }
 
@@ -988,49 +1013,262 @@ static int fd_move_above_stdio(int fd) {
         return n;
 }
 
-static int spawn_shell(const char *command_line, int stdout_fd, pid_t *ret) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t mask, all;
+static void user_set_error(const char **ret_error, const char *e) {
+        if (ret_error)
+                *ret_error = e;
+}
+
+NrpeUser *nrpe_user_free(NrpeUser *u) {
+        if (!u)
+                return NULL;
+        free(u->name);
+        free(u->groups);
+        free(u->home);
+        free(u);
+        return NULL;
+}
+
+static void nrpe_user_freep(NrpeUser **u) {
+        nrpe_user_free(*u);
+}
+
+/* CAP_* bits of the effective set, without libcap. */
+static int have_effective_caps(uint64_t mask) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        uint64_t eff = (uint64_t) d[0].effective | ((uint64_t) d[1].effective << 32);
+        return (eff & mask) == mask;
+}
+
+int nrpe_user_resolve(const char *name, NrpeUser **ret, const char **ret_error) {
+        _cleanup_(nrpe_user_freep) NrpeUser *u = NULL;
+        struct passwd *pw;
+        int r;
+
+        user_set_error(ret_error, NULL);
+        if (!ret)
+                return -EINVAL;
+
+        errno = 0;
+        pw = isempty(name) ? getpwuid(geteuid()) : getpwnam(name);
+        if (!pw) {
+                if (errno != 0 && errno != ENOENT && errno != ESRCH && errno != EBADF && errno != EPERM)
+                        return -errno;
+                user_set_error(ret_error, "no such user");
+                return -ENOENT;
+        }
+        if (isempty(name) && pw->pw_uid == 0) {
+                user_set_error(ret_error, "checks would run as root; name an unprivileged user (or \"root\")");
+                return -EPERM;
+        }
+
+        u = calloc(1, sizeof(NrpeUser));
+        if (!u)
+                return -ENOMEM;
+        u->uid = pw->pw_uid;
+        u->gid = pw->pw_gid;
+        u->name = strdup(pw->pw_name);
+        u->home = strdup(isempty(pw->pw_dir) ? "/" : pw->pw_dir);
+        if (!u->name || !u->home)
+                return -ENOMEM;
+
+        /* The groups of name itself (not of this process), as login would. */
+        int n = 16;
+        for (;;) {
+                gid_t *g = reallocarray(u->groups, (size_t) n, sizeof(gid_t));
+                int k = n;
+
+                if (!g)
+                        return -ENOMEM;
+                u->groups = g;
+                if (getgrouplist(u->name, u->gid, u->groups, &k) >= 0) {
+                        u->n_groups = (size_t) k;
+                        break;
+                }
+                if (k <= n || k > 65536)
+                        return -E2BIG;
+                n = k;
+        }
+
+        u->change = isempty(name) ? false : !(geteuid() == u->uid && getuid() == u->uid && getegid() == u->gid);
+        if (u->change) {
+                r = have_effective_caps((UINT64_C(1) << CAP_SETUID) | (UINT64_C(1) << CAP_SETGID) |
+                                        (UINT64_C(1) << CAP_KILL));
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        user_set_error(ret_error, "switching to it needs CAP_SETUID, CAP_SETGID and CAP_KILL, "
+                                             "which this process does not have");
+                        return -EPERM;
+                }
+        }
+
+        *ret = TAKE_PTR(u);
+        return 0;
+}
+
+/* The environment of a check: ours, without what systemd handed to the
+ * daemon alone, with the check user's HOME, USER and LOGNAME. Built before
+ * fork(), so that the child does not allocate. */
+static int build_environment(const NrpeUser *user, char ***ret) {
+        static const char *const drop[] = {
+                "NOTIFY_SOCKET=", "WATCHDOG_PID=", "WATCHDOG_USEC=", "LISTEN_PID=", "LISTEN_FDS=",
+                "LISTEN_FDNAMES=", "CREDENTIALS_DIRECTORY=",
+        };
+        char **env = NULL;
+        int r;
+
+        for (char **e = environ; e && *e; e++) {
+                bool skip = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(drop) && !skip; i++)
+                        skip = startswith(*e, drop[i]);
+                if (user && (startswith(*e, "HOME=") || startswith(*e, "USER=") || startswith(*e, "LOGNAME=")))
+                        skip = true;
+                if (skip)
+                        continue;
+                r = strv_extend(&env, *e);
+                if (r < 0)
+                        goto fail;
+        }
+        if (user) {
+                char *v;
+
+                if (asprintf(&v, "HOME=%s", user->home) < 0 || (r = strv_push(&env, v)) < 0)
+                        goto oom;
+                if (asprintf(&v, "USER=%s", user->name) < 0 || (r = strv_push(&env, v)) < 0)
+                        goto oom;
+                if (asprintf(&v, "LOGNAME=%s", user->name) < 0 || (r = strv_push(&env, v)) < 0)
+                        goto oom;
+        }
+        if (!env && strv_extend(&env, "PATH=/usr/local/bin:/usr/bin:/bin") < 0)
+                goto oom;
+        *ret = env;
+        return 0;
+oom:
+        r = -ENOMEM;
+fail:
+        strv_free(env);
+        return r;
+}
+
+/* Between fork() and execve(): system calls only, no allocation. Reports
+ * a failure on the check's stdout, so that it becomes the check's UNKNOWN
+ * output, and exits 3. */
+_noreturn_ static void child_fail(const NrpeUser *user, const char *what, int error) {
+        char buf[512];
+        int n;
+
+        if (user)
+                n = snprintf(buf, sizeof buf, "UNKNOWN: cannot run the check as user %s: %s: %s\n", user->name,
+                             what, strerror(error));
+        else
+                n = snprintf(buf, sizeof buf, "UNKNOWN: cannot run the check: %s: %s\n", what, strerror(error));
+        if (n > 0)
+                (void) !write(STDOUT_FILENO, buf, MIN((size_t) n, sizeof buf - 1));
+        _exit(3);
+}
+
+_noreturn_ static void child_exec(const char *command_line, int stdout_fd, const NrpeUser *user, char **env) {
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) command_line, NULL };
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        sigset_t none;
+        int fd;
+
+        (void) setpgid(0, 0);
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &sa, NULL);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+
+        if (dup2(stdout_fd, STDOUT_FILENO) < 0)
+                _exit(3);
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                child_fail(user, "/dev/null", errno);
+        if (dup2(fd, STDIN_FILENO) < 0)
+                child_fail(user, "stdin", errno);
+        if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) < 0)
+                for (int i = STDERR_FILENO + 1; i < 1024; i++)
+                        (void) close(i);
+        if (chdir("/") < 0)
+                child_fail(user, "chdir /", errno);
+
+        if (user && user->change) {
+                if (setgroups(user->n_groups, user->groups) < 0)
+                        child_fail(user, "setgroups", errno);
+                if (setresgid(user->gid, user->gid, user->gid) < 0)
+                        child_fail(user, "setresgid", errno);
+                if (setresuid(user->uid, user->uid, user->uid) < 0)
+                        child_fail(user, "setresuid", errno);
+                /* Never run a check as anyone else. */
+                uid_t ru, eu, su;
+                gid_t rg, eg, sg;
+                if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+                    ru != user->uid || eu != user->uid || su != user->uid ||
+                    rg != user->gid || eg != user->gid || sg != user->gid)
+                        child_fail(user, "credentials did not change", EPERM);
+        }
+
+        /* The capabilities that switch users and kill checks are the
+         * daemon's, never a check's: out of every set, the ambient one
+         * (which would survive execve()) and the inheritable one (which a
+         * binary with file capabilities could draw on) included. A setuid
+         * from root has emptied the others already; from another uid it
+         * kept them. What an admin granted checks on purpose through
+         * AmbientCapabilities= (e.g. CAP_NET_RAW for check_icmp) stays. */
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+        uint32_t keep = ~(UINT32_C(1) << CAP_SETUID | UINT32_C(1) << CAP_SETGID | UINT32_C(1) << CAP_KILL |
+                          UINT32_C(1) << CAP_SETPCAP);
+        if (syscall(SYS_capget, &h, d) < 0)
+                child_fail(user, "capget", errno);
+        d[0].effective &= keep;
+        d[0].permitted &= keep;
+        d[0].inheritable &= keep;
+        if (syscall(SYS_capset, &h, d) < 0)
+                child_fail(user, "capset", errno);
+
+        execve(argv[0], argv, env);
+        child_fail(user, "/bin/sh", errno);
+}
+
+static int spawn_shell(const char *command_line, int stdout_fd, const NrpeUser *user, pid_t *ret) {
+        char **env = NULL;
         pid_t pid;
         int r;
 
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return -r;
+        r = build_environment(user, &env);
+        if (r < 0)
+                return r;
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                strv_free(env);
+                return r;
         }
+        if (pid == 0)
+                child_exec(command_line, stdout_fd, user, env);
 
-        sigemptyset(&mask);
-        sigfillset(&all);
-
-        if ((r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) != 0 ||
-            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                         POSIX_SPAWN_SETSIGDEF)) != 0 ||
-            (r = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
-            (r = posix_spawnattr_setsigmask(&attr, &mask)) != 0 ||
-            (r = posix_spawnattr_setsigdefault(&attr, &all)) != 0)
-                goto finish;
-
-        r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-
-finish:
-        posix_spawnattr_destroy(&attr);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -r;
+        /* Also here, so that the group exists before anyone kills it. */
+        (void) setpgid(pid, pid);
+        strv_free(env);
         *ret = pid;
         return 0;
 }
 
 int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec, size_t output_max,
                    nrpe_run_handler_t handler, void *userdata, NrpeRun **ret) {
+        return nrpe_run_start_as(e, command_line, NULL, timeout_usec, output_max, handler, userdata, ret);
+}
+
+int nrpe_run_start_as(sd_event *e, const char *command_line, const NrpeUser *user, uint64_t timeout_usec,
+                      size_t output_max, nrpe_run_handler_t handler, void *userdata, NrpeRun **ret) {
         _cleanup_(nrpe_run_abortp) NrpeRun *run = NULL;
         _cleanup_close_ int write_fd = -1;
         int pipefd[2], r;
@@ -1068,7 +1306,7 @@ int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec,
                 return -errno;
 
         run->start_usec = now_usec(CLOCK_MONOTONIC);
-        r = spawn_shell(command_line, write_fd, &run->pid);
+        r = spawn_shell(command_line, write_fd, user, &run->pid);
         if (r < 0)
                 return r;
         /* Only the child writes. */
@@ -1125,7 +1363,7 @@ int nrpe_kill_orphans(const pid_t *keep, size_t n_keep) {
                         if (parse_uint(de->d_name, &pid_u) < 0)
                                 continue;
                         pid_t pid = (pid_t) pid_u;
-                        if (pid == self || pid_in(pid, keep, n_keep))
+                        if (pid == self || pid == completing_pid || pid_in(pid, keep, n_keep))
                                 continue;
                         snprintf(path, sizeof path, "/proc/%u/stat", pid_u);
                         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1141,11 +1379,14 @@ int nrpe_kill_orphans(const pid_t *keep, size_t n_keep) {
                         char state;
                         if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2 || ppid != self)
                                 continue;
-                        (void) kill(pid, SIGKILL);
+                        /* One that already exited is reaped, not counted. */
+                        if (state != 'Z')
+                                (void) kill(pid, SIGKILL);
                         (void) waitpid(pid, NULL, 0);
+                        if (state != 'Z')
+                                killed++;
                         found++;
                 }
-                killed += found;
                 if (found == 0)
                         break;
         }

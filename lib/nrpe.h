@@ -78,6 +78,41 @@ typedef void (*nrpe_run_handler_t)(NrpeRun *run, int exitcode, const char *outpu
                                    uint64_t duration_usec, void *userdata);
 int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec, size_t output_max,
                    nrpe_run_handler_t handler, void *userdata, NrpeRun **ret);
+
+/* The user checks run as ([nrpe] user), looked up once (at start and at
+ * reload), so that the forked child only makes system calls: setgroups(),
+ * setresgid(), setresuid(), then execve(). */
+typedef struct NrpeUser {
+        char *name;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;          /* the user's supplementary groups (getgrouplist) */
+        size_t n_groups;
+        char *home;
+        bool change;            /* false: already running as that user */
+} NrpeUser;
+
+/* Look up user name and check that this process can become it: either it
+ * is that user already, or it holds CAP_SETUID, CAP_SETGID and CAP_KILL
+ * (root has them; CAP_KILL lets the runner kill checks that run under
+ * another uid). name NULL or "": the daemon's own user, refused (-EPERM)
+ * when that is root, so that checks never run as root unless "root" is
+ * named. Errors: -ENOENT (no such user), -EPERM (cannot switch to it, or
+ * root by default); *ret_error then says why in words. */
+int nrpe_user_resolve(const char *name, NrpeUser **ret, const char **ret_error);
+NrpeUser *nrpe_user_free(NrpeUser *u);
+
+/* As nrpe_run_start(), but the command runs as user (NULL: as this
+ * process). The child sets the user's groups, gid and uid (real,
+ * effective and saved) before exec, drops CAP_SETUID, CAP_SETGID, CAP_KILL
+ * and CAP_SETPCAP from every capability set (other ambient capabilities,
+ * granted to checks on purpose, stay), runs in /,
+ * and gets HOME, USER and LOGNAME of that user; systemd's NOTIFY_SOCKET,
+ * WATCHDOG_*, LISTEN_* and CREDENTIALS_DIRECTORY are not passed on. A
+ * child that cannot switch prints "UNKNOWN: cannot run the check as user
+ * NAME: REASON" and exits 3: a check never runs as the wrong user. */
+int nrpe_run_start_as(sd_event *e, const char *command_line, const NrpeUser *user, uint64_t timeout_usec,
+                      size_t output_max, nrpe_run_handler_t handler, void *userdata, NrpeRun **ret);
 /* Kill (SIGKILL to the group) and free a run that has not completed; the
  * handler is not called. Safe on NULL. After the handler ran the run is
  * freed by the library: do not call this on it. */
@@ -88,5 +123,8 @@ pid_t nrpe_run_pid(const NrpeRun *run);
  * so killing the group misses them. A responder that made itself a child
  * subreaper (PR_SET_CHILD_SUBREAPER) gets those orphans back as its own
  * children: this kills and reaps every child of ours whose pid is not in
- * keep (the checks still running), until none is left. Returns how many. */
+ * keep (the checks still running), until none is left. Returns how many
+ * were still running when killed: a leftover that had already exited (a
+ * zombie) is reaped without being counted, and so is never the check whose
+ * completion handler is running (the sweep is meant to be called from it). */
 int nrpe_kill_orphans(const pid_t *keep, size_t n_keep);

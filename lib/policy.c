@@ -87,15 +87,34 @@ int policy_parse(const char *name, const char *text, Policy **ret) {
                 }
                 Rule r = { .allow = streq(w[0], "allow") };
                 if (!streq(w[3], "*")) {
-                        char *s2 = NULL;
-                        for (char *a = strtok_r(w[3], ",", &s2); a; a = strtok_r(NULL, ",", &s2)) {
+                        /* Every comma-separated item must name an action: "," or
+                         * "a,,b" is an error, never "any action". */
+                        _cleanup_free_ char *list = strdup(w[3]);
+                        bool bad = false;
+                        if (!list)
+                                return -ENOMEM;
+                        for (char *a = w[3], *comma; a; a = comma ? comma + 1 : NULL) {
+                                comma = strchr(a, ',');
+                                if (comma)
+                                        *comma = '\0';
                                 if (!name_is_valid(a, 64)) {
-                                        log_error("%s:%u: invalid action \"%s\".", name, line, a);
-                                        errors++;
+                                        if (isempty(a))
+                                                log_error("%s:%u: empty action in \"%s\", expected action names "
+                                                          "separated by commas, or \"*\".", name, line, list);
+                                        else
+                                                log_error("%s:%u: invalid action \"%s\".", name, line, a);
+                                        bad = true;
                                         break;
                                 }
-                                if (strv_extend(&r.actions, a) < 0)
+                                if (strv_extend(&r.actions, a) < 0) {
+                                        strv_free(r.actions);
                                         return -ENOMEM;
+                                }
+                        }
+                        if (bad || !r.actions) {
+                                strv_free(r.actions);
+                                errors++;
+                                continue;
                         }
                 }
                 r.caller = strdup(w[1]);

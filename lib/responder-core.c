@@ -17,6 +17,8 @@ static const char *const drop_table[_DROP_MAX] = {
         [DROP_REPLAY_CACHE_FULL] = "replay-cache-full",
         [DROP_UNKNOWN_KEY] = "unknown-key",
         [DROP_PSK_REFUSED] = "psk-refused",
+        [DROP_REPLAY_QUOTA] = "replay-quota",
+        [DROP_REPLY_TO] = "reply-to-refused",
 };
 
 const char *drop_reason_to_string(DropReason r) {
@@ -41,6 +43,24 @@ bool responder_serves(const ResponderCore *c, const char *agent) {
         return strv_contains(c->config->agents, agent);
 }
 
+ReplayCache *responder_replay_cache_new(void) {
+        ReplayCache *r = replay_cache_new(REPLAY_CACHE_MAX);
+        if (r)
+                replay_cache_set_quota(r, REPLAY_QUOTA_PER_SIGNER);
+        return r;
+}
+
+bool responder_reply_to_allowed(const ResponderCore *c, const char *reply_to) {
+        if (!reply_to)
+                return true;
+        for (char **p = c->config->allowed_reply_to; p && *p; p++) {
+                size_t n = strlen(*p);
+                if (n > 0 && (*p)[n - 1] == '*' ? strncmp(reply_to, *p, n - 1) == 0 : streq(reply_to, *p))
+                        return true;
+        }
+        return false;
+}
+
 static int drop(Dispatch *d, DropReason reason, const char *detail) {
         d->kind = DISPATCH_DROP;
         d->reason = reason;
@@ -49,6 +69,7 @@ static int drop(Dispatch *d, DropReason reason, const char *detail) {
         return 0;
 }
 
+/* An answer without data (NULL: an empty object). */
 static int reply(Dispatch *d, int statuscode, const char *statusmsg, json_t *data) {
         d->kind = DISPATCH_REPLY;
         d->statuscode = statuscode;
@@ -57,6 +78,15 @@ static int reply(Dispatch *d, int statuscode, const char *statusmsg, json_t *dat
         if (!d->statusmsg || !d->data)
                 return -ENOMEM;
         return 0;
+}
+
+/* An answer whose data a builder just made: NULL means the builder ran out
+ * of memory, and the answer is then "unknown error", never statuscode with
+ * missing data. */
+static int reply_data(Dispatch *d, int statuscode, const char *statusmsg, json_t *data) {
+        if (!data)
+                return reply(d, STATUS_UNKNOWN_ERROR, "Unknown error: out of memory", NULL);
+        return reply(d, statuscode, statusmsg, data);
 }
 
 static int agent_index(const char *agent) {
@@ -81,7 +111,10 @@ static json_t *stats_json(const ResponderCore *c, int64_t now) {
         if (!dropped)
                 return NULL;
         for (int i = 0; i < _DROP_MAX; i++)
-                json_object_set_new(dropped, drop_table[i], json_integer((json_int_t) c->stats.dropped[i]));
+                if (json_object_set_new(dropped, drop_table[i], json_integer((json_int_t) c->stats.dropped[i])) < 0) {
+                        json_decref(dropped);
+                        return NULL;
+                }
         return json_pack("{s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I, s:I}, s:I, s:I, s:I}",
                          "received", (json_int_t) c->stats.received,
                          "denied", (json_int_t) c->stats.denied,
@@ -111,7 +144,7 @@ static json_t *strv_to_json(char *const *l) {
 
 static int agent_rpcutil(ResponderCore *c, const Request *req, int64_t now, Dispatch *d) {
         if (streq(req->action, "inventory"))
-                return reply(d, STATUS_OK, "OK",
+                return reply_data(d, STATUS_OK, "OK",
                              json_pack("{s:O, s:o, s:o, s:s, s:s, s:s, s:I, s:o}",
                                        "facts", c->facts,
                                        "classes", strv_to_json(c->classes),
@@ -122,9 +155,10 @@ static int agent_rpcutil(ResponderCore *c, const Request *req, int64_t now, Disp
                                        "uptime", (json_int_t) system_uptime(),
                                        "stats", stats_json(c, now)));
         if (streq(req->action, "agent_inventory"))
-                return reply(d, STATUS_OK, "OK", json_pack("{s:o}", "agents", strv_to_json(c->config->agents)));
+                return reply_data(d, STATUS_OK, "OK",
+                                  json_pack("{s:o}", "agents", strv_to_json(c->config->agents)));
         if (streq(req->action, "daemon_stats"))
-                return reply(d, STATUS_OK, "OK", json_pack("{s:o}", "stats", stats_json(c, now)));
+                return reply_data(d, STATUS_OK, "OK", json_pack("{s:o}", "stats", stats_json(c, now)));
         if (streq(req->action, "get_fact")) {
                 json_t *f = req->data ? json_object_get(req->data, "fact") : NULL;
                 if (!f)
@@ -132,14 +166,14 @@ static int agent_rpcutil(ResponderCore *c, const Request *req, int64_t now, Disp
                 if (!json_is_string(f))
                         return reply(d, STATUS_INVALID_DATA, "Invalid data: fact must be a string", NULL);
                 json_t *v = json_object_get(c->facts, json_string_value(f));
-                return reply(d, STATUS_OK, "OK",
-                             json_pack("{s:O, s:O}", "fact", f, "value", v ?: json_null()));
+                return reply_data(d, STATUS_OK, "OK",
+                                  json_pack("{s:O, s:O}", "fact", f, "value", v ?: json_null()));
         }
         return reply(d, STATUS_UNKNOWN_ACTION, "Unknown action", NULL);
 }
 
 static int nrpe_fail(Dispatch *d, const char *command, const char *output) {
-        return reply(d, STATUS_ABORTED, "UNKNOWN", nrpe_result_data(command, 3, output, strlen(output)));
+        return reply_data(d, STATUS_ABORTED, "UNKNOWN", nrpe_result_data(command, 3, output, strlen(output)));
 }
 
 static int agent_nrpe(ResponderCore *c, const Request *req, Dispatch *d) {
@@ -204,19 +238,27 @@ int responder_dispatch(ResponderCore *c, const void *body, size_t size, const ch
 }
 
 static int dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
-                    const char *signature, bool local, int64_t now, Dispatch *d);
+                    const char *signature, const char *reply_to, bool check_reply_to, bool local, int64_t now,
+                    Dispatch *d);
 
 int responder_dispatch_keyed(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
                              const char *signature, int64_t now, Dispatch *d) {
-        return dispatch(c, body, size, scheme, key_id, signature, false, now, d);
+        return dispatch(c, body, size, scheme, key_id, signature, NULL, false, false, now, d);
+}
+
+int responder_dispatch_delivery(ResponderCore *c, const void *body, size_t size, const char *scheme,
+                                const char *key_id, const char *signature, const char *reply_to, int64_t now,
+                                Dispatch *d) {
+        return dispatch(c, body, size, scheme, key_id, signature, reply_to, true, false, now, d);
 }
 
 int responder_dispatch_local(ResponderCore *c, const void *body, size_t size, int64_t now, Dispatch *d) {
-        return dispatch(c, body, size, NULL, NULL, NULL, true, now, d);
+        return dispatch(c, body, size, NULL, NULL, NULL, NULL, false, true, now, d);
 }
 
 static int dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
-                    const char *signature, bool local, int64_t now, Dispatch *d) {
+                    const char *signature, const char *reply_to, bool check_reply_to, bool local, int64_t now,
+                    Dispatch *d) {
         _cleanup_request_ Request *req = NULL;
         const char *signer = local ? "local" : "psk";
         int r;
@@ -260,6 +302,9 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 c->stats.dropped[DROP_BAD_SIGNATURE]++;
                 return drop(d, DROP_BAD_SIGNATURE, "signature does not match the message");
         }
+        /* From here on the caller is the key that verified, whatever the
+         * body's callerid claims. */
+        snprintf(d->caller, sizeof d->caller, "%s", signer);
 
         r = request_parse(body, size, c->config->max_message_size, &req, d->detail);
         if (r == -ENOMEM)
@@ -269,12 +314,16 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 return drop(d, r == -EMSGSIZE ? DROP_OVERSIZE : DROP_MALFORMED, d->detail);
         }
 
+        /* security.max_ttl clamps every request's ttl: a request lives at
+         * most that long, whatever it asks for. */
         int64_t skew = (int64_t) (c->config->max_clock_skew_usec / USEC_PER_SEC);
-        r = message_check_time(req->msgtime, req->ttl, now, skew);
+        int64_t max_ttl = (int64_t) (c->config->max_ttl_usec / USEC_PER_SEC);
+        int64_t ttl = max_ttl > 0 ? MIN(req->ttl, max_ttl) : req->ttl;
+        r = message_check_time(req->msgtime, ttl, now, skew);
         if (r == -ETIME) {
                 c->stats.dropped[DROP_EXPIRED]++;
-                snprintf(d->detail, sizeof d->detail, "request %s expired %" PRId64 " s ago", req->requestid,
-                         now - req->msgtime - req->ttl);
+                snprintf(d->detail, sizeof d->detail, "request %s expired %" PRId64 " s ago%s", req->requestid,
+                         now - req->msgtime - ttl, ttl < req->ttl ? " (its ttl clamped to security.max_ttl)" : "");
                 d->request = TAKE_PTR(req);
                 return drop(d, DROP_EXPIRED, d->detail);
         }
@@ -285,6 +334,15 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 d->request = TAKE_PTR(req);
                 return drop(d, DROP_FUTURE, d->detail);
         }
+        /* The replay cache lives in memory: whatever was sent before this
+         * daemon started (less the clock skew) may have run already. */
+        if (c->started_at > 0 && req->msgtime < c->started_at - skew) {
+                c->stats.dropped[DROP_EXPIRED]++;
+                snprintf(d->detail, sizeof d->detail, "request %s was sent %" PRId64 " s before this daemon started",
+                         req->requestid, c->started_at - req->msgtime);
+                d->request = TAKE_PTR(req);
+                return drop(d, DROP_EXPIRED, d->detail);
+        }
 
         if (!streq(req->collective, c->config->collective)) {
                 c->stats.dropped[DROP_WRONG_COLLECTIVE]++;
@@ -294,21 +352,13 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 return drop(d, DROP_WRONG_COLLECTIVE, d->detail);
         }
 
-        /* Remember the id until the request could no longer pass the
-         * freshness check, skew included. */
-        r = replay_cache_add(c->replay, req->requestid, req->msgtime + req->ttl + skew, now);
-        if (r == -ENOMEM)
-                return r;
-        if (r == -EEXIST) {
-                c->stats.dropped[DROP_REPLAYED]++;
-                snprintf(d->detail, sizeof d->detail, "request %s was already seen", req->requestid);
+        if (check_reply_to && !responder_reply_to_allowed(c, reply_to)) {
+                _cleanup_free_ char *esc = utf8_sanitize(reply_to, strlen(reply_to));
+                c->stats.dropped[DROP_REPLY_TO]++;
+                snprintf(d->detail, sizeof d->detail, "reply_to \"%.64s\" is not allowed by responder.allowed_reply_to",
+                         strna(esc));
                 d->request = TAKE_PTR(req);
-                return drop(d, DROP_REPLAYED, d->detail);
-        }
-        if (r < 0) {
-                c->stats.dropped[DROP_REPLAY_CACHE_FULL]++;
-                d->request = TAKE_PTR(req);
-                return drop(d, DROP_REPLAY_CACHE_FULL, "too many requests within their TTL");
+                return drop(d, DROP_REPLY_TO, d->detail);
         }
 
         NodeInfo node = {
@@ -324,9 +374,8 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 return 0;
         }
 
-        snprintf(d->caller, sizeof d->caller, "%s", signer);
-        c->stats.served++;
         if (!policy_allows(c->policy, signer, req->agent, req->action)) {
+                c->stats.served++;
                 c->stats.denied++;
                 char msg[300];
                 snprintf(msg, sizeof msg, "Not authorized: %s may not call %s %s", signer, req->agent, req->action);
@@ -337,6 +386,32 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 d->request = TAKE_PTR(req);
                 return 0;
         }
+
+        /* Only a request that will run is remembered: signature, filter and
+         * policy passed. Until it could no longer pass the freshness check,
+         * skew included; at most a quota per signer. */
+        r = replay_cache_add_owned(c->replay, signer, req->requestid, req->msgtime + ttl + skew, now);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EEXIST) {
+                c->stats.dropped[DROP_REPLAYED]++;
+                snprintf(d->detail, sizeof d->detail, "request %s was already seen", req->requestid);
+                d->request = TAKE_PTR(req);
+                return drop(d, DROP_REPLAYED, d->detail);
+        }
+        if (r == -EDQUOT) {
+                c->stats.dropped[DROP_REPLAY_QUOTA]++;
+                snprintf(d->detail, sizeof d->detail, "%.64s has too many requests within their TTL", signer);
+                d->request = TAKE_PTR(req);
+                return drop(d, DROP_REPLAY_QUOTA, d->detail);
+        }
+        if (r < 0) {
+                c->stats.dropped[DROP_REPLAY_CACHE_FULL]++;
+                d->request = TAKE_PTR(req);
+                return drop(d, DROP_REPLAY_CACHE_FULL, "too many requests within their TTL");
+        }
+
+        c->stats.served++;
         int ai = agent_index(req->agent);
         if (ai < 0 || !responder_serves(c, req->agent))
                 r = reply(d, STATUS_UNKNOWN_ACTION, "Unknown agent", NULL);
@@ -344,7 +419,7 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 c->stats.by_agent[ai]++;
                 if (ai == 0) {
                         if (streq(req->action, "ping"))
-                                r = reply(d, STATUS_OK, "OK", json_pack("{s:I}", "pong", (json_int_t) now));
+                                r = reply_data(d, STATUS_OK, "OK", json_pack("{s:I}", "pong", (json_int_t) now));
                         else
                                 r = reply(d, STATUS_UNKNOWN_ACTION, "Unknown action", NULL);
                 } else if (ai == 1)

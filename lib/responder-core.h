@@ -27,10 +27,20 @@ typedef enum DropReason {
         DROP_REPLAY_CACHE_FULL,
         DROP_UNKNOWN_KEY,
         DROP_PSK_REFUSED,
+        DROP_REPLAY_QUOTA,
+        DROP_REPLY_TO,
         _DROP_MAX,
 } DropReason;
 
 const char *drop_reason_to_string(DropReason r);
+
+/* The replay cache: at most REPLAY_CACHE_MAX request ids, of which one
+ * signer may hold REPLAY_QUOTA_PER_SIGNER. Ids are kept for at most
+ * security.max_ttl + max_clock_skew, so one signer may have that many
+ * requests run within that window. */
+#define REPLAY_CACHE_MAX (UINT32_C(1) << 20)
+#define REPLAY_QUOTA_PER_SIGNER (UINT32_C(1) << 17)
+ReplayCache *responder_replay_cache_new(void);
 
 typedef struct ResponderStats {
         uint64_t received;
@@ -76,7 +86,8 @@ typedef struct Dispatch {
         json_t *data;                      /* REPLY */
         char *command;                     /* RUN: command name */
         char *command_line;                /* RUN: expanded command line */
-        char caller[KEY_ID_MAX];           /* who signed it: a key id or "psk" */
+        char caller[KEY_ID_MAX];           /* who signed it: a key id, "psk" or "local"; set once the
+                                            * signature verified */
         bool denied;                       /* REPLY: refused by the policy */
 } Dispatch;
 
@@ -91,6 +102,18 @@ int responder_dispatch_local(ResponderCore *c, const void *body, size_t size, in
 /* The same, with the x-muster-key-id header of Ed25519-signed requests. */
 int responder_dispatch_keyed(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
                              const char *signature, int64_t now, Dispatch *ret);
+
+/* The same, with the delivery's reply_to (NULL: none), which must be
+ * allowed by responder.allowed_reply_to (DROP_REPLY_TO otherwise). The
+ * responder daemon uses this one. */
+int responder_dispatch_delivery(ResponderCore *c, const void *body, size_t size, const char *scheme,
+                                const char *key_id, const char *signature, const char *reply_to, int64_t now,
+                                Dispatch *ret);
+
+/* Whether replies may be sent to reply_to: it matches an entry of
+ * responder.allowed_reply_to exactly, or its prefix when the entry ends
+ * in '*'. */
+bool responder_reply_to_allowed(const ResponderCore *c, const char *reply_to);
 
 /* Build the signed reply body for a request. */
 int responder_build_reply(ResponderCore *c, const Request *req, int statuscode, const char *statusmsg, json_t *data,

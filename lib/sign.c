@@ -117,8 +117,21 @@ size_t keyring_size(const KeyRing *k) {
         return k ? hashmap_size(k->keys) : 0;
 }
 
+bool key_id_is_reserved(const char *s) {
+        /* "psk" and "local" are the policy's callers for pre-shared-key
+         * requests and the control socket: no key may take their rights. */
+        return streq_ptr(s, "psk") || streq_ptr(s, "local");
+}
+
+typedef struct LoadedKey {
+        const char *path;
+        uint8_t raw[32];
+} LoadedKey;
+
 int keyring_load_dir(const char *dir, KeyRing **ret) {
         _cleanup_strv_free_ char **files = NULL;
+        _cleanup_free_ LoadedKey *loaded = NULL;
+        size_t n_loaded = 0;
         KeyRing *k;
         int r;
 
@@ -139,8 +152,12 @@ int keyring_load_dir(const char *dir, KeyRing **ret) {
                         keyring_free(k);
                         return -ENOMEM;
                 }
-                if (!key_id_is_valid(id) || streq(id, "psk")) {
+                if (!key_id_is_valid(id)) {
                         log_warning("%s: \"%s\" is not a valid key id, ignoring.", *f, id);
+                        continue;
+                }
+                if (key_id_is_reserved(id)) {
+                        log_warning("%s: key id \"%s\" is reserved, ignoring.", *f, id);
                         continue;
                 }
                 _cleanup_fclose_ FILE *fp = fopen(*f, "re");
@@ -154,6 +171,31 @@ int keyring_load_dir(const char *dir, KeyRing **ret) {
                         log_warning("%s is not an Ed25519 public key in PEM, ignoring.", *f);
                         continue;
                 }
+                /* One key, one id: a key under two ids would let its holder
+                 * pick whichever the policy treats better. */
+                LoadedKey this = { .path = *f };
+                size_t raw_len = sizeof this.raw;
+                if (EVP_PKEY_get_raw_public_key(pk, this.raw, &raw_len) != 1 || raw_len != sizeof this.raw) {
+                        EVP_PKEY_free(pk);
+                        log_warning("%s is not an Ed25519 public key in PEM, ignoring.", *f);
+                        continue;
+                }
+                for (size_t i = 0; i < n_loaded; i++)
+                        if (memcmp(loaded[i].raw, this.raw, sizeof this.raw) == 0) {
+                                log_error("%s and %s hold the same public key: one key may have only one id.",
+                                          loaded[i].path, *f);
+                                EVP_PKEY_free(pk);
+                                keyring_free(k);
+                                return -ENOTUNIQ;
+                        }
+                LoadedKey *t = realloc(loaded, (n_loaded + 1) * sizeof *t);
+                if (!t) {
+                        EVP_PKEY_free(pk);
+                        keyring_free(k);
+                        return -ENOMEM;
+                }
+                loaded = t;
+                loaded[n_loaded++] = this;
                 r = hashmap_put(k->keys, id, pk);
                 if (r < 0) {
                         EVP_PKEY_free(pk);

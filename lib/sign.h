@@ -50,7 +50,13 @@ int verify_body(const Psk *psk, const void *body, size_t size, const char *schem
  * directory of "<keyid>.pem" files (PEM, SubjectPublicKeyInfo). */
 typedef struct KeyRing KeyRing;
 
-int keyring_load_dir(const char *dir, KeyRing **ret);   /* missing dir: empty ring */
+/* Missing dir: empty ring. Invalid and reserved ids are skipped with a
+ * warning; one public key under two ids fails the load with -ENOTUNIQ
+ * (logged, naming both files). */
+int keyring_load_dir(const char *dir, KeyRing **ret);
+/* "psk" and "local", the policy's names for the pre-shared key and the
+ * control socket, are never key ids. */
+bool key_id_is_reserved(const char *s);
 KeyRing *keyring_free(KeyRing *k);
 size_t keyring_size(const KeyRing *k);
 bool key_id_is_valid(const char *s);

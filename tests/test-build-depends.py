@@ -46,6 +46,8 @@ PROGRAMS = {
     "amqp-get": "amqp-tools",
     "amqp-declare-queue": "amqp-tools",
     "/usr/lib/nagios/plugins/check_dummy": "monitoring-plugins-basic",
+    "/usr/sbin/nagios4": "nagios4-core",       # test_nagios.py
+    "/usr/sbin/icinga2": "icinga2-bin",
     "journalctl": "systemd",
     "systemd-analyze": "systemd",
     "/lib/systemd/systemd-journal-remote": "systemd-journal-remote",
@@ -109,7 +111,7 @@ CALL_PATTERNS = [
     r'\bsh\(\s*"([^"]+)"',                               # tests/system: sh("prog", ...)
     r'\bexecvp\(\s*"([^"]+)"',
     r'shutil\.which\(\s*"([^"]+)"',
-    r'\bargv\s*=\s*\[\s*"([^"]+)"',
+    r'\b(?:argv|cmd)\s*=\s*\[\s*"([^"]+)"',
     r'"(/(?:usr/)?(?:s?bin|lib/systemd|lib/nagios/plugins|lib/rabbitmq/bin)/[\w.+-]+)"',
 ]
 SHELL_PATTERNS = [r'command -v ([\w./+-]+)']
@@ -233,9 +235,24 @@ class BuildDepends(unittest.TestCase):
         ours = muster_programs()
         unknown = [f"{prog} (run by {', '.join(sorted(files))})"
                    for prog, files in sorted(programs_called().items())
-                   if prog not in PROGRAMS and prog not in ours]
+                   if prog not in PROGRAMS and os.path.basename(prog) not in ours]
         self.assertEqual(unknown, [], "programs run by the tests with no package known: " + "; ".join(unknown)
                          + " (add each to PROGRAMS in tests/test-build-depends.py and its package to ./run)")
+
+    def test_run_builds_man_pages(self):
+        """./run's plain and sanitized builds set up and configure with
+        -Dman=enabled: without scdoc the build stops instead of leaving the
+        man pages out ("Program scdoc found: NO")."""
+        text = (SOURCE / "run").read_text()
+        for func in ("build", "build_san"):
+            m = re.search(rf"(?ms)^{func}\(\) {{\n(.*?)^}}", text)
+            self.assertIsNotNone(m, f"./run has no {func}() function")
+            body = re.sub(r"\\\n\s*", " ", m.group(1))
+            for step in ("meson setup", "meson configure"):
+                lines = [line for line in body.splitlines() if step in line]
+                self.assertTrue(lines, f"./run {func}() does not run {step}")
+                for line in lines:
+                    self.assertIn("-Dman=enabled", line, f"./run {func}(): {step} without -Dman=enabled")
 
     def test_rpm_build_requires_match_debian(self):
         """packaging/rpm/muster.spec's BuildRequires name the same packages as

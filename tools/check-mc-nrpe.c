@@ -34,7 +34,7 @@ static void help(void) {
                "  -V, --version           Print the version\n"
                "  -v, --verbose           Also print each node's output\n"
                "  -w, --warning N|P%%      WARNING when more than N nodes (or P%% of them) are not OK\n"
-               "  -c, --critical N|P%%     CRITICAL when more than N nodes (or P%% of them) are not OK\n"
+               "  -c, --critical N|P%%     CRITICAL when more than N nodes (or P%% of them) are not OK\n\n"
                "%s\n"
                "Output (exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Without -w and -c the\n"
                "worst state wins, CRITICAL over WARNING over UNKNOWN; with them, the count of\n"

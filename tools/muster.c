@@ -14,12 +14,82 @@
 #include "registry.h"
 #include "util.h"
 
+typedef enum Display {
+        DISPLAY_ALL,
+        DISPLAY_OK,
+        DISPLAY_FAILED,
+        DISPLAY_NONE,
+} Display;
+
 static CliOptions arg_opts = {};
 static bool arg_json = false;
-static int arg_progress = -1;   /* -1: when stderr is a terminal and the count is known */
+static bool arg_jsonl = false;
+static int arg_progress = -1;   /* -1: when stderr is a terminal and the output is text */
 static bool arg_local = false;
 static bool arg_forget = false;
 static int arg_verbose = 0;
+static bool arg_help = false;
+static const char *arg_nodes = NULL;
+static size_t arg_limit = 0;
+static unsigned arg_limit_percent = 0;
+static bool arg_limit_seed_set = false;
+static uint64_t arg_limit_seed = 0;
+static size_t arg_batch = 0;
+static unsigned arg_batch_percent = 0;
+static uint64_t arg_batch_sleep_usec = USEC_PER_SEC;   /* mco's default */
+static Display arg_display = DISPLAY_ALL;
+
+/* What went wrong, for {"error": ...} on stdout with --json. */
+static char error_text[1024];
+static bool bar_drawn = false;
+static bool discovery_shown = false;
+static uint64_t discovery_timeout_shown = 0;
+
+#define NO_NODES_TEXT "No request sent, we did not discover any nodes."
+#define NO_RESPONSE_SHOWN 200
+
+/* Log an error and keep it for the JSON error object. */
+#define fail(r, ...)                                                                      \
+        ({                                                                                \
+                snprintf(error_text, sizeof error_text, __VA_ARGS__);                     \
+                log_error_errno((r), "%s", error_text);                                   \
+        })
+
+/* The agents muster-responder serves and their actions, for hints. */
+static const struct {
+        const char *agent;
+        const char *actions;
+} known_agents[] = {
+        { "discovery", "ping" },
+        { "rpcutil", "agent_inventory, daemon_stats, get_fact, inventory" },
+        { "nrpe", "runcommand" },
+};
+
+static const char *agent_actions(const char *agent) {
+        for (size_t i = 0; i < ELEMENTSOF(known_agents); i++)
+                if (streq(known_agents[i].agent, agent))
+                        return known_agents[i].actions;
+        return NULL;
+}
+
+#define COMMON_OPTIONS_HELP                                                                                \
+        "  -j, --json                  Print JSON\n"                                                       \
+        "      --jsonl                 Print one JSON object per line, each answer as it arrives\n"        \
+        "      --display MODE          Which answers to print: all (default), ok, failed or none\n"       \
+        "      --nodes FILE            Address the identities in FILE (one a line, - for standard\n"      \
+        "                              input) directly, without discovery\n"                               \
+        "      --limit N|P%            Address only N (or P percent) of the discovered nodes\n"            \
+        "      --limit-seed NUMBER     Pick the --limit nodes at random, repeatably for NUMBER\n"          \
+        "      --batch N|P%            Address N (or P percent of the) nodes at a time\n"                  \
+        "      --batch-sleep DURATION  Pause between batches (default 1s)\n"                               \
+        "      --local                 rpc/nrpe/ping on this node through the responder's\n"              \
+        "                              control socket, no broker involved\n"                               \
+        "      --progress, --no-progress  Show discovery and a progress bar on stderr\n"                  \
+        "      --forget                With nodes: retire the named nodes through the collector\n"        \
+        "  -v, --verbose               Show more\n"                                                        \
+        "  -c, --config PATH           Configuration file\n"                                               \
+        "  -h, --help                  Show this help (muster COMMAND --help: the command's)\n"            \
+        "      --version               Show the version\n"
 
 static void help(void) {
         printf("Usage: muster COMMAND [OPTIONS]\n\n"
@@ -30,54 +100,169 @@ static void help(void) {
                "  nrpe COMMAND [ARG ...]      Run an NRPE command on every matching node\n"
                "  nodes                       List registered nodes, their age and state\n"
                "  nodes --forget ID ...       Retire nodes for good through the collector\n"
-               "  inventory IDENTITY          Show a node's last registration\n\n"
+               "  inventory IDENTITY          Show a node's last registration\n"
+               "  help [COMMAND]              Show this help, or a command's\n\n"
                "Options:\n"
-               "  -j, --json                  Print JSON\n"
-               "      --local                 rpc/nrpe/ping on this node through the responder's\n"
-               "                              control socket, no broker involved\n"
-               "      --progress, --no-progress  Show a progress bar on stderr\n"
-               "      --forget                With nodes: remove the named nodes' registrations\n"
-               "  -v, --verbose               Show more\n"
-               "  -h, --help                  Show this help\n"
-               "      --version               Show the version\n\n"
+               "%s\n"
                "%s\n"
                "See muster(1).\n",
-               CLI_FILTER_HELP);
+               COMMON_OPTIONS_HELP, CLI_FILTER_HELP);
 }
 
-/* Progress bar on stderr when the expected count is known. */
-static void on_reply_progress(const ClientReply *reply, size_t n, size_t expected, void *userdata) {
-        if (expected == 0 || arg_progress == 0)
+static const struct {
+        const char *name;
+        const char *usage;
+        const char *text;
+        bool broker;   /* takes the request options */
+} verb_help[] = {
+        { "ping", "muster ping [OPTIONS]",
+          "Discover the nodes that match the filters and show each one's round trip time.\n"
+          "Named nodes (-I NAME, no /regex/) and --nodes are pinged directly, and the run\n"
+          "ends when all have answered; a broadcast ping lasts the discovery timeout.\n", true },
+        { "rpc", "muster rpc AGENT ACTION [KEY=VALUE ...] [OPTIONS]",
+          "Call ACTION of AGENT on every matching node that serves AGENT, with the\n"
+          "arguments as the request's data. The responder's agents and actions:\n"
+          "  discovery ping\n"
+          "  rpcutil inventory | agent_inventory | daemon_stats | get_fact fact=NAME\n"
+          "  nrpe runcommand command=NAME\n", true },
+        { "nrpe", "muster nrpe COMMAND [ARG ...] [OPTIONS]",
+          "Run the NRPE command COMMAND on every matching node that serves nrpe and show\n"
+          "each node's first output line and a count per exit status. ARGs fill $ARG1$...\n", true },
+        { "nodes", "muster nodes [OPTIONS]",
+          "List the nodes in the registration directory with the age of their last\n"
+          "registration and their state (current or stale). Filters select from the\n"
+          "registrations. Options: -j, --json, -c, --config, --registry-dir, the filters.\n", false },
+        { "inventory", "muster inventory IDENTITY [OPTIONS]",
+          "Show the last registration of one node: collective, time, interval, version,\n"
+          "uptime, boot ID, agents, classes and facts. Options: -j, --json, -c, --config,\n"
+          "--registry-dir.\n", false },
+        { "help", "muster help [COMMAND]", "Show the help, or a command's.\n", false },
+};
+
+static int help_verb(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verb_help); i++) {
+                if (!streq(verb_help[i].name, name))
+                        continue;
+                printf("Usage: %s\n\n%s\n", verb_help[i].usage, verb_help[i].text);
+                if (verb_help[i].broker)
+                        printf("Options:\n%s\n%s\n", COMMON_OPTIONS_HELP, CLI_FILTER_HELP);
+                printf("See muster(1).\n");
+                return 0;
+        }
+        fail(-EINVAL, "Unknown command \"%s\"; the commands are ping, rpc, nrpe, nodes, inventory and help.", name);
+        return 2;
+}
+
+static void print_reply_jsonl(const ClientReply *r) {
+        json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:O, s:f}",
+                              "type", "reply",
+                              "sender", r->identity,
+                              "statuscode", r->statuscode,
+                              "statusmsg", r->statusmsg,
+                              "data", r->data ?: json_null(),
+                              "rtt_ms", (double) r->rtt_usec / 1000.0);
+        if (!j)
                 return;
+        json_dumpf(j, stdout, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+        fputc('\n', stdout);
+        fflush(stdout);
+        json_decref(j);
+}
+
+static void on_discovery(size_t n, uint64_t timeout_usec, bool done, void *userdata);
+
+/* Each answer as it arrives: a JSON line, and a progress bar on stderr when
+ * the expected count is known. */
+static void on_reply_progress(const ClientReply *reply, size_t n, size_t expected, void *userdata) {
+        if (arg_jsonl)
+                print_reply_jsonl(reply);
+        if (arg_progress <= 0)
+                return;
+        if (expected == 0) {
+                /* a broadcast ping: it is the discovery */
+                if (discovery_shown)
+                        on_discovery(n, discovery_timeout_shown, false, userdata);
+                return;
+        }
         size_t width = 50, done = MIN(n * width / expected, width);
         fprintf(stderr, "\r * [ ");
         for (size_t i = 0; i < width; i++)
                 fputc(i < done ? '=' : i == done ? '>' : ' ', stderr);
         fprintf(stderr, " ] %zu / %zu", n, expected);
         fflush(stderr);
+        bar_drawn = true;
+}
+
+/* Broadcast discovery waits out its timeout: say so, and count who answered. */
+static void on_discovery(size_t n, uint64_t timeout_usec, bool done, void *userdata) {
+        char buf[32];
+
+        if (arg_progress <= 0)
+                return;
+        fprintf(stderr, "\rDiscovering hosts using the broadcast method for %s .... %zu",
+                format_duration(buf, sizeof buf, timeout_usec), n);
+        if (done)
+                fputc('\n', stderr);
+        fflush(stderr);
+        discovery_shown = !done;
+        discovery_timeout_shown = timeout_usec;
 }
 
 static void progress_end(void) {
-        if (arg_progress > 0)
+        if (bar_drawn)
                 fprintf(stderr, "\n\n");
+        bar_drawn = false;
 }
 
-static int print_summary(const ClientResult *res, size_t expected) {
+/* Without a configuration file every path is a default: say so beside an
+ * error about one of them. */
+static const char *config_hint(void) {
+        static char buf[sizeof(MUSTER_CONFIG_FILE) + 64];
+
+        if (arg_opts.config_path || access(MUSTER_CONFIG_FILE, F_OK) >= 0 || errno != ENOENT)
+                return "";
+        snprintf(buf, sizeof buf, " (no configuration: %s does not exist)", MUSTER_CONFIG_FILE);
+        return buf;
+}
+
+static const char *missing_reason(const ClientResult *res, const char *id) {
+        return strv_contains(res->unreachable, id) ? "no queue on the broker" :
+               res->timed_out ? "no reply within the timeout" : "no reply";
+}
+
+static bool request_sent(const ClientResult *res) {
+        return res->n_batches > 0;
+}
+
+static int print_summary(const ClientResult *res, size_t expected, char **unknown) {
+        if (!request_sent(res)) {
+                printf("\n%s\n", NO_NODES_TEXT);
+                for (char **u = unknown; u && *u; u++)
+                        printf("No node serves the agent \"%s\".\n", *u);
+                return 0;
+        }
         printf("\nFinished processing %zu / %zu hosts in %.2f ms\n", res->n_replies, MAX(expected, res->n_replies),
                (double) res->total_usec / 1000.0);
-        if (strv_length(res->missing) > 0) {
+        size_t n_missing = strv_length(res->missing);
+        if (n_missing > 0) {
+                size_t shown = arg_verbose ? n_missing : MIN(n_missing, (size_t) NO_RESPONSE_SHOWN);
                 printf("\nNo response from:\n\n");
-                for (char **m = res->missing; *m; m++)
-                        printf("   %s%s\n", *m, strv_contains(res->unreachable, *m) ? " (no queue on the broker)" : "");
+                for (size_t i = 0; i < shown; i++)
+                        printf("   %s%s\n", res->missing[i],
+                               strv_contains(res->unreachable, res->missing[i]) ? " (no queue on the broker)" : "");
+                if (shown < n_missing)
+                        printf("   ... and %zu more (all of them with -v)\n", n_missing - shown);
         }
         return 0;
 }
 
-static json_t *result_json(const ClientResult *res) {
-        json_t *replies = json_array(), *missing = json_array();
-        if (!replies || !missing) {
+static json_t *result_json(const ClientResult *res, char **unknown) {
+        json_t *replies = json_array(), *missing = json_array(), *reasons = json_object(), *unk = json_array();
+        if (!replies || !missing || !reasons || !unk) {
                 json_decref(replies);
                 json_decref(missing);
+                json_decref(reasons);
+                json_decref(unk);
                 return NULL;
         }
         for (size_t i = 0; i < res->n_replies; i++) {
@@ -89,48 +274,222 @@ static json_t *result_json(const ClientResult *res) {
                                                          "data", r->data ?: json_null(),
                                                          "rtt_ms", (double) r->rtt_usec / 1000.0));
         }
-        for (char **m = res->missing; m && *m; m++)
+        for (char **m = res->missing; m && *m; m++) {
                 json_array_append_new(missing, json_string(*m));
-        return json_pack("{s:o, s:o, s:{s:I, s:I, s:f, s:f}}",
-                         "replies", replies,
-                         "no_response", missing,
-                         "stats",
-                         "responses", (json_int_t) res->n_replies,
-                         "expected", (json_int_t) MAX(strv_length(res->expected), res->n_replies),
-                         "discovery_ms", (double) res->discovery_usec / 1000.0,
-                         "total_ms", (double) res->total_usec / 1000.0);
+                json_object_set_new(reasons, *m, json_string(missing_reason(res, *m)));
+        }
+        for (char **u = unknown; u && *u; u++)
+                json_array_append_new(unk, json_string(*u));
+        json_t *j = json_pack("{s:o, s:o, s:o, s:b, s:{s:I, s:I, s:I, s:I, s:f, s:f, s:f}}",
+                              "replies", replies,
+                              "no_response", missing,
+                              "no_response_reasons", reasons,
+                              "request_sent", request_sent(res),
+                              "stats",
+                              "responses", (json_int_t) res->n_replies,
+                              "expected", (json_int_t) MAX(strv_length(res->expected), res->n_replies),
+                              "discovered", (json_int_t) res->n_discovered,
+                              "batches", (json_int_t) res->n_batches,
+                              "discovery_ms", (double) res->discovery_usec / 1000.0,
+                              "request_ms", (double) res->total_usec / 1000.0,
+                              "total_ms", (double) res->run_usec / 1000.0);
+        if (!j) {
+                json_decref(unk);
+                return NULL;
+        }
+        if (!request_sent(res)) {
+                json_object_set_new(j, "message", json_string(NO_NODES_TEXT));
+                json_object_set_new(j, "unknown_agents", unk);
+        } else
+                json_decref(unk);
+        return j;
 }
 
 static int print_json(json_t *j) {
         if (!j)
                 return log_oom();
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
         fputc('\n', stdout);
         json_decref(j);
         return 0;
+}
+
+/* --jsonl: who did not answer, then the statistics, one line each. */
+static int print_jsonl_end(const ClientResult *res, char **unknown) {
+        for (char **m = res->missing; m && *m; m++) {
+                json_t *j = json_pack("{s:s, s:s, s:s}", "type", "no_response", "sender", *m, "reason",
+                                      missing_reason(res, *m));
+                if (!j)
+                        return log_oom();
+                json_dumpf(j, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+                fputc('\n', stdout);
+                json_decref(j);
+        }
+        json_t *all = result_json(res, unknown);
+        if (!all)
+                return log_oom();
+        json_t *j = json_pack("{s:s, s:O}", "type", "stats", "stats", json_object_get(all, "stats"));
+        if (j) {
+                json_object_set(j, "request_sent", json_object_get(all, "request_sent"));
+                if (json_object_get(all, "message"))
+                        json_object_set(j, "message", json_object_get(all, "message"));
+                if (json_object_get(all, "unknown_agents"))
+                        json_object_set(j, "unknown_agents", json_object_get(all, "unknown_agents"));
+                json_dumpf(j, stdout, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+                fputc('\n', stdout);
+        }
+        json_decref(j);
+        json_decref(all);
+        return j ? 0 : log_oom();
+}
+
+/* The output of ping, rpc and nrpe after the per-node lines. */
+static int print_result(const ClientResult *res, char **unknown) {
+        if (arg_jsonl)
+                return print_jsonl_end(res, unknown);
+        if (arg_json)
+                return print_json(result_json(res, unknown));
+        return print_summary(res, strv_length(res->expected), unknown);
+}
+
+static bool display_reply(bool ok) {
+        return arg_display == DISPLAY_ALL || (arg_display == DISPLAY_OK && ok) ||
+               (arg_display == DISPLAY_FAILED && !ok);
 }
 
 static int cmp_reply(const void *a, const void *b) {
         return strcmp(((const ClientReply *) a)->identity, ((const ClientReply *) b)->identity);
 }
 
+/* --nodes FILE: one identity a line; blank lines and # comments skipped. */
+static int read_nodes_file(const char *path, char ***ret) {
+        _cleanup_strv_free_ char **ids = NULL;
+        _cleanup_free_ char *line = NULL;
+        size_t alloc = 0, lineno = 0;
+        FILE *f;
+
+        f = streq(path, "-") ? stdin : fopen(path, "re");
+        if (!f) {
+                int r = -errno;
+                return fail(r, "Failed to open the node list %s: %s", path, strerror(-r));
+        }
+        while (getline(&line, &alloc, f) >= 0) {
+                char *l = strstrip(line);
+                lineno++;
+                if (l[0] == '\0' || l[0] == '#')
+                        continue;
+                if (!identity_is_valid(l)) {
+                        if (f != stdin)
+                                fclose(f);
+                        return fail(-EINVAL, "%s:%zu: \"%s\" is not a valid identity.", streq(path, "-") ? "stdin" : path,
+                                    lineno, l);
+                }
+                if (!strv_contains(ids, l) && strv_extend(&ids, l) < 0) {
+                        if (f != stdin)
+                                fclose(f);
+                        return log_oom();
+                }
+        }
+        if (f != stdin)
+                fclose(f);
+        *ret = TAKE_PTR(ids);
+        return 0;
+}
+
+/* The identities of --nodes, narrowed by -I (names or /regex/); facts,
+ * classes and agents are the nodes' own to check. */
+static int nodes_targets(char ***ret) {
+        _cleanup_strv_free_ char **ids = NULL, **keep = NULL;
+        int r;
+
+        r = read_nodes_file(arg_nodes, &ids);
+        if (r < 0)
+                return r;
+        if (!arg_opts.filter || strv_length(arg_opts.filter->identities) == 0) {
+                *ret = TAKE_PTR(ids);
+                return 0;
+        }
+        Filter only = { .identities = arg_opts.filter->identities };
+        for (char **i = ids; i && *i; i++) {
+                NodeInfo n = { .identity = *i };
+                if (filter_match(&only, &n) && strv_extend(&keep, *i) < 0)
+                        return log_oom();
+        }
+        *ret = TAKE_PTR(keep);
+        return 0;
+}
+
+/* After an empty discovery: which of the agents asked for no node serves. */
+static char **unknown_agents(const MusterConfig *config, const ClientRequest *req) {
+        _cleanup_strv_free_ char **asked = NULL, **known = NULL, **ids = NULL, **unknown = NULL;
+
+        if (req->agent && !req->discovery_only && strv_extend(&asked, req->agent) < 0)
+                return NULL;
+        for (char **a = req->filter ? req->filter->agents : NULL; a && *a; a++)
+                if (!strv_contains(asked, *a) && strv_extend(&asked, *a) < 0)
+                        return NULL;
+        if (!asked)
+                return NULL;
+        /* The registry lists every node's agents; otherwise the responder's own
+         * agents are all there can be. */
+        if (req->method == DISCOVERY_REGISTRY &&
+            client_registry_discover(config->registry_dir, config->collective, NULL, &ids, &known) < 0)
+                return NULL;
+        for (char **a = asked; *a; a++) {
+                bool served = req->method == DISCOVERY_REGISTRY ? strv_contains(known, *a) : agent_actions(*a) != NULL;
+                if (!served && strv_extend(&unknown, *a) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(unknown);
+}
+
 static int call(MusterConfig *config, ClientRequest *req, ClientResult *ret) {
+        _cleanup_strv_free_ char **targets = NULL;
         Client client = {};
         int r;
+
+        if (arg_nodes) {
+                r = nodes_targets(&targets);
+                if (r < 0)
+                        return r;
+                if (!targets) {
+                        /* Nothing to address: the same as an empty discovery. */
+                        *ret = (ClientResult) {};
+                        return 0;
+                }
+                req->targets = targets;
+        }
+        req->direct_identities = true;
+        req->limit = arg_limit;
+        req->limit_percent = arg_limit_percent;
+        req->limit_random = arg_limit_seed_set;
+        req->limit_seed = arg_limit_seed;
+        req->batch_size = arg_batch;
+        req->batch_percent = arg_batch_percent;
+        req->batch_sleep_usec = arg_batch_sleep_usec;
+        if (arg_progress < 0)
+                arg_progress = !arg_json && !arg_jsonl && isatty(STDERR_FILENO);
+        req->on_reply = on_reply_progress;
+        req->on_discovery = on_discovery;
 
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         r = client_open(&client, config, start + config->client_timeout_usec);
         if (r < 0) {
-                log_error("%s", client.error);
+                /* Without a configuration file every path is a default: say that,
+                 * not only which default file was missing. */
+                if (!arg_opts.config_path && access(MUSTER_CONFIG_FILE, F_OK) < 0 && errno == ENOENT)
+                        fail(r, "No configuration: %s does not exist, and no --config was given (%s).",
+                             MUSTER_CONFIG_FILE, client.error);
+                else
+                        fail(r, "%s", client.error);
                 client_close(&client);
                 return r;
         }
-        if (arg_progress < 0)
-                arg_progress = !arg_json && isatty(STDERR_FILENO) && req->method == DISCOVERY_REGISTRY;
-        req->on_reply = on_reply_progress;
         r = client_call(&client, req, ret);
-        if (r < 0)
-                log_error("%s", client.error[0] ? client.error : strerror(-r));
+        if (r < 0) {
+                progress_end();
+                fail(r, "%s", client.error[0] ? client.error : strerror(-r));
+        }
         client_close(&client);
         if (r >= 0) {
                 progress_end();
@@ -149,6 +508,21 @@ static int exit_status(const ClientResult *res) {
         return 0;
 }
 
+/* A node said "Unknown action": name what the agent has. */
+static void hint_unknown_action(const ClientResult *res, const char *agent, const char *action) {
+        for (size_t i = 0; i < res->n_replies; i++) {
+                if (res->replies[i].statuscode != 2)
+                        continue;
+                const char *actions = agent_actions(agent);
+                if (streq(res->replies[i].statusmsg, "Unknown agent") || !actions)
+                        log_error("The nodes do not know the agent \"%s\"; muster-responder serves discovery, rpcutil and nrpe.",
+                                  agent);
+                else
+                        log_error("The agent %s has no action \"%s\"; its actions are: %s.", agent, action, actions);
+                return;
+        }
+}
+
 /* --local: one request to this node's responder over its control socket. */
 static int call_local(MusterConfig *config, const char *agent, const char *action, json_t *data) {
         char requestid[33];
@@ -157,7 +531,7 @@ static int call_local(MusterConfig *config, const char *agent, const char *actio
 
         r = random_hex_id(requestid);
         if (r < 0)
-                return log_error_errno(r, "Failed to generate a request id: %m");
+                return fail(r, "Failed to generate a request id: %s", strerror(-r));
         msg = json_pack("{s:s, s:o}", "verb", "request", "request",
                         request_build(requestid, config->identity, "local", config->collective, agent, action,
                                       (int64_t) time(NULL), 60, NULL, data));
@@ -165,14 +539,16 @@ static int call_local(MusterConfig *config, const char *agent, const char *actio
                 return log_oom();
         r = control_call(config->control_socket, msg, config->client_timeout_usec, &answer);
         if (r < 0)
-                return log_error_errno(r, "Failed to talk to the responder at %s: %m", config->control_socket);
+                return fail(r, "Failed to talk to the responder at %s: %s", config->control_socket, strerror(-r));
         json_t *err = json_object_get(answer, "error");
         if (err) {
                 log_error("The responder refused the request: %s", json_string_value(err));
+                if (arg_json || arg_jsonl)
+                        print_json(json_pack("{s:s}", "error", json_string_value(err) ?: "refused"));
                 return 1;
         }
-        if (arg_json)
-                return print_json(json_incref(answer)), 0;
+        if (arg_json || arg_jsonl)
+                return print_json(json_incref(answer)), json_integer_value(json_object_get(answer, "statuscode")) == 0 ? 0 : 1;
         json_t *d = json_object_get(answer, "data");
         printf("%s\n", json_string_value(json_object_get(answer, "senderid")) ?: "?");
         printf("   status: %s\n", json_string_value(json_object_get(answer, "statusmsg")) ?: "?");
@@ -188,26 +564,32 @@ static int call_local(MusterConfig *config, const char *agent, const char *actio
 static int verb_ping(MusterConfig *config, int argc, char *argv[]) {
         ClientResult res = {};
         ClientRequest req = { .filter = arg_opts.filter, .discovery_only = true };
+        _cleanup_strv_free_ char **unknown = NULL;
         int r;
 
         if (argc > 0)
-                return log_error_errno(-EINVAL, "ping takes no arguments.");
+                return fail(-EINVAL, "ping takes no arguments.");
         if (arg_local)
                 return call_local(config, "discovery", "ping", NULL);
         cli_request_defaults(config, &req);
         r = call(config, &req, &res);
         if (r < 0)
                 return r;
+        if (!request_sent(&res) && strv_length(res.expected) == 0)
+                unknown = unknown_agents(config, &req);
 
-        if (arg_json)
-                r = print_json(result_json(&res));
+        if (arg_json || arg_jsonl)
+                r = print_result(&res, unknown);
+        else if (!request_sent(&res))
+                r = print_summary(&res, 0, unknown);
         else {
                 /* Sorted by identity, like every listing here. */
                 double min = 0, max = 0, sum = 0;
                 ClientReply *sorted = res.replies;
                 for (size_t i = 0; i < res.n_replies; i++) {
                         double ms = (double) sorted[i].rtt_usec / 1000.0;
-                        printf("%-40s time=%.2f ms\n", sorted[i].identity, ms);
+                        if (display_reply(true))
+                                printf("%-40s time=%.2f ms\n", sorted[i].identity, ms);
                         min = i == 0 ? ms : MIN(min, ms);
                         max = MAX(max, ms);
                         sum += ms;
@@ -223,7 +605,7 @@ static int verb_ping(MusterConfig *config, int argc, char *argv[]) {
                 res.total_usec = 0;
                 for (size_t i = 0; i < res.n_replies; i++)
                         res.total_usec = MAX(res.total_usec, sorted[i].rtt_usec);
-                print_summary(&res, strv_length(res.expected));
+                print_summary(&res, strv_length(res.expected), NULL);
         }
         int ret = r < 0 ? r : res.n_replies == 0 || strv_length(res.missing) > 0 ? 1 : 0;
         client_result_done(&res);
@@ -238,7 +620,7 @@ static void print_reply_generic(const ClientReply *r) {
         if (!r->data)
                 return;
         json_object_foreach(r->data, key, v) {
-                _cleanup_free_ char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                _cleanup_free_ char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
                 printf("   %20s: %s\n", key, json_is_string(v) ? json_string_value(v) : strna(s));
         }
         printf("\n");
@@ -246,23 +628,24 @@ static void print_reply_generic(const ClientReply *r) {
 
 static int verb_rpc(MusterConfig *config, int argc, char *argv[]) {
         _cleanup_json_ json_t *data = NULL;
+        _cleanup_strv_free_ char **unknown = NULL;
         ClientResult res = {};
         int r;
 
         if (argc < 2)
-                return log_error_errno(-EINVAL, "Usage: muster rpc AGENT ACTION [KEY=VALUE ...]");
+                return fail(-EINVAL, "Usage: muster rpc AGENT ACTION [KEY=VALUE ...]; see muster help rpc.");
         if (!name_is_valid(argv[0], 64) || !name_is_valid(argv[1], 64))
-                return log_error_errno(-EINVAL, "Agent and action must be names of 1 to 64 characters from [A-Za-z0-9_-].");
+                return fail(-EINVAL, "Agent and action must be names of 1 to 64 characters from [A-Za-z0-9_-].");
         data = json_object();
         if (!data)
                 return log_oom();
         for (int i = 2; i < argc; i++) {
                 char *eq = strchr(argv[i], '=');
                 if (!eq || eq == argv[i])
-                        return log_error_errno(-EINVAL, "Arguments must be KEY=VALUE, got \"%s\".", argv[i]);
+                        return fail(-EINVAL, "Arguments must be KEY=VALUE, got \"%s\".", argv[i]);
                 _cleanup_free_ char *k = strndup(argv[i], (size_t) (eq - argv[i]));
                 if (!k || json_object_set_new(data, k, json_string(eq + 1)) < 0)
-                        return log_error_errno(-EINVAL, "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
+                        return fail(-EINVAL, "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
         }
         if (arg_local)
                 return call_local(config, argv[0], argv[1], data);
@@ -272,32 +655,39 @@ static int verb_rpc(MusterConfig *config, int argc, char *argv[]) {
         r = call(config, &req, &res);
         if (r < 0)
                 return r;
-        if (arg_json)
-                r = print_json(result_json(&res));
-        else {
+        if (!request_sent(&res))
+                unknown = unknown_agents(config, &req);
+        if (!arg_json && !arg_jsonl)
                 for (size_t i = 0; i < res.n_replies; i++)
-                        print_reply_generic(&res.replies[i]);
-                print_summary(&res, strv_length(res.expected));
-        }
+                        if (display_reply(res.replies[i].statuscode == 0))
+                                print_reply_generic(&res.replies[i]);
+        r = print_result(&res, unknown);
+        hint_unknown_action(&res, argv[0], argv[1]);
         int ret = r < 0 ? r : exit_status(&res);
         client_result_done(&res);
         return ret;
 }
 
+static int nrpe_state(const ClientReply *rep) {
+        json_t *ec = rep->data ? json_object_get(rep->data, "exitcode") : NULL;
+        return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : 3;
+}
+
 static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
         _cleanup_json_ json_t *data = NULL, *args = NULL;
+        _cleanup_strv_free_ char **unknown = NULL;
         ClientResult res = {};
         size_t counts[4] = {};
         int r;
 
         if (argc < 1)
-                return log_error_errno(-EINVAL, "Usage: muster nrpe COMMAND [ARG ...]");
+                return fail(-EINVAL, "Usage: muster nrpe COMMAND [ARG ...]; see muster help nrpe.");
         if (!nrpe_command_name_is_valid(argv[0]))
-                return log_error_errno(-EINVAL, "Invalid NRPE command name \"%s\".", argv[0]);
+                return fail(-EINVAL, "Invalid NRPE command name \"%s\".", argv[0]);
         args = json_array();
         for (int i = 1; args && i < argc; i++)
                 if (json_array_append_new(args, json_string(argv[i])) < 0)
-                        return log_error_errno(-EINVAL, "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
+                        return fail(-EINVAL, "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
         data = json_pack("{s:s}", "command", argv[0]);
         if (!data || !args)
                 return log_oom();
@@ -311,16 +701,16 @@ static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
         r = call(config, &req, &res);
         if (r < 0)
                 return r;
+        if (!request_sent(&res))
+                unknown = unknown_agents(config, &req);
 
-        for (size_t i = 0; i < res.n_replies; i++) {
-                json_t *ec = res.replies[i].data ? json_object_get(res.replies[i].data, "exitcode") : NULL;
-                counts[json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : 3]++;
-        }
-        if (arg_json)
-                r = print_json(result_json(&res));
-        else {
+        for (size_t i = 0; i < res.n_replies; i++)
+                counts[nrpe_state(&res.replies[i])]++;
+        if (!arg_json && !arg_jsonl && request_sent(&res)) {
                 for (size_t i = 0; i < res.n_replies; i++) {
                         const ClientReply *rep = &res.replies[i];
+                        if (!display_reply(rep->statuscode == 0 && nrpe_state(rep) == 0))
+                                continue;
                         json_t *o = rep->data ? json_object_get(rep->data, "output") : NULL;
                         printf("%40s: %s\n", rep->identity, json_is_string(o) ? json_string_value(o) : rep->statusmsg);
                         if (arg_verbose) {
@@ -333,8 +723,8 @@ static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
                 static const int order[] = { 0, 1, 2, 3 };
                 for (size_t i = 0; i < 4; i++)
                         printf("%14s : %zu\n", nagios_state_name(order[i]), counts[order[i]]);
-                print_summary(&res, strv_length(res.expected));
         }
+        r = print_result(&res, unknown);
         int ret = r < 0 ? r : exit_status(&res);
         client_result_done(&res);
         return ret;
@@ -395,10 +785,10 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
         if (arg_forget)
                 return forget_nodes(config, argc, argv);
         if (argc > 0)
-                return log_error_errno(-EINVAL, "nodes takes no arguments.");
+                return fail(-EINVAL, "nodes takes no arguments.");
         r = registry_list(config->registry_dir, true, &list);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the registry %s: %m", config->registry_dir);
+                return fail(r, "Failed to read the registry %s: %s%s", config->registry_dir, strerror(-r), config_hint());
 
         arr = json_array();
         if (!arr) {
@@ -453,17 +843,17 @@ static int verb_inventory(MusterConfig *config, int argc, char *argv[]) {
         int r;
 
         if (argc != 1)
-                return log_error_errno(-EINVAL, "Usage: muster inventory IDENTITY");
+                return fail(-EINVAL, "Usage: muster inventory IDENTITY; see muster help inventory.");
         if (!identity_is_valid(argv[0]))
-                return log_error_errno(-EINVAL, "Invalid identity \"%s\".", argv[0]);
+                return fail(-EINVAL, "Invalid identity \"%s\".", argv[0]);
         r = registry_read(config->registry_dir, argv[0], &e);
         if (r == -ENOENT)
-                return log_error_errno(r, "No registration for %s in %s.", argv[0], config->registry_dir);
+                return fail(r, "No registration for %s in %s%s.", argv[0], config->registry_dir, config_hint());
         if (r < 0)
-                return log_error_errno(r, "Failed to read the registration of %s: %m", argv[0]);
+                return fail(r, "Failed to read the registration of %s: %s%s", argv[0], strerror(-r), config_hint());
         if (!e.registration) {
                 registry_entry_done(&e);
-                return log_error_errno(-EBADMSG, "The registration file of %s is not a valid registration.", argv[0]);
+                return fail(-EBADMSG, "The registration file of %s is not a valid registration.", argv[0]);
         }
         if (arg_json)
                 print_json(json_incref(e.root));
@@ -500,18 +890,70 @@ static int verb_inventory(MusterConfig *config, int argc, char *argv[]) {
         return 0;
 }
 
+/* N or P% (P 1..100) */
+static int parse_count_or_percent(const char *arg, size_t *ret_n, unsigned *ret_pct) {
+        unsigned u;
+        uint64_t n;
+
+        if (endswith(arg, "%")) {
+                _cleanup_free_ char *num = strndup(arg, strlen(arg) - 1);
+                if (!num)
+                        return -ENOMEM;
+                if (parse_uint(num, &u) < 0 || u == 0 || u > 100)
+                        return -EINVAL;
+                *ret_n = 0;
+                *ret_pct = u;
+                return 0;
+        }
+        if (parse_uint64(arg, &n) < 0 || n == 0 || n > SIZE_MAX)
+                return -EINVAL;
+        *ret_n = (size_t) n;
+        *ret_pct = 0;
+        return 0;
+}
+
+/* Before the options are parsed, so that a refused option is reported as
+ * JSON too. */
+static void want_json_early(int argc, char *argv[]) {
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                if (streq(argv[i], "-j") || streq(argv[i], "--json"))
+                        arg_json = true;
+                if (streq(argv[i], "--jsonl"))
+                        arg_jsonl = true;
+        }
+}
+
 static int run(int argc, char *argv[]) {
-        enum { ARG_LOCAL = 0x2000, ARG_PROGRESS, ARG_NO_PROGRESS, ARG_FORGET };
+        enum {
+                ARG_LOCAL = 0x2000,
+                ARG_PROGRESS,
+                ARG_NO_PROGRESS,
+                ARG_JSONL,
+                ARG_NODES,
+                ARG_LIMIT,
+                ARG_LIMIT_SEED,
+                ARG_BATCH,
+                ARG_BATCH_SLEEP,
+                ARG_DISPLAY,
+                ARG_FORGET,
+        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, CLI_ARG_VERSION },
                 { "json", no_argument, NULL, 'j' },
+                { "jsonl", no_argument, NULL, ARG_JSONL },
                 { "verbose", no_argument, NULL, 'v' },
                 { "local", no_argument, NULL, ARG_LOCAL },
                 { "progress", no_argument, NULL, ARG_PROGRESS },
                 { "no-progress", no_argument, NULL, ARG_NO_PROGRESS },
                 { "forget", no_argument, NULL, ARG_FORGET },
                 { "config", required_argument, NULL, 'c' },
+                { "nodes", required_argument, NULL, ARG_NODES },
+                { "limit", required_argument, NULL, ARG_LIMIT },
+                { "limit-seed", required_argument, NULL, ARG_LIMIT_SEED },
+                { "batch", required_argument, NULL, ARG_BATCH },
+                { "batch-sleep", required_argument, NULL, ARG_BATCH_SLEEP },
+                { "display", required_argument, NULL, ARG_DISPLAY },
                 CLI_FILTER_OPTIONS,
                 {}
         };
@@ -525,22 +967,30 @@ static int run(int argc, char *argv[]) {
                 { "nodes", verb_nodes },
                 { "inventory", verb_inventory },
         };
+        const char *arg_limit_str = NULL, *arg_limit_seed_str = NULL, *arg_batch_str = NULL,
+                   *arg_batch_sleep_str = NULL, *arg_display_str = NULL;
         MusterConfig config;
-        int c, r;
+        int c, r, exit_status = 1;
 
         log_setup("muster", false);
+        want_json_early(argc, argv);
+        /* getopt's messages name argv[0]: the program, not its path. */
+        argv[0] = (char *) "muster";
 
         /* Options may come before or after the verb and its arguments. */
         while ((c = getopt_long(argc, argv, "hjvc:" CLI_FILTER_SHORTOPTS, options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
-                        help();
-                        return 0;
+                        arg_help = true;
+                        continue;
                 case CLI_ARG_VERSION:
                         printf("muster %s\n", PACKAGE_VERSION);
                         return 0;
                 case 'j':
                         arg_json = true;
+                        continue;
+                case ARG_JSONL:
+                        arg_jsonl = true;
                         continue;
                 case 'v':
                         arg_verbose++;
@@ -560,33 +1010,141 @@ static int run(int argc, char *argv[]) {
                 case ARG_FORGET:
                         arg_forget = true;
                         continue;
+                case ARG_NODES:
+                        arg_nodes = optarg;
+                        continue;
+                /* Checked once all options are read, so that --help wins. */
+                case ARG_LIMIT:
+                        arg_limit_str = optarg;
+                        continue;
+                case ARG_LIMIT_SEED:
+                        arg_limit_seed_str = optarg;
+                        continue;
+                case ARG_BATCH:
+                        arg_batch_str = optarg;
+                        continue;
+                case ARG_BATCH_SLEEP:
+                        arg_batch_sleep_str = optarg;
+                        continue;
+                case ARG_DISPLAY:
+                        arg_display_str = optarg;
+                        continue;
                 case '?':
-                        return 2;
+                        /* getopt named the problem; point to the help. */
+                        snprintf(error_text, sizeof error_text, "invalid command line");
+                        fprintf(stderr, "Try 'muster --help' for more information.\n");
+                        goto usage_error;
                 }
                 r = cli_handle_option(&arg_opts, c, optarg);
-                if (r <= 0)
-                        return 2;
+                if (r <= 0) {
+                        if (arg_opts.error[0])
+                                snprintf(error_text, sizeof error_text, "%s", arg_opts.error);
+                        goto usage_error;
+                }
+        }
+
+        if (optind < argc && streq(argv[optind], "help")) {
+                if (optind + 1 < argc)
+                        return help_verb(argv[optind + 1]);
+                help();
+                return 0;
+        }
+        if (arg_help) {
+                if (optind < argc)
+                        return help_verb(argv[optind]);
+                help();
+                return 0;
         }
         if (optind >= argc) {
                 help();
                 return 2;
         }
+        if (arg_limit_str && parse_count_or_percent(arg_limit_str, &arg_limit, &arg_limit_percent) < 0) {
+                fail(-EINVAL, "Invalid --limit \"%s\", expected a count such as 10 or a percentage such as 25%%.",
+                     arg_limit_str);
+                goto usage_error;
+        }
+        if (arg_limit_seed_str) {
+                if (parse_uint64(arg_limit_seed_str, &arg_limit_seed) < 0) {
+                        fail(-EINVAL, "Invalid --limit-seed \"%s\", expected a number.", arg_limit_seed_str);
+                        goto usage_error;
+                }
+                arg_limit_seed_set = true;
+        }
+        if (arg_batch_str && parse_count_or_percent(arg_batch_str, &arg_batch, &arg_batch_percent) < 0) {
+                fail(-EINVAL, "Invalid --batch \"%s\", expected a count such as 10 or a percentage such as 25%%.",
+                     arg_batch_str);
+                goto usage_error;
+        }
+        if (arg_batch_sleep_str && parse_duration(arg_batch_sleep_str, &arg_batch_sleep_usec) < 0) {
+                fail(-EINVAL, "Invalid --batch-sleep \"%s\", expected a duration such as 1, 500ms or 2s.",
+                     arg_batch_sleep_str);
+                goto usage_error;
+        }
+        if (arg_display_str) {
+                if (streq(arg_display_str, "all") || streq(arg_display_str, "always"))
+                        arg_display = DISPLAY_ALL;
+                else if (streq(arg_display_str, "ok"))
+                        arg_display = DISPLAY_OK;
+                else if (streq(arg_display_str, "failed"))
+                        arg_display = DISPLAY_FAILED;
+                else if (streq(arg_display_str, "none"))
+                        arg_display = DISPLAY_NONE;
+                else {
+                        fail(-EINVAL, "Invalid --display \"%s\", expected ok, failed, all or none.", arg_display_str);
+                        goto usage_error;
+                }
+        }
+        if (arg_json && arg_jsonl) {
+                fail(-EINVAL, "--json and --jsonl exclude each other.");
+                goto usage_error;
+        }
+        if (arg_nodes && arg_opts.filter &&
+            (arg_opts.filter->n_facts > 0 || strv_length(arg_opts.filter->classes) > 0 ||
+             strv_length(arg_opts.filter->agents) > 0)) {
+                fail(-EINVAL, "--nodes takes identity filters (-I) only: the file holds no facts, classes or agents.");
+                goto usage_error;
+        }
+        if (arg_jsonl)
+                arg_json = false;
 
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(argv[optind], verbs[i].name))
                         continue;
+                arg_opts.no_broker = arg_local || streq(verbs[i].name, "nodes") || streq(verbs[i].name, "inventory");
                 r = cli_load_config(&arg_opts, &config);
-                if (r < 0)
-                        return 1;
+                if (r < 0) {
+                        snprintf(error_text, sizeof error_text, "%s",
+                                 arg_opts.error[0] ? arg_opts.error : "invalid configuration");
+                        goto error;
+                }
                 r = verbs[i].fn(&config, argc - optind - 1, argv + optind + 1);
                 config_done(&config);
                 filter_free(arg_opts.filter);
+                if (r == -EINVAL)
+                        goto usage_error; /* the command's own arguments */
+                if (r < 0)
+                        goto error;
                 fflush(stdout);
-                /* -EINVAL: the verb's own arguments were wrong. */
-                return r == -EINVAL ? 2 : r < 0 ? 1 : r;
+                return r;
         }
-        log_error("Unknown command \"%s\"; see muster --help.", argv[optind]);
-        return 2;
+        fail(-EINVAL, "Unknown command \"%s\"; see muster --help.", argv[optind]);
+
+usage_error:
+        exit_status = 2;
+error:
+        /* With --json a failure is an object too, never an empty stdout. */
+        if ((arg_json || arg_jsonl) && ftell(stdout) <= 0) {
+                json_t *j = json_pack("{s:s}", "error", error_text[0] ? error_text : "failed, see standard error");
+                if (j && arg_jsonl) {
+                        json_dumpf(j, stdout, JSON_COMPACT);
+                        fputc('\n', stdout);
+                        json_decref(j);
+                } else if (j)
+                        print_json(j);
+        }
+        fflush(stdout);
+        return exit_status;
 }
 
 int main(int argc, char *argv[]) {

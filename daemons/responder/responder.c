@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "facts.h"
+#include "federation.h"
 #include "log.h"
 #include "nrpe.h"
 #include "policy.h"
@@ -40,6 +41,7 @@ typedef struct Runtime {
         Policy *policy;
         Signer signer;
         Verifier verifier;
+        NrpeUser *check_user;   /* [nrpe] user */
 } Runtime;
 
 typedef struct Job {
@@ -47,11 +49,13 @@ typedef struct Job {
         struct Job *next, *prev;
         Request *request;
         char *reply_to;        /* NULL: a local request, answered over the control socket */
+        bool federated;        /* came from another site through federation */
         char *command;
         char *command_line;
         NrpeRun *run;
         ControlConnection *control;
         uint64_t started_usec;
+        char caller[KEY_ID_MAX];   /* the key that verified the request, "psk" or "local" */
 } Job;
 
 typedef enum State {
@@ -71,6 +75,7 @@ struct Manager {
         State state;
         char *queue;
         char *consumer_tag;
+        char *reply_exchange;   /* <prefix>.reply with responder.federated_replies, else NULL */
         sd_event_source *io_source;
         sd_event_source *heartbeat_source;
         sd_event_source *reconnect_source;
@@ -139,8 +144,8 @@ static void manager_log_drop(Manager *m, const Dispatch *d) {
 }
 
 /* Publish a reply to where the request asked for it. */
-static int manager_send_reply(Manager *m, const Request *req, const char *reply_to, ControlConnection *control,
-                              int statuscode, const char *statusmsg, json_t *data) {
+static int manager_send_reply(Manager *m, const Request *req, const char *reply_to, bool federated,
+                              ControlConnection *control, int statuscode, const char *statusmsg, json_t *data) {
         _cleanup_free_ char *body = NULL;
         char sig[SIGNATURE_HEX_MAX];
         size_t size;
@@ -149,8 +154,12 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
         const char *scheme = NULL, *key_id = NULL;
         r = responder_build_reply_signed(&m->core, req, statuscode, statusmsg, data, now_sec(), &body, &size, sig,
                                          &scheme, &key_id);
-        if (r < 0)
-                return log_error_errno(r, "Failed to build reply to %s: %m", req->requestid);
+        if (r < 0) {
+                log_error_errno(r, "Failed to build reply to %s: %m", req->requestid);
+                if (control)
+                        (void) control_connection_send_error(control, "failed to build the reply");
+                return r;
+        }
 
         if (control)
                 return control_connection_send(control, body, size);
@@ -164,7 +173,9 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
                 return log_warning_errno(-ENOTCONN, "Not connected to a broker, reply to request %s lost.",
                                          req->requestid);
 
-        r = amqp_session_publish(&m->session, "", reply_to, body, size,
+        /* A request from another site is answered through its shovel (muster(7)). */
+        const char *exchange = federation_reply_exchange(&m->config, m->reply_exchange, federated);
+        r = amqp_session_publish(&m->session, exchange ?: "", reply_to, body, size,
                                  &(PublishOptions) { .signature = sig, .scheme = scheme, .key_id = key_id });
         if (r < 0) {
                 log_warning_errno(r, "Failed to publish reply to request %s: %s", req->requestid, m->session.error);
@@ -205,9 +216,12 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
         manager_kill_orphans(m);
 
         _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
-        if (!data)
+        if (!data) {
+                /* Never an OK without its data: the caller sees an error. */
                 log_oom();
-        else {
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
+                                          STATUS_UNKNOWN_ERROR, "Unknown error: out of memory", NULL);
+        } else {
                 json_t *o = json_object_get(data, "output");
                 snprintf(ec, sizeof ec, "%d", exitcode);
                 snprintf(dur, sizeof dur, "%" PRIu64, duration_usec);
@@ -219,13 +233,15 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
                               "MUSTER_COMMAND", j->command,
                               "MUSTER_REQUESTID", j->request->requestid,
                               "MUSTER_SENDER", j->request->senderid,
-                              "MUSTER_CALLER", j->request->callerid,
+                              "MUSTER_CALLER", j->caller,
+                              "MUSTER_CLAIMED_CALLER", streq(j->caller, j->request->callerid) ? NULL
+                                                                                              : j->request->callerid,
                               "MUSTER_EXITCODE", ec,
                               "MUSTER_DURATION_USEC", dur),
                            "Check %s finished %s in %.1f ms for %s: %s", j->command,
-                           nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->request->callerid,
+                           nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->caller,
                            json_string_value(o));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control,
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
                                           exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
                                           nagios_state_to_string(exitcode), data);
         }
@@ -250,8 +266,8 @@ static void job_start_or_queue(Manager *m, Job *j) {
                 if (m->n_pending >= PENDING_MAX) {
                         static const char msg[] = "UNKNOWN: too many checks queued on this node";
                         _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, msg, sizeof msg - 1);
-                        (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN",
-                                                  data);
+                        (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
+                                                  STATUS_ABORTED, "UNKNOWN", data);
                         job_free(j);
                         return;
                 }
@@ -265,14 +281,15 @@ static void job_start_or_queue(Manager *m, Job *j) {
                 return;
         }
 
-        r = nrpe_run_start(m->event, j->command_line, m->config.nrpe_timeout_usec, m->config.nrpe_output_max,
-                           job_finished, j, &j->run);
+        r = nrpe_run_start_as(m->event, j->command_line, m->rt.check_user, m->config.nrpe_timeout_usec,
+                              m->config.nrpe_output_max, job_finished, j, &j->run);
         if (r < 0) {
                 log_error_errno(r, "Failed to start check %s: %m", j->command);
                 char out[128];
                 snprintf(out, sizeof out, "UNKNOWN: cannot start command: %s", strerror(-r));
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, out, strlen(out));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
+                                          "UNKNOWN", data);
                 job_free(j);
                 return;
         }
@@ -286,7 +303,7 @@ static void job_start_or_queue(Manager *m, Job *j) {
 
 /* The one dispatch path for broker and local requests. */
 static void manager_handle_request(Manager *m, const void *body, size_t size, const char *scheme,
-                                   const char *key_id, const char *sig, const char *reply_to,
+                                   const char *key_id, const char *sig, const char *reply_to, bool federated,
                                    ControlConnection *control) {
         Dispatch d;
         int r;
@@ -294,9 +311,11 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
         if (control)
                 r = responder_dispatch_local(&m->core, body, size, now_sec(), &d);
         else
-                r = responder_dispatch_keyed(&m->core, body, size, scheme, key_id, sig, now_sec(), &d);
+                r = responder_dispatch_delivery(&m->core, body, size, scheme, key_id, sig, reply_to, now_sec(), &d);
         if (r < 0) {
                 log_error_errno(r, "Failed to process request: %m");
+                if (control)
+                        (void) control_connection_send_error(control, "failed to process the request");
                 dispatch_done(&d);
                 return;
         }
@@ -320,6 +339,8 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                         log_struct(LOG_WARNING, 0, MSGID_REQUEST_DENIED,
                                    KV("MUSTER_EVENT", EVENT_REQUEST_DENIED,
                                       "MUSTER_CALLER", d.caller,
+                                      "MUSTER_CLAIMED_CALLER", streq(d.caller, d.request->callerid) ? NULL
+                                                                                                    : d.request->callerid,
                                       "MUSTER_AGENT", d.request->agent,
                                       "MUSTER_ACTION", d.request->action,
                                       "MUSTER_REQUESTID", d.request->requestid,
@@ -329,6 +350,7 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                                    d.request->senderid);
                 log_struct(LOG_DEBUG, 0, MSGID_REQUEST_SERVED,
                            KV("MUSTER_EVENT", EVENT_REQUEST_SERVED,
+                              "MUSTER_CALLER", d.caller,
                               "MUSTER_AGENT", d.request->agent,
                               "MUSTER_ACTION", d.request->action,
                               "MUSTER_REQUESTID", d.request->requestid,
@@ -337,20 +359,25 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                            d.statusmsg);
                 if (!reply_to && !control)
                         log_debug("Request %s has no reply_to, not answering.", d.request->requestid);
-                (void) manager_send_reply(m, d.request, reply_to, control, d.statuscode, d.statusmsg, d.data);
+                (void) manager_send_reply(m, d.request, reply_to, federated, control, d.statuscode, d.statusmsg,
+                                          d.data);
                 break;
 
         case DISPATCH_RUN: {
                 Job *j = calloc(1, sizeof *j);
                 if (!j) {
                         log_oom();
+                        if (control)
+                                (void) control_connection_send_error(control, "out of memory");
                         break;
                 }
                 j->manager = m;
+                snprintf(j->caller, sizeof j->caller, "%s", d.caller);
                 j->request = TAKE_PTR(d.request);
                 j->command = TAKE_PTR(d.command);
                 j->command_line = TAKE_PTR(d.command_line);
                 j->control = control_connection_ref(control);
+                j->federated = federated;
                 if (reply_to && !(j->reply_to = strdup(reply_to))) {
                         log_oom();
                         job_free(j);
@@ -378,7 +405,8 @@ static void manager_handle_delivery(Manager *m, amqp_envelope_t *env) {
         manager_handle_request(m, env->message.body.bytes, env->message.body.len,
                                amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
                                amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
-                               amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt, NULL);
+                               amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt,
+                               amqp_delivery_federated(p), NULL);
 }
 
 static void manager_disconnect(Manager *m) {
@@ -389,6 +417,8 @@ static void manager_disconnect(Manager *m) {
         m->queue = NULL;
         free(m->consumer_tag);
         m->consumer_tag = NULL;
+        free(m->reply_exchange);
+        m->reply_exchange = NULL;
 }
 
 static void manager_connection_lost(Manager *m, int error, const char *what) {
@@ -458,6 +488,9 @@ static int manager_setup_consumer(Manager *m) {
         int r;
 
         r = amqp_session_declare_exchanges(s, &m->config);
+        if (r < 0)
+                return r;
+        r = amqp_session_declare_reply_exchange(s, &m->config, &m->reply_exchange);
         if (r < 0)
                 return r;
         if (config_exchange(&m->config, "broadcast", &bcast) < 0 ||
@@ -611,6 +644,7 @@ static void runtime_done(Runtime *rt) {
         keyring_free(rt->client_keys);
         policy_free(rt->policy);
         signer_done(&rt->signer);
+        nrpe_user_free(rt->check_user);
         *rt = (Runtime) {};
 }
 
@@ -643,7 +677,8 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
                 runtime_done(&rt);
                 return log_error_errno(r, "Failed to load client keys from %s: %m", c->client_keys_dir);
         }
-        rt.verifier = (Verifier) { .psk = rt.psk, .accept_psk = c->accept_psk, .keys = rt.client_keys };
+        rt.verifier = (Verifier) { .psk = rt.psk, .accept_psk = config_accept_psk(c, keyring_size(rt.client_keys)),
+                                   .keys = rt.client_keys };
         if (c->policy_file) {
                 r = policy_load(c->policy_file, &rt.policy);
                 if (r < 0) {
@@ -657,6 +692,15 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
         if (r < 0) {
                 runtime_done(&rt);
                 return log_error_errno(r, "Failed to load NRPE commands from %s: %m", c->nrpe_dir);
+        }
+        /* Checks never run as root unless told to, nor as a user we cannot
+         * become: refuse to start (or to reload) instead. */
+        const char *why = NULL;
+        r = nrpe_user_resolve(c->nrpe_user, &rt.check_user, &why);
+        if (r < 0) {
+                runtime_done(&rt);
+                return log_error_errno(r, "Cannot run checks as user %s ([nrpe] user): %s", c->nrpe_user ?: "(own)",
+                                       why ?: strerror(-r));
         }
         r = facts_load_dir(c->facts_dir, &rt.facts);
         if (r < 0) {
@@ -794,7 +838,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 m->n_pending--;
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, "UNKNOWN: responder is shutting down",
                                                                strlen("UNKNOWN: responder is shutting down"));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->control, STATUS_ABORTED, "UNKNOWN", data);
+                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
+                                          "UNKNOWN", data);
                 job_free(j);
         }
 
@@ -859,7 +904,7 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
                 }
                 log_info("Local request from uid %u over the control socket.", (unsigned) control_connection_uid(cc));
                 /* The peer was authenticated by its credentials: no signature needed. */
-                manager_handle_request(m, body, size, NULL, NULL, NULL, NULL, cc);
+                manager_handle_request(m, body, size, NULL, NULL, NULL, NULL, false, cc);
                 return;
         }
         (void) control_connection_send_error(cc, "unknown verb");
@@ -920,7 +965,7 @@ static int manager_new(const char *config_path, Manager **ret) {
         manager_bind_core(m);
 
         m->core.started_at = now_sec();
-        m->core.replay = replay_cache_new(1u << 20);
+        m->core.replay = responder_replay_cache_new();
         if (!m->core.replay)
                 return log_oom();
 
@@ -1017,9 +1062,9 @@ static int run(int argc, char *argv[]) {
         log_struct(LOG_INFO, 0, MSGID_DAEMON_STARTED,
                    KV("MUSTER_EVENT", EVENT_DAEMON_STARTED, "MUSTER_IDENTITY", m->config.identity,
                       "MUSTER_COLLECTIVE", m->config.collective),
-                   "muster-responder %s starting as %s in collective %s, serving %zu NRPE command(s).",
+                   "muster-responder %s starting as %s in collective %s, serving %zu NRPE command(s) as user %s.",
                    PACKAGE_VERSION, m->config.identity, m->config.collective,
-                   m->rt.nrpe ? m->rt.nrpe->n_commands : 0);
+                   m->rt.nrpe ? m->rt.nrpe->n_commands : 0, m->rt.check_user->name);
 
         (void) sd_notify(false, "STATUS=Connecting to the broker");
         r = manager_connect(m);

@@ -107,7 +107,10 @@ class Node:
             "security": {"psk_file": fleet.psk},
             "responder": {"facts_dir": self.dir / "facts.d", "classes_file": self.dir / "classes.txt",
                           "control_socket": self.dir / "control"},
-            "nrpe": {"command_dir": self.dir / "nrpe.d", "command_timeout": "5s"},
+            # Checks drop to an unprivileged user when the tests run as root
+            # (muster-check does not exist here); otherwise they run as us.
+            "nrpe": {"command_dir": self.dir / "nrpe.d", "command_timeout": "5s",
+                     "user": "nobody" if os.geteuid() == 0 else ""},
         }
         if agents is not None:
             sections["responder"]["agents"] = " ".join(agents)
@@ -295,8 +298,12 @@ class RawClient:
         self.ch = self.conn.channel()
         for kind, typ in (("broadcast", "topic"), ("directed", "direct"), ("registration", "topic")):
             self.ch.exchange_declare(f"{prefix}.{kind}", typ, durable=True)
-        res = self.ch.queue_declare("", exclusive=True, auto_delete=True)
-        self.reply_queue = res.method.queue
+        # Replies come through RabbitMQ's direct reply-to, the only reply_to
+        # a responder answers by default (responder.allowed_reply_to).
+        self.reply_queue = "amq.rabbitmq.reply-to"
+        self._replies = []
+        self.ch.basic_consume(self.reply_queue, lambda ch, method, props, body: self._replies.append(body),
+                              auto_ack=True)
 
     def confirm(self):
         self.ch.confirm_delivery()
@@ -319,11 +326,10 @@ class RawClient:
         out = []
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            method, props, body = self.ch.basic_get(self.reply_queue, auto_ack=True)
-            if method is None:
-                self.conn.sleep(0.02)
+            if not self._replies:
+                self.conn.process_data_events(time_limit=0.02)
                 continue
-            out.append(json.loads(body))
+            out.append(json.loads(self._replies.pop(0)))
             if expect is not None and len(out) >= expect:
                 break
         return out

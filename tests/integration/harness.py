@@ -256,14 +256,14 @@ def _app_deps(plugins_dir, app_dirs, app):
     return deps
 
 
-def _make_slim_home(dest):
+def _make_slim_home(dest, extra_apps=()):
     home = _rabbitmq_home()
     plugins = os.path.join(home, "plugins")
     app_dirs = {}
     for d in os.listdir(plugins):
         if os.path.isdir(os.path.join(plugins, d)) and os.path.isdir(os.path.join(plugins, d, "ebin")):
             app_dirs[d.rsplit("-", 1)[0]] = d
-    needed, todo = set(), ["rabbit", "rabbitmq_prelaunch"]
+    needed, todo = set(), ["rabbit", "rabbitmq_prelaunch", *extra_apps]
     while todo:
         app = todo.pop()
         if app not in needed:
@@ -362,9 +362,10 @@ class Broker:
     ({"server", "beam", "epmd"}), start_seconds/stop_seconds (last timings).
     """
 
-    def __init__(self, name_prefix="muster-test", port=None):
+    def __init__(self, name_prefix="muster-test", port=None, plugins=()):
         self.name_prefix = re.sub(r"[^A-Za-z0-9_-]", "-", name_prefix) or "muster-test"
         self._fixed_port = port      # AMQP port to use instead of a random free one
+        self.plugins = tuple(plugins)  # enabled at boot, e.g. ("rabbitmq_federation",)
         self.port = self.dist_port = self.epmd_port = None
         self.url = self.node = self.dir = None
         self.env = {}
@@ -497,7 +498,7 @@ class Broker:
             os.mkdir(os.path.join(d, sub))
         cookie = os.urandom(20).hex().upper()
         self._write(".erlang.cookie", cookie, 0o400)
-        self._write("enabled_plugins", "[].\n")
+        self._write("enabled_plugins", f"[{','.join(self.plugins)}].\n")
         self._write("rabbitmq-env.conf", "")
         # Classic Erlang-term config: no .conf file for cuttlefish to parse.
         self._write("rabbitmq.config", f"""\
@@ -550,7 +551,7 @@ class Broker:
         }
         if os.environ.get("MUSTER_BROKER_FULL_HOME") != "1":
             try:
-                home = _make_slim_home(os.path.join(d, "rabbitmq-home"))
+                home = _make_slim_home(os.path.join(d, "rabbitmq-home"), self.plugins)
                 env["RABBITMQ_SCRIPTS_DIR"] = os.path.join(home, "sbin")
                 env["RABBITMQ_PLUGINS_DIR"] = os.path.join(home, "plugins")
             except Exception as e:
