@@ -274,7 +274,7 @@ class CliMco(unittest.TestCase):
                                timeout=30)
         finally:
             srv.close()
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("a socket error occurred (Connection reset by peer)", r.stderr)
 
     def test_missing_default_config_is_named(self):
@@ -285,14 +285,14 @@ class CliMco(unittest.TestCase):
             # (an installed muster on this machine: then the hint must not appear)
             self.assertNotIn("No configuration:", r.stderr)
             return
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn(f"No configuration: {default} does not exist, and no --config was given", r.stderr)
         r = subprocess.run([binary("muster"), "ping", "--json"], capture_output=True, text=True, timeout=30)
         self.assertIn(f"{default} does not exist", json.loads(r.stdout)["error"])
         # The registry commands name it beside the default directory they could not read.
         r = subprocess.run([binary("muster"), "inventory", "web1", "--json"], capture_output=True, text=True,
                            timeout=30)
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn(f"(no configuration: {default} does not exist)", r.stderr)
         self.assertIn(f"(no configuration: {default} does not exist)", json.loads(r.stdout)["error"])
 
@@ -334,7 +334,7 @@ class CliMco(unittest.TestCase):
                             "security": {"psk_file": self.fleet.psk}})
         r = subprocess.run([binary("muster"), "--config", str(conf), "--json", "rpc", "rpcutil", "inventory"],
                            capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("cannot connect to a broker", json.loads(r.stdout)["error"])
         r = self.muster("rpc", "rpcutil", "--json")
         self.assertEqual(r.returncode, 2)
@@ -416,7 +416,7 @@ class CliMco(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn(':2: "no/slash" is not a valid identity', r.stderr)
         r = self.muster("ping", "--nodes", str(self.fleet.root / "missing"))
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("No such file or directory", r.stderr)
         r = self.muster("ping", "--nodes", str(f), "-F", "role=web")
         self.assertEqual(r.returncode, 2)

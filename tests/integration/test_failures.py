@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fleet import binary  # noqa: E402
+from harness import main  # noqa: E402
 
 # name, argv before the config option, the config option, expected exit code
 BINARIES = [
@@ -59,6 +60,7 @@ class Failures(unittest.TestCase):
             ("responder", "classes_file"): d / "classes.txt",
             ("responder", "control_socket"): d / "run" / f"{name}.control",
             ("nrpe", "command_dir"): d / "nrpe.d",
+            ("nrpe", "user"): "nobody",
             ("client", "registry_dir"): d / "registrations",
             ("collector", "state_dir"): d / "registrations",
             ("collector", "control_socket"): d / "run" / f"{name}.collector",
@@ -166,4 +168,4 @@ class Failures(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()
