@@ -126,7 +126,7 @@ class TwoSiteTests(unittest.TestCase):
 
     def test_2_client_at_a_reaches_both_sites(self):
         # Broadcast: one ping at A, answers from both sites.
-        r = self.fa.run("muster", "ping", "--dt", "2s")
+        r = self.fa.run("muster", "ping", "--dt", "3s")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(ping_names(r.stdout), set(A_NODES + B_NODES), r.stdout)
 
@@ -136,9 +136,9 @@ class TwoSiteTests(unittest.TestCase):
         self.assertRegex(r.stdout, r"^check_ok: OK: 4 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=4 ok=4 ")
 
         # Broadcast discovery through check-mc-nrpe, and a filter on B's fact.
-        r = self.check("--dm", "broadcast", "--dt", "2s")
+        r = self.check("--dm", "broadcast", "--dt", "3s")
         self.assertRegex(r.stdout, r"^check_ok: OK: 4 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=4 ")
-        r = self.check("--dm", "broadcast", "--dt", "2s", "-F", "site=b")
+        r = self.check("--dm", "broadcast", "--dt", "3s", "-F", "site=b")
         self.assertRegex(r.stdout, r"^check_ok: OK: 2 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=2 ")
 
         # Directed, by name: a node of site B answers a request addressed to it alone.
