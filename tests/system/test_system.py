@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,7 @@ sys.path.insert(0, str(SOURCE / "tests" / "integration"))
 from harness import Broker  # noqa: E402
 
 PACKAGES = ["systemd", "systemd-sysv", "dbus", "libsystemd0", "librabbitmq4", "libinih1", "libjansson4",
-            "libmicrohttpd12", "libssl3", "monitoring-plugins-basic", "procps"]
+            "libmicrohttpd12", "libssl3", "monitoring-plugins-basic", "procps", "openssl"]
 MIRROR = "http://deb.debian.org/debian"
 CACHE = SOURCE / ".cache"
 UNITS = ["muster-responder.service", "muster-responder.socket", "muster-collector.service",
@@ -121,6 +122,60 @@ class Container:
                 self.proc.wait(10)
 
 
+HOSTILE = r"""#!/bin/sh
+# A hostile NRPE check: tries to take what muster must keep from it.
+details=""
+ok=0
+attempt() {
+        what=$1
+        shift
+        if out=$("$@" 2>&1 </dev/null); then
+                ok=$((ok + 1))
+                details="$details
+$what: SUCCEEDED: $out"
+        else
+                details="$details
+$what: refused: $(printf '%s' "$out" | tr '\n' ' ')"
+        fi
+}
+attempt "read the PSK" cat /etc/muster/psk
+attempt "read the broker password" cat /etc/muster/broker-password
+attempt "read the node key" cat /etc/muster/node.key
+attempt "list the client keys" ls /etc/muster/clients.d
+attempt "read a client key" cat /etc/muster/clients.d/admin.pem
+attempt "write in /run/muster" touch /run/muster/hostile
+attempt "write in the state directory" touch /var/lib/muster/hostile
+attempt "write in the registrations" touch /var/lib/muster/registrations/hostile
+attempt "connect to the control socket" perl -MSocket -e 'socket(S, PF_UNIX, SOCK_STREAM, 0) or die "$!\n";
+connect(S, pack_sockaddr_un($ARGV[0])) or die "$!\n"; print "connected\n"' /run/muster/responder.control
+attempt "muster --local ping" muster --local ping
+attempt "connect to the collector's control socket" perl -MSocket -e 'socket(S, PF_UNIX, SOCK_STREAM, 0) or die "$!\n";
+connect(S, pack_sockaddr_un($ARGV[0])) or die "$!\n"; print "connected\n"' /run/muster/collector.control
+echo "hostile check as $(id -un): $ok attempt(s) succeeded$details"
+"""
+HOSTILE_ATTEMPTS = ["read the PSK", "read the broker password", "read the node key", "list the client keys",
+                    "read a client key", "write in /run/muster", "write in the state directory",
+                    "write in the registrations", "connect to the control socket", "muster --local ping",
+                    "connect to the collector's control socket"]
+README = SOURCE / "packaging" / "debian" / "muster-node.README.Debian"
+
+
+def quick_start_steps():
+    """The command lines of README.Debian's one-host quick start, in order:
+    [(step number, command line)]."""
+    text = README.read_text()
+    start = text.index("Quick start: one host")
+    end = text.index("If step 5 comes before step 4")
+    steps, step = [], None
+    for line in text[start:end].splitlines():
+        m = re.match(r"^ (\d)\. ", line)
+        if m:
+            step = int(m.group(1))
+        elif line.startswith("      ") and line.strip():
+            steps.append((step, line.strip()))
+    return steps
+
+
 class System(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -137,37 +192,51 @@ class System(unittest.TestCase):
             debs = build_debs(cls.work)
             cls.root = cls.work / "root"
             sh("cp", "-a", "--reflink=auto", str(rootfs), str(cls.root))
-            cls.broker = Broker().start()
+            cls.broker = Broker().start(await_ctl=True)
             cls.setup_root(debs)
             cls.container = Container(cls.root)
             t0 = time.monotonic()
             cls.container.boot()
             print(f"booted in {time.monotonic() - t0:.1f} s", file=sys.stderr)
-            c = cls.container
-            c.run("systemctl", "enable", "--now", "muster-collector.socket", "muster-collector-metrics.socket",
-                  "muster-collector.service")
-            c.run("systemctl", "enable", "--now", "muster-responder.socket", "muster-responder.service",
-                  "muster-heartbeat.timer")
+            cls.follow_quick_start()
         except BaseException:
             cls.tearDownClass()
             raise
 
     @classmethod
     def setup_root(cls, debs):
+        """What the quick start does not do: the packages are copied in
+        (step 1 installs them from here), Nagios's user exists, and the
+        test's own tuning: its identity, short intervals, test commands."""
         root = cls.root
+        # Not /tmp: systemd-nspawn mounts a fresh tmpfs there.
+        (root / "var/cache/muster-debs").mkdir(parents=True)
         for d in debs:
-            shutil.copy2(d, root / "tmp")
-        names = [f"/tmp/{d.name}" for d in debs]
-        sh("chroot", str(root), "dpkg", "-i", *names)
-        cls.psk = secrets.token_hex(32)
-        (root / "etc/muster/psk").write_text(cls.psk + "\n")
-        sh("chroot", str(root), "chown", "root:muster", "/etc/muster/psk")
-        os.chmod(root / "etc/muster/psk", 0o640)
-        (root / "etc/muster/conf.d/50-test.conf").write_text(
-            f"[main]\nidentity=sysnode\n[broker]\nurl=amqp://guest:guest@127.0.0.1:{cls.broker.port}/\n"
+            shutil.copy2(d, root / "var/cache/muster-debs")
+        cls.debs = [f"/var/cache/muster-debs/{d.name}" for d in debs]
+        (root / "etc/muster/conf.d").mkdir(parents=True, exist_ok=True)
+        (root / "etc/muster/nrpe.d").mkdir(parents=True, exist_ok=True)
+        # 60-test.conf comes after the quick start's 50-local.conf. The client
+        # key below (for the hostile check to go after) would make nodes
+        # refuse the PSK the quick start signs with: accept_psk=yes says so.
+        (root / "etc/muster/conf.d/60-test.conf").write_text(
+            "[main]\nidentity=sysnode\n[security]\naccept_psk=yes\n"
             "[heartbeat]\ninterval=10s\n[nrpe]\ncommand_timeout=5s\n[collector]\nsweep_interval=2s\n")
+        (root / "usr/local/lib/muster-test").mkdir(parents=True)
+        (root / "usr/local/lib/muster-test/hostile").write_text(HOSTILE)
+        os.chmod(root / "usr/local/lib/muster-test/hostile", 0o755)
         (root / "etc/muster/nrpe.d/test.cfg").write_text(
-            "command[check_ok]=/usr/lib/nagios/plugins/check_dummy 0 'system test fine'\n")
+            "command[check_ok]=/usr/lib/nagios/plugins/check_dummy 0 'system test fine'\n"
+            "command[check_true]=/bin/true\n"
+            "command[check_id]=/usr/bin/id\n"
+            "command[check_hostile]=/usr/local/lib/muster-test/hostile\n"
+            # 1000 processes: more than TasksMax= lets the unit have, bounded
+            # even where the limit would not hold.
+            "command[check_fork_flood]=n=0; while [ $n -lt 1000 ]; do sleep 30 & n=$((n + 1)); done; "
+            "echo started\n"
+            "command[check_daemonize]=setsid sh -c 'echo up > /tmp/muster-daemon; exec sleep 3021' "
+            ">/dev/null 2>&1 </dev/null & while [ ! -s /tmp/muster-daemon ]; do sleep 0.05; done; "
+            "rm -f /tmp/muster-daemon; echo launched\n")
         for unit, text in (
                 ("muster-heartbeat.timer", "[Timer]\nOnBootSec=2s\nOnUnitActiveSec=5s\nRandomizedDelaySec=0\n"
                                            "AccuracySec=1s\n"),
@@ -178,12 +247,66 @@ class System(unittest.TestCase):
         (root / "etc/hostname").write_text("sysnode\n")
         # The host's private broker is on 127.0.0.1: the container shares the network.
         shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf") if Path("/etc/resolv.conf").exists() else None
-        cls.client = cls.work / "client.conf"
+        # Nagios is installed: its user exists.
+        sh("chroot", str(root), "adduser", "--system", "--group", "--no-create-home", "--quiet", "nagios")
+
+    @classmethod
+    def follow_quick_start(cls):
+        """README.Debian's one-host quick start, word for word, with two
+        substitutions: "apt install" installs the packages built here
+        (dpkg -i, on the booted system, as apt would), and rabbitmqctl
+        runs against the test's private broker on the host, which
+        amqp://localhost/ then names with its port."""
+        c = cls.container
+        cls.quick_start = []
+        url = f"amqp://127.0.0.1:{cls.broker.port}/"
+        for step, line in quick_start_steps():
+            if step == 4 and not (cls.root / "etc/muster/clients.d/admin.pem").exists():
+                # Between steps 3 and 4 (test fixture): a client key for the
+                # hostile check to go after, owned as the keys are.
+                cls.install_keys()
+            if line.startswith("apt install ") and "muster-node" in line:
+                r = c.run("dpkg", "-i", *cls.debs, check=False, timeout=300)
+            elif line.startswith("apt install "):
+                # In the cached root file system already: check that it is.
+                r = c.run("dpkg", "-s", *line.split()[2:], check=False)
+            elif line.startswith("rabbitmqctl "):
+                line_here = re.sub(r"\$\(cat (/etc/muster/[^)]+)\)",
+                                   lambda m: (cls.root / m.group(1).lstrip("/")).read_text().strip(), line)
+                r = cls.broker.ctl(*shlex.split(line_here)[1:])
+            else:
+                line = line.replace("amqp://localhost/", url)
+                r = c.run("sh", "-c", line, check=False, timeout=120)
+                if step >= 6 and r.returncode != 0:
+                    # A check right after the start may come too early: retry for a while.
+                    deadline = time.monotonic() + 40
+                    while r.returncode != 0 and time.monotonic() < deadline:
+                        time.sleep(1)
+                        r = c.run("sh", "-c", line, check=False, timeout=120)
+            cls.quick_start.append((step, line, r))
+            if r.returncode != 0:
+                raise RuntimeError(f"quick start step {step}: {line}: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        # The host's client: the quick start's broker user and key.
+        cls.psk = (cls.root / "etc/muster/psk").read_text().strip()
         (cls.work / "psk").write_text(cls.psk + "\n")
         os.chmod(cls.work / "psk", 0o600)
-        cls.client.write_text(f"[main]\nidentity=monitor\n[broker]\nurl=amqp://guest:guest@127.0.0.1:"
-                              f"{cls.broker.port}/\n[security]\npsk_file={cls.work / 'psk'}\n"
+        pw = (cls.root / "etc/muster/broker-password").read_text().strip()
+        cls.client = cls.work / "client.conf"
+        cls.client.write_text(f"[main]\nidentity=monitor\n[broker]\nurl=amqp://127.0.0.1:{cls.broker.port}/muster\n"
+                              f"username=muster\npassword={pw}\n[security]\npsk_file={cls.work / 'psk'}\n"
+                              f"node_keys_dir={cls.root / 'etc/muster/nodes.d'}\n"
                               f"[client]\ndiscovery_timeout=2s\ntimeout=10s\n")
+
+    @classmethod
+    def install_keys(cls):
+        gid = int(next(line.split(":")[2] for line in (cls.root / "etc/group").read_text().splitlines()
+                       if line.startswith("muster:")))
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(cls.work / "admin.key")],
+                       check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", str(cls.work / "admin.key"), "-pubout", "-out",
+                        str(cls.root / "etc/muster/clients.d/admin.pem")], check=True, capture_output=True)
+        os.chown(cls.root / "etc/muster/clients.d/admin.pem", 0, gid)
+        os.chmod(cls.root / "etc/muster/clients.d/admin.pem", 0o640)
 
     @classmethod
     def tearDownClass(cls):
@@ -207,12 +330,60 @@ class System(unittest.TestCase):
             time.sleep(0.3)
         self.fail(f"timed out waiting for {what}")
 
+    def quick_start_output(self, needle):
+        for step, line, r in self.quick_start:
+            if needle in line:
+                return r
+        self.fail(f"no quick start step runs {needle!r}")
+
+    def test_00_quick_start(self):
+        """README.Debian's quick start, followed word for word, ends with
+        the node answering and registered, for root and for nagios."""
+        self.assertGreaterEqual(len(self.quick_start), 15)
+        self.assertEqual([step for step, _, _ in self.quick_start], sorted(step for step, _, _ in self.quick_start))
+        self.assertIn("sysnode", self.quick_start_output("muster ping").stdout)
+        self.assertIn("sysnode", self.quick_start_output("muster nodes").stdout)
+        for r in (self.quick_start_output("check-mc-nrpe check_users"),
+                  self.quick_start_output("runuser -u nagios -- /usr/lib/nagios/plugins/check-mc-nrpe")):
+            self.assertRegex(r.stdout, r"^check_users: OK: 1 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=1 ok=1 ")
+        for r in (self.quick_start_output("check_mcollective -i 300"),
+                  self.quick_start_output("runuser -u nagios -- /usr/lib/nagios/plugins/check_mcollective")):
+            self.assertEqual(r.stdout, "OK: 1 / 1 hosts checked in within 300 seconds| totalhosts=1 oldhosts=0 "
+                                       "currenthosts=1\n")
+        # The collector came first: the heartbeat the quick start runs did not fail.
+        self.assertEqual(self.show("muster-heartbeat.service", "Result"), "success")
+        failed = self.container.run("systemctl", "list-units", "--failed", "--plain", "--no-legend", "muster*").stdout
+        self.assertEqual(failed.strip(), "")
+
     def test_01_active(self):
+        """Every unit active, the responder's socket too although the quick
+        start only started the service."""
         for unit in ("muster-responder.socket", "muster-responder.service", "muster-collector.socket",
                      "muster-collector-metrics.socket", "muster-collector.service", "muster-heartbeat.timer"):
             self.wait(lambda: self.show(unit, "ActiveState") == "active", 30, f"{unit} active")
         self.assertEqual(self.show("muster-responder.service", "Type"), "notify")
         self.assertRegex(self.show("muster-responder.service", "StatusText"), r"^Connected to amqp://127\.0\.0\.1")
+
+    def test_01a_socket_pulled_by_the_service_and_survives_restart(self):
+        """systemctl start/restart muster-responder.service leaves the
+        control socket listening (it used to stay dead and refuse to
+        start: "Socket service muster-responder.service already active")."""
+        self.assertIn("muster-responder.socket", self.show("muster-responder.service", "Wants").split())
+        self.assertIn("muster-responder.socket", self.show("muster-responder.service", "After").split())
+        for verb in ("restart", "stop", "start"):
+            self.systemctl(verb, "muster-responder.service")
+            self.assertEqual(self.show("muster-responder.socket", "ActiveState"), "active", verb)
+        self.systemctl("stop", "muster-responder.socket", "muster-responder.service")
+        self.systemctl("start", "muster-responder.service")
+        self.assertEqual(self.show("muster-responder.socket", "ActiveState"), "active")
+        self.wait(lambda: self.show("muster-responder.service", "ActiveState") == "active", 30, "responder")
+        # The daemon got the socket from systemd rather than binding its own.
+        r = self.container.run("muster", "--local", "ping", check=False)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = self.container.run("journalctl", "-u", "muster-responder", "-b", "--no-pager", "-o", "cat")
+        self.assertNotIn("Not serving the control socket", r.stdout)
+        self.assertNotIn("refusing", self.container.run("journalctl", "-b", "--no-pager", "-o", "cat",
+                                                         "-u", "muster-responder.socket").stdout)
 
     def test_01b_enabling_the_socket_enables_the_service(self):
         """Enabling the socket alone makes the responder start at boot."""
@@ -270,7 +441,7 @@ class System(unittest.TestCase):
         entries = [json.loads(x) for x in r.stdout.splitlines()]
         self.assertTrue(entries)
         self.assertEqual({x["MUSTER_EVENT"] for x in entries}, {"check-finished"})
-        self.assertEqual(entries[0]["MUSTER_COMMAND"], "check_ok")
+        self.assertIn("check_ok", {x["MUSTER_COMMAND"] for x in entries})
         # The catalog explains it, with the entry's fields filled in.
         r = self.container.run("journalctl", "-x", "MUSTER_EVENT=node-new", "--no-pager")
         self.assertIn("Subject: New node sysnode", r.stdout)
@@ -295,6 +466,113 @@ class System(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("sysnode", r.stdout)
         self.assertEqual(self.show("muster-responder.service", "ActiveState"), "active")
+
+    def nrpe(self, command):
+        r = self.container.run("muster", "nrpe", command, "--json", "-t", "15", check=False, timeout=60)
+        replies = json.loads(r.stdout)["replies"]
+        self.assertEqual(len(replies), 1, r.stdout + r.stderr)
+        return replies[0]["data"]
+
+    def test_10_checks_run_as_muster_check(self):
+        d = self.nrpe("check_id")
+        self.assertRegex(d["output"], r"^uid=\d+\(muster-check\) gid=\d+\(muster-check\) groups=\d+\(muster-check\)$")
+        status = self.container.run("cat", f"/proc/{self.show('muster-responder.service', 'MainPID')}/status").stdout
+        self.assertIn("NoNewPrivs:\t1", status)
+        self.assertRegex(status, r"CapEff:\t00000000000000e0")   # CAP_SETUID, CAP_SETGID, CAP_KILL only
+
+    def test_11_hostile_check_gets_nothing(self):
+        """Under the shipped units: a check cannot read any secret, write in
+        /run/muster or /var/lib/muster, or use a control socket."""
+        d = self.nrpe("check_hostile")
+        text = d["output"] + "\n" + d["long_output"]
+        print(f"\n{text}", file=sys.stderr)
+        self.assertEqual(d["output"], "hostile check as muster-check: 0 attempt(s) succeeded", text)
+        lines = d["long_output"].split("\n")
+        self.assertEqual([line.split(":")[0] for line in lines], HOSTILE_ATTEMPTS, text)
+        for line in lines:
+            self.assertRegex(line, r"^[^:]+: refused: .*(Permission denied|Read-only file system)", text)
+        self.assertIn("connect to the control socket: refused: Permission denied", text)
+        self.assertRegex(text, r"\nmuster --local ping: refused: (muster: )?Failed to talk to the responder at "
+                               r"/run/muster/responder\.control: Permission denied\n")
+        self.assertIn("connect to the collector's control socket: refused: Permission denied", text)
+        for f in ("run/muster/hostile", "var/lib/muster/hostile", "var/lib/muster/registrations/hostile"):
+            self.assertFalse((self.root / f).exists(), f)
+        st = (self.root / "run/muster").stat()
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (0, 0o755))
+
+    def test_12_fork_flood_is_bounded(self):
+        """A check that starts 1000 processes hits TasksMax=256; after its
+        timeout the node answers again."""
+        self.assertEqual(self.show("muster-responder.service", "TasksMax"), "256")
+        self.assertEqual(self.show("muster-responder.service", "MemoryMax"), str(512 * 1024 * 1024))
+        d = self.nrpe("check_fork_flood")
+        print(f"\nfork flood: exit {d['exitcode']}: {d['output']}", file=sys.stderr)
+        cg = self.container.run("sh", "-c", "cat /sys/fs/cgroup/system.slice/muster-responder.service/pids.peak "
+                                            "2>/dev/null || cat /sys/fs/cgroup/system.slice/muster-responder.service/"
+                                            "pids.current", check=False).stdout.strip()
+        print(f"\nfork flood: pids peak/current {cg!r}", file=sys.stderr)
+        if cg:
+            self.assertLessEqual(int(cg), 256)
+        self.wait(lambda: self.nrpe("check_ok")["exitcode"] == 0, 60, "the node answers again")
+
+    def test_13_orphan_sweep_logs_only_leftovers(self):
+        cursor = self.container.run("journalctl", "-n", "0", "--show-cursor", "--no-pager").stdout.split()[-1]
+        for _ in range(3):
+            self.assertEqual(self.nrpe("check_true")["exitcode"], 0)
+        log = self.container.run("journalctl", "--after-cursor", cursor, "-u", "muster-responder", "--no-pager",
+                                 "-o", "cat").stdout
+        self.assertEqual(log.count("Check check_true finished OK"), 3, log)
+        self.assertNotIn("left behind", log)
+        self.assertEqual(self.nrpe("check_daemonize")["output"], "launched")
+        self.wait(lambda: "left behind" in self.container.run("journalctl", "--after-cursor", cursor, "-u",
+                                                               "muster-responder", "--no-pager", "-o", "cat").stdout,
+                  10, "the sweep's entry")
+        log = self.container.run("journalctl", "--after-cursor", cursor, "-u", "muster-responder", "--no-pager",
+                                 "-o", "cat").stdout
+        self.assertEqual(log.count("Killed 1 process(es) a check left behind."), 1, log)
+
+    def test_14_packaging(self):
+        """The CLI comes with muster-common (what nodes get), and the key
+        directories are closed to the check user."""
+        self.assertEqual(self.container.run("dpkg", "-S", "/usr/bin/muster").stdout.split(":")[0], "muster-common")
+        st = (self.root / "etc/muster/clients.d").stat()
+        self.assertEqual(st.st_mode & 0o7777, 0o750)
+        st = (self.root / "var/lib/muster/registrations").stat()
+        self.assertEqual(st.st_mode & 0o7777, 0o2750)
+        ids = self.container.run("id", "muster-check").stdout
+        self.assertNotIn("(muster)", ids)
+
+    def as_nagios(self, *args):
+        return self.container.run("runuser", "-u", "nagios", "--", *args, check=False, timeout=60)
+
+    def test_15_nagios_least_privilege(self):
+        """Nagios, set up as the quick start says: both plugins work, the
+        same user cannot call another agent, and it holds neither the PSK
+        nor muster's broker password."""
+        groups = self.container.run("id", "-nG", "nagios").stdout.split()
+        self.assertIn("muster-registry", groups)
+        self.assertNotIn("muster", groups)
+        conf = "/etc/muster/nagios/muster.conf"
+        r = self.as_nagios("/usr/lib/nagios/plugins/check-mc-nrpe", "--config", conf, "check_ok")
+        self.assertRegex(r.stdout, r"^check_ok: OK: 1 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=1 ok=1 ")
+        self.assertEqual(r.returncode, 0)
+        r = self.as_nagios("/usr/lib/nagios/plugins/check_mcollective", "-i", "300")
+        self.assertRegex(r.stdout, r"^OK: 1 / 1 hosts checked in within 300 seconds")
+        # Another agent with the same key: refused by the node's policy, nothing runs.
+        r = self.as_nagios("muster", "--config", conf, "rpc", "rpcutil", "inventory", "--json")
+        replies = json.loads(r.stdout)["replies"]
+        self.assertEqual([(x["statuscode"], x["statusmsg"]) for x in replies],
+                         [(1, "Not authorized: nagios may not call rpcutil inventory")])
+        denied = self.container.run("journalctl", "MUSTER_EVENT=request-denied", "-o", "json").stdout.splitlines()
+        self.assertIn("nagios", {json.loads(x).get("MUSTER_CALLER") for x in denied})
+        # No secret of the collective.
+        for secret in ("/etc/muster/psk", "/etc/muster/broker-password", "/etc/muster/node.key"):
+            r = self.as_nagios("cat", secret)
+            self.assertIn("Permission denied", r.stderr, secret)
+        # Commands that do not talk to the broker read no broker password.
+        r = self.as_nagios("muster", "nodes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("sysnode", r.stdout)
 
     def test_09_watchdog_restarts_stopped_collector(self):
         before = int(self.show("muster-collector.service", "NRestarts"))
