@@ -11,7 +11,8 @@ the nodes of both sites; B's registrations land in A's state directory.
 With the link cut, each site still works on its own, a check at A names
 B's nodes as UNKNOWN (never OK), and B's heartbeats still succeed: their
 registrations wait at B and all of them reach A's collector once the link
-is back."""
+is back. A node of B that stops is named UNKNOWN at once, not after the
+check's timeout."""
 
 import json
 import os
@@ -208,6 +209,31 @@ class TwoSiteTests(unittest.TestCase):
         r = self.check("--dm", "registry", "-I", "/^[ab][0-9]$/", "-t", "10")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"^check_ok: OK: 4 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=4 ")
+
+    def test_4_stopped_node_of_b_is_reported_at_once(self):
+        # A node of B that stops takes its queue and bindings with it; the
+        # federation link withdraws its binding at A too, so A's broker
+        # returns a directed request for it at once and the check need not
+        # wait out its timeout to name it.
+        node = self.fb.nodes["b2"]
+        node.stop()
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                t0 = time.monotonic()
+                r = self.check("--dm", "registry", "-I", "/^[ab][0-9]$/", "-t", "10")
+                took = time.monotonic() - t0
+                if r.returncode == 3 and took < 5 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+            self.assertRegex(r.stdout, r"^check_ok: OK: 3 WARNING: 0 CRITICAL: 0 UNKNOWN: 1\| ")
+            self.assertRegex(r.stdout, r"(?m)^UNKNOWN: b2$")
+            self.assertLess(took, 5, f"the check waited {took:.1f} s for a node that has no queue")
+            print(f"\ncheck at A named the stopped node of B in {took:.2f} s (timeout 10 s)", file=sys.stderr)
+        finally:
+            node.start()
+        self.sites.wait("b2 answering at A again", self.b_nodes_answer_at_a)
 
 
 if __name__ == "__main__":
