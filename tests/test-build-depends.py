@@ -57,6 +57,7 @@ PROGRAMS = {
     "ss": "iproute2",
     "mount": "mount",
     "umount": "mount",
+    "chattr": "e2fsprogs",                     # test_registration: an immutable file
     "setpriv": "util-linux",
     "unshare": "util-linux",
     "nsenter": "util-linux",
