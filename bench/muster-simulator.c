@@ -37,7 +37,9 @@
 #include "config.h"
 #include "federation.h"
 #include "hashmap.h"
+#include "jobqueue.h"
 #include "log.h"
+#include "nagios.h"
 #include "message.h"
 #include "nrpe.h"
 #include "policy.h"
@@ -86,18 +88,6 @@ struct Conn {
         uint64_t last_delivery_tag;
 };
 
-typedef struct Job {
-        Sim *sim;
-        SimNode *node;             /* NULL in --bench-checks mode */
-        struct Job *next, *prev;
-        Request *request;
-        char *reply_to;
-        bool federated;
-        char *command;
-        char *command_line;
-        NrpeRun *run;
-} Job;
-
 struct Sim {
         sd_event *event;
         MusterConfig config;
@@ -115,8 +105,8 @@ struct Sim {
         Conn *conns;
         size_t n_conns;
 
-        Job *running, *pending_head, *pending_tail;
-        unsigned n_running, n_pending, max_running;
+        JobQueue jobs;             /* muster-responder's, with one limit for all identities;
+                                    * a job's userdata is its SimNode, NULL in --bench-checks */
         sd_event_source *timer_source;
         uint64_t last_prune_usec;
 
@@ -137,30 +127,8 @@ static void sim_fail(Sim *s, int r) {
         (void) sd_event_exit(s->event, s->exit_code);
 }
 
-static void job_free(Job *j) {
-        if (!j)
-                return;
-        nrpe_run_abort(j->run);
-        request_free(j->request);
-        free(j->reply_to);
-        free(j->command);
-        free(j->command_line);
-        free(j);
-}
-
-static void list_remove(Job **head, Job **tail, Job *j) {
-        if (j->prev)
-                j->prev->next = j->next;
-        else
-                *head = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-        else if (tail)
-                *tail = j->prev;
-        j->next = j->prev = NULL;
-}
-
-/* The daemon's manager_send_reply(), for one simulated node. */
+/* The reply of one simulated node, as muster-responder's manager_send_reply()
+ * publishes it. */
 static int node_send_reply(SimNode *n, const Request *req, const char *reply_to, bool federated, int statuscode,
                            const char *statusmsg, json_t *data) {
         Sim *s = n->conn->sim;
@@ -189,72 +157,31 @@ static int node_send_reply(SimNode *n, const Request *req, const char *reply_to,
         return 0;
 }
 
-static void job_start_or_queue(Sim *s, Job *j);
+static void job_finished(Job *j, int error, int exitcode, const char *output, size_t size,
+                         uint64_t duration_usec, void *userdata) {
+        Sim *s = userdata;
+        SimNode *n = j->userdata;
 
-static void sim_start_pending(Sim *s) {
-        while (s->pending_head && s->n_running < s->max_running) {
-                Job *next = s->pending_head;
-                list_remove(&s->pending_head, &s->pending_tail, next);
-                s->n_pending--;
-                job_start_or_queue(s, next);
+        if (error < 0) {
+                log_error_errno(error, "Failed to start check %s: %m", j->command);
+                sim_fail(s, error);
+                return;
         }
-}
-
-static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t size, uint64_t duration_usec,
-                         void *userdata) {
-        Job *j = userdata;
-        Sim *s = j->sim;
-
-        j->run = NULL; /* freed by the library after we return */
-        list_remove(&s->running, NULL, j);
-        s->n_running--;
         s->checks_exec++;
-
-        if (j->node) {
-                j->node->core.stats.checks_run++;
+        if (n) {
+                n->core.stats.checks_run++;
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
                 if (!data)
                         sim_fail(s, log_oom());
                 else
-                        (void) node_send_reply(j->node, j->request, j->reply_to, j->federated,
+                        (void) node_send_reply(n, j->request, j->reply_to, j->federated,
                                                exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
-                                               nagios_state_to_string(exitcode), data);
+                                               nagios_state_name(exitcode), data);
         } else {
                 s->bench_exitcodes[exitcode >= 0 && exitcode <= 3 ? exitcode : 3]++;
                 if (--s->bench_left == 0)
                         (void) sd_event_exit(s->event, 0);
         }
-        job_free(j);
-        sim_start_pending(s);
-}
-
-static void job_start_or_queue(Sim *s, Job *j) {
-        int r;
-
-        if (s->n_running >= s->max_running) {
-                j->prev = s->pending_tail;
-                if (s->pending_tail)
-                        s->pending_tail->next = j;
-                else
-                        s->pending_head = j;
-                s->pending_tail = j;
-                s->n_pending++;
-                return;
-        }
-
-        r = nrpe_run_start(s->event, j->command_line, s->config.nrpe_timeout_usec, s->config.nrpe_output_max,
-                           job_finished, j, &j->run);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start check %s: %m", j->command);
-                sim_fail(s, r);
-                job_free(j);
-                return;
-        }
-        j->next = s->running;
-        if (s->running)
-                s->running->prev = j;
-        s->running = j;
-        s->n_running++;
 }
 
 static bool command_inproc(const char *command) {
@@ -305,23 +232,13 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
                                                nagios_state_to_string(0), data);
                         break;
                 }
-                Job *j = calloc(1, sizeof *j);
-                if (!j) {
+                Job *j;
+                if (job_new_from_dispatch(&d, reply_to, federated, NULL, &j) < 0) {
                         sim_fail(s, log_oom());
                         break;
                 }
-                j->sim = s;
-                j->node = n;
-                j->request = TAKE_PTR(d.request);
-                j->command = TAKE_PTR(d.command);
-                j->command_line = TAKE_PTR(d.command_line);
-                j->federated = federated;
-                if (reply_to && !(j->reply_to = strdup(reply_to))) {
-                        job_free(j);
-                        sim_fail(s, log_oom());
-                        break;
-                }
-                job_start_or_queue(s, j);
+                j->userdata = n;
+                jobqueue_submit(&s->jobs, j);
                 break;
         }
         }
@@ -445,7 +362,7 @@ static json_t *sim_stats(const Sim *s) {
                          "unknown_consumer_tag", (json_int_t) s->unknown_tag,
                          "checks_inproc", (json_int_t) s->checks_inproc,
                          "checks_exec", (json_int_t) s->checks_exec,
-                         "checks_running", (json_int_t) s->n_running);
+                         "checks_running", (json_int_t) s->jobs.n_running);
 }
 
 static void sim_print_stats(const Sim *s) {
@@ -708,16 +625,7 @@ static int sim_connect(Sim *s) {
 static void sim_free(Sim *s) {
         if (!s)
                 return;
-        while (s->running) {
-                Job *j = s->running;
-                list_remove(&s->running, NULL, j);
-                job_free(j);
-        }
-        while (s->pending_head) {
-                Job *j = s->pending_head;
-                list_remove(&s->pending_head, &s->pending_tail, j);
-                job_free(j);
-        }
+        jobqueue_clear(&s->jobs);
         for (size_t i = 0; i < s->n_conns; i++) {
                 Conn *c = &s->conns[i];
                 c->io_source = sd_event_source_disable_unref(c->io_source);
@@ -801,11 +709,18 @@ static int sim_new(Sim **ret) {
         for (size_t i = 0; i < ELEMENTSOF(s->classes); i++)
                 if (strv_extend(&s->classes[i], "sim") < 0 || strv_extend(&s->classes[i], roles[i]) < 0)
                         return log_oom();
-        s->max_running = arg_max_running > 0 ? arg_max_running : s->config.max_concurrent_checks;
+        s->jobs = (JobQueue) {
+                .max_running = arg_max_running > 0 ? arg_max_running : s->config.max_concurrent_checks,
+                .timeout_usec = s->config.nrpe_timeout_usec,
+                .output_max = s->config.nrpe_output_max,
+                .finished = job_finished,
+                .userdata = s,
+        };
 
         r = sd_event_new(&s->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
+        s->jobs.event = s->event;
         if ((r = sd_event_add_signal(s->event, NULL, SIGTERM, on_exit_signal, s)) < 0 ||
             (r = sd_event_add_signal(s->event, NULL, SIGINT, on_exit_signal, s)) < 0 ||
             (r = sd_event_add_signal(s->event, NULL, SIGUSR1, on_usr1, s)) < 0)
@@ -826,13 +741,10 @@ static int run_bench_checks(Sim *s) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         s->bench_left = arg_bench_checks;
         for (size_t i = 0; i < arg_bench_checks; i++) {
-                Job *j = calloc(1, sizeof *j);
-                if (!j || !(j->command = strdup(arg_bench_command)) || !(j->command_line = strdup(line))) {
-                        job_free(j);
+                Job *j;
+                if (job_new_command(arg_bench_command, line, &j) < 0)
                         return log_oom();
-                }
-                j->sim = s;
-                job_start_or_queue(s, j);
+                jobqueue_submit(&s->jobs, j);
                 if (s->exit_code < 0)
                         return s->exit_code;
         }
@@ -844,7 +756,7 @@ static int run_bench_checks(Sim *s) {
         uint64_t wall = now_usec(CLOCK_MONOTONIC) - start;
         printf("CHECKS {\"checks\": %zu, \"max_running\": %u, \"wall_ms\": %.3f, \"ok\": %" PRIu64
                ", \"not_ok\": %" PRIu64 "}\n",
-               arg_bench_checks, s->max_running, (double) wall / 1000.0, s->bench_exitcodes[0],
+               arg_bench_checks, s->jobs.max_running, (double) wall / 1000.0, s->bench_exitcodes[0],
                s->bench_exitcodes[1] + s->bench_exitcodes[2] + s->bench_exitcodes[3]);
         return 0;
 }

@@ -19,13 +19,15 @@
 #include "control.h"
 #include "facts.h"
 #include "federation.h"
+#include "jobqueue.h"
 #include "log.h"
+#include "nagios.h"
 #include "nrpe.h"
 #include "policy.h"
 #include "responder-core.h"
 #include "util.h"
 
-#define PENDING_MAX 1024
+#define PENDING_MAX 1024        /* checks waiting for one of max_concurrent_checks */
 #define PREFETCH 64
 
 typedef struct Manager Manager;
@@ -43,20 +45,6 @@ typedef struct Runtime {
         Verifier verifier;
         NrpeUser *check_user;   /* [nrpe] user */
 } Runtime;
-
-typedef struct Job {
-        Manager *manager;
-        struct Job *next, *prev;
-        Request *request;
-        char *reply_to;        /* NULL: a local request, answered over the control socket */
-        bool federated;        /* came from another site through federation */
-        char *command;
-        char *command_line;
-        NrpeRun *run;
-        ControlConnection *control;
-        uint64_t started_usec;
-        char caller[KEY_ID_MAX];   /* the key that verified the request, "psk" or "local" */
-} Job;
 
 typedef enum State {
         STATE_DISCONNECTED,
@@ -84,8 +72,7 @@ struct Manager {
         bool ready_sent;
         uint64_t last_delivery_tag;
 
-        Job *running, *pending_head, *pending_tail;
-        unsigned n_running, n_pending;
+        JobQueue jobs;
 
         Control *control;
 
@@ -97,34 +84,9 @@ static const char *arg_config = NULL;
 
 static void manager_schedule_reconnect(Manager *m);
 static void manager_update_status(Manager *m);
-static void job_start_or_queue(Manager *m, Job *j);
 
 static int64_t now_sec(void) {
         return (int64_t) time(NULL);
-}
-
-static void job_free(Job *j) {
-        if (!j)
-                return;
-        nrpe_run_abort(j->run);
-        request_free(j->request);
-        free(j->reply_to);
-        free(j->command);
-        free(j->command_line);
-        control_connection_unref(j->control);
-        free(j);
-}
-
-static void list_remove(Job **head, Job **tail, Job *j) {
-        if (j->prev)
-                j->prev->next = j->next;
-        else
-                *head = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-        else if (tail)
-                *tail = j->prev;
-        j->next = j->prev = NULL;
 }
 
 static void manager_log_drop(Manager *m, const Dispatch *d) {
@@ -189,31 +151,50 @@ static int manager_send_reply(Manager *m, const Request *req, const char *reply_
  * to us as subreaper) is killed, so nothing outlives its check. */
 static void manager_kill_orphans(Manager *m) {
         pid_t keep[256];
-        size_t n = 0;
 
-        for (Job *j = m->running; j && n < ELEMENTSOF(keep); j = j->next)
-                if (j->run)
-                        keep[n++] = nrpe_run_pid(j->run);
-        if (m->n_running > ELEMENTSOF(keep))
+        size_t n = jobqueue_pids(&m->jobs, keep, ELEMENTSOF(keep));
+        if (n > ELEMENTSOF(keep))
                 return; /* cannot tell them apart; next time */
         int k = nrpe_kill_orphans(keep, n);
         if (k > 0)
                 log_notice("Killed %d process(es) a check left behind.", k);
 }
 
-static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t size, uint64_t duration_usec,
-                         void *userdata) {
-        Job *j = userdata;
-        Manager *m = j->manager;
+static void manager_log_check(Job *j, int exitcode, bool timed_out, json_t *data, uint64_t duration_usec) {
         char ec[16], dur[32];
 
-        j->run = NULL; /* freed by the library after we return */
-        list_remove(&m->running, NULL, j);
-        m->n_running--;
-        m->core.stats.checks_run++;
-        if (exitcode == 3 && output && startswith(output, "UNKNOWN: command timed out"))
-                m->core.stats.checks_timed_out++;
-        manager_kill_orphans(m);
+        json_t *o = json_object_get(data, "output");
+        snprintf(ec, sizeof ec, "%d", exitcode);
+        snprintf(dur, sizeof dur, "%" PRIu64, duration_usec);
+        log_struct(timed_out ? LOG_WARNING : LOG_INFO, 0, timed_out ? MSGID_CHECK_TIMEOUT : MSGID_CHECK_FINISHED,
+                   KV("MUSTER_EVENT", timed_out ? EVENT_CHECK_TIMEOUT : EVENT_CHECK_FINISHED,
+                      "MUSTER_AGENT", "nrpe",
+                      "MUSTER_ACTION", "runcommand",
+                      "MUSTER_COMMAND", j->command,
+                      "MUSTER_REQUESTID", j->request->requestid,
+                      "MUSTER_SENDER", j->request->senderid,
+                      "MUSTER_CALLER", j->caller,
+                      "MUSTER_CLAIMED_CALLER", streq(j->caller, j->request->callerid) ? NULL
+                                                                                      : j->request->callerid,
+                      "MUSTER_EXITCODE", ec,
+                      "MUSTER_DURATION_USEC", dur),
+                   "Check %s finished %s in %.1f ms for %s: %s", j->command,
+                   nagios_state_name(exitcode), (double) duration_usec / 1000.0, j->caller,
+                   json_string_value(o));
+}
+
+static void job_finished(Job *j, int error, int exitcode, const char *output, size_t size, uint64_t duration_usec,
+                         void *userdata) {
+        Manager *m = userdata;
+        bool timed_out = exitcode == 3 && output && startswith(output, "UNKNOWN: command timed out");
+
+        if (error == 0) {
+                m->core.stats.checks_run++;
+                if (timed_out)
+                        m->core.stats.checks_timed_out++;
+                manager_kill_orphans(m);
+        } else if (error != -EBUSY)
+                log_error_errno(error, "Failed to start check %s: %m", j->command);
 
         _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
         if (!data) {
@@ -222,83 +203,15 @@ static void job_finished(NrpeRun *run, int exitcode, const char *output, size_t 
                 (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
                                           STATUS_UNKNOWN_ERROR, "Unknown error: out of memory", NULL);
         } else {
-                json_t *o = json_object_get(data, "output");
-                snprintf(ec, sizeof ec, "%d", exitcode);
-                snprintf(dur, sizeof dur, "%" PRIu64, duration_usec);
-                bool timed_out = exitcode == 3 && output && startswith(output, "UNKNOWN: command timed out");
-                log_struct(timed_out ? LOG_WARNING : LOG_INFO, 0, timed_out ? MSGID_CHECK_TIMEOUT : MSGID_CHECK_FINISHED,
-                           KV("MUSTER_EVENT", timed_out ? EVENT_CHECK_TIMEOUT : EVENT_CHECK_FINISHED,
-                              "MUSTER_AGENT", "nrpe",
-                              "MUSTER_ACTION", "runcommand",
-                              "MUSTER_COMMAND", j->command,
-                              "MUSTER_REQUESTID", j->request->requestid,
-                              "MUSTER_SENDER", j->request->senderid,
-                              "MUSTER_CALLER", j->caller,
-                              "MUSTER_CLAIMED_CALLER", streq(j->caller, j->request->callerid) ? NULL
-                                                                                              : j->request->callerid,
-                              "MUSTER_EXITCODE", ec,
-                              "MUSTER_DURATION_USEC", dur),
-                           "Check %s finished %s in %.1f ms for %s: %s", j->command,
-                           nagios_state_to_string(exitcode), (double) duration_usec / 1000.0, j->caller,
-                           json_string_value(o));
+                if (error == 0)
+                        manager_log_check(j, exitcode, timed_out, data, duration_usec);
                 (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
                                           exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
-                                          nagios_state_to_string(exitcode), data);
-        }
-        job_free(j);
-
-        /* Start the next queued one. */
-        if (m->pending_head && m->n_running < m->config.max_concurrent_checks) {
-                Job *next = m->pending_head;
-                list_remove(&m->pending_head, &m->pending_tail, next);
-                m->n_pending--;
-                job_start_or_queue(m, next);
+                                          nagios_state_name(exitcode), data);
         }
 
-        if (m->state == STATE_STOPPING && m->n_running == 0)
+        if (m->state == STATE_STOPPING && m->jobs.n_running == 0 && m->jobs.n_pending == 0)
                 sd_event_exit(m->event, 0);
-}
-
-static void job_start_or_queue(Manager *m, Job *j) {
-        int r;
-
-        if (m->n_running >= m->config.max_concurrent_checks) {
-                if (m->n_pending >= PENDING_MAX) {
-                        static const char msg[] = "UNKNOWN: too many checks queued on this node";
-                        _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, msg, sizeof msg - 1);
-                        (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
-                                                  STATUS_ABORTED, "UNKNOWN", data);
-                        job_free(j);
-                        return;
-                }
-                j->prev = m->pending_tail;
-                if (m->pending_tail)
-                        m->pending_tail->next = j;
-                else
-                        m->pending_head = j;
-                m->pending_tail = j;
-                m->n_pending++;
-                return;
-        }
-
-        r = nrpe_run_start_as(m->event, j->command_line, m->rt.check_user, m->config.nrpe_timeout_usec,
-                              m->config.nrpe_output_max, job_finished, j, &j->run);
-        if (r < 0) {
-                log_error_errno(r, "Failed to start check %s: %m", j->command);
-                char out[128];
-                snprintf(out, sizeof out, "UNKNOWN: cannot start command: %s", strerror(-r));
-                _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, out, strlen(out));
-                (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
-                                          "UNKNOWN", data);
-                job_free(j);
-                return;
-        }
-        j->started_usec = now_usec(CLOCK_MONOTONIC);
-        j->next = m->running;
-        if (m->running)
-                m->running->prev = j;
-        m->running = j;
-        m->n_running++;
 }
 
 /* The one dispatch path for broker and local requests. */
@@ -364,26 +277,14 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                 break;
 
         case DISPATCH_RUN: {
-                Job *j = calloc(1, sizeof *j);
-                if (!j) {
+                Job *j;
+                if (job_new_from_dispatch(&d, reply_to, federated, control, &j) < 0) {
                         log_oom();
                         if (control)
                                 (void) control_connection_send_error(control, "out of memory");
                         break;
                 }
-                j->manager = m;
-                snprintf(j->caller, sizeof j->caller, "%s", d.caller);
-                j->request = TAKE_PTR(d.request);
-                j->command = TAKE_PTR(d.command);
-                j->command_line = TAKE_PTR(d.command_line);
-                j->control = control_connection_ref(control);
-                j->federated = federated;
-                if (reply_to && !(j->reply_to = strdup(reply_to))) {
-                        log_oom();
-                        job_free(j);
-                        break;
-                }
-                job_start_or_queue(m, j);
+                jobqueue_submit(&m->jobs, j);
                 break;
         }
         }
@@ -626,10 +527,10 @@ static void manager_update_status(Manager *m) {
         switch (m->state) {
         case STATE_CONSUMING:
                 (void) sd_notifyf(false, "STATUS=Connected to %s, consuming as %s; %u check(s) running, %u queued",
-                                  strna(m->session.url), m->config.identity, m->n_running, m->n_pending);
+                                  strna(m->session.url), m->config.identity, m->jobs.n_running, m->jobs.n_pending);
                 break;
         case STATE_STOPPING:
-                (void) sd_notifyf(false, "STATUS=Stopping: waiting for %u check(s) to finish", m->n_running);
+                (void) sd_notifyf(false, "STATUS=Stopping: waiting for %u check(s) to finish", m->jobs.n_running);
                 break;
         case STATE_DISCONNECTED:
                 break;
@@ -729,6 +630,13 @@ static void manager_bind_core(Manager *m) {
         m->core.classes = m->rt.classes;
         m->core.verifier = &m->rt.verifier;
         m->core.signer = &m->rt.signer;
+        m->jobs.max_running = m->config.max_concurrent_checks;
+        m->jobs.max_pending = PENDING_MAX;
+        m->jobs.user = m->rt.check_user;
+        m->jobs.timeout_usec = m->config.nrpe_timeout_usec;
+        m->jobs.output_max = m->config.nrpe_output_max;
+        m->jobs.finished = job_finished;
+        m->jobs.userdata = m;
         m->core.policy = m->rt.policy;
 }
 
@@ -819,7 +727,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 return 0;
         log_struct(LOG_INFO, 0, MSGID_DAEMON_STOPPING, KV("MUSTER_EVENT", EVENT_DAEMON_STOPPING),
                    "Received %s, stopping: no new requests, %u check(s) still running.", strsignal(si->ssi_signo),
-                   m->n_running);
+                   m->jobs.n_running);
         (void) sd_notify(false, "STOPPING=1");
 
         /* Stop consuming; the broker requeues nothing since our queue goes
@@ -832,10 +740,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
 
         /* Queued requests that never started are answered as aborted. */
-        while (m->pending_head) {
-                Job *j = m->pending_head;
-                list_remove(&m->pending_head, &m->pending_tail, j);
-                m->n_pending--;
+        for (Job *j; (j = jobqueue_pop_pending(&m->jobs)); ) {
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, "UNKNOWN: responder is shutting down",
                                                                strlen("UNKNOWN: responder is shutting down"));
                 (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
@@ -843,7 +748,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 job_free(j);
         }
 
-        if (m->n_running == 0) {
+        if (m->jobs.n_running == 0) {
                 sd_event_exit(m->event, 0);
                 return 0;
         }
@@ -877,8 +782,8 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
                         "version", PACKAGE_VERSION,
                         "connected", m->state == STATE_CONSUMING,
                         "broker", m->session.url,
-                        "checks_running", (json_int_t) m->n_running,
-                        "checks_queued", (json_int_t) m->n_pending,
+                        "checks_running", (json_int_t) m->jobs.n_running,
+                        "checks_queued", (json_int_t) m->jobs.n_pending,
                         "received", (json_int_t) m->core.stats.received,
                         "served", (json_int_t) m->core.stats.served,
                         "filtered", (json_int_t) m->core.stats.filtered);
@@ -913,16 +818,7 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
 static Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        while (m->running) {
-                Job *j = m->running;
-                list_remove(&m->running, NULL, j);
-                job_free(j);
-        }
-        while (m->pending_head) {
-                Job *j = m->pending_head;
-                list_remove(&m->pending_head, &m->pending_tail, j);
-                job_free(j);
-        }
+        jobqueue_clear(&m->jobs);
         control_free(m->control);
         manager_disconnect(m);
         free(m->session.url);
@@ -972,6 +868,7 @@ static int manager_new(const char *config_path, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
+        m->jobs.event = m->event;
         (void) sd_event_set_watchdog(m->event, true);
 
         r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m);
