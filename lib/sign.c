@@ -60,17 +60,12 @@ Psk *psk_free(Psk *p) {
 }
 
 int sign_body(const Psk *psk, const void *body, size_t size, char ret[static SIGNATURE_HEX_MAX]) {
-        static const char digits[] = "0123456789abcdef";
         uint8_t mac[EVP_MAX_MD_SIZE];
         unsigned mac_len = 0;
 
         if (!HMAC(EVP_sha256(), psk->key, (int) psk->size, body, size, mac, &mac_len))
                 return -EIO;
-        for (unsigned i = 0; i < mac_len; i++) {
-                ret[i * 2] = digits[mac[i] >> 4];
-                ret[i * 2 + 1] = digits[mac[i] & 15];
-        }
-        ret[mac_len * 2] = '\0';
+        hex_encode(mac, mac_len, ret);
         return 0;
 }
 
@@ -292,7 +287,6 @@ void signer_done(Signer *s) {
 
 int signer_sign(const Signer *s, const void *body, size_t size, char ret[static SIGNATURE_HEX_MAX],
                 const char **ret_scheme, const char **ret_key_id) {
-        static const char digits[] = "0123456789abcdef";
 
         if (!s->key) {
                 if (!s->psk)
@@ -314,11 +308,7 @@ int signer_sign(const Signer *s, const void *body, size_t size, char ret[static 
         EVP_MD_CTX_free(ctx);
         if (!ok)
                 return -EIO;
-        for (size_t i = 0; i < len; i++) {
-                ret[i * 2] = digits[sig[i] >> 4];
-                ret[i * 2 + 1] = digits[sig[i] & 15];
-        }
-        ret[len * 2] = '\0';
+        hex_encode(sig, len, ret);
         if (ret_scheme)
                 *ret_scheme = SIGNATURE_SCHEME_ED25519;
         if (ret_key_id)

@@ -384,18 +384,16 @@ char *utf8_sanitize(const char *p, size_t n) {
         return out;
 }
 
-int hex_encode(const uint8_t *p, size_t n, char **ret) {
+char *hex_encode(const void *p, size_t n, char *ret) {
         static const char digits[] = "0123456789abcdef";
-        char *s = malloc(n * 2 + 1);
-        if (!s)
-                return -ENOMEM;
+        const uint8_t *b = p;
+
         for (size_t i = 0; i < n; i++) {
-                s[i * 2] = digits[p[i] >> 4];
-                s[i * 2 + 1] = digits[p[i] & 15];
+                ret[i * 2] = digits[b[i] >> 4];
+                ret[i * 2 + 1] = digits[b[i] & 15];
         }
-        s[n * 2] = '\0';
-        *ret = s;
-        return 0;
+        ret[n * 2] = '\0';
+        return ret;
 }
 
 static int unhex(char c) {
@@ -436,16 +434,11 @@ int random_bytes(void *p, size_t n) {
 }
 
 int random_hex_id(char ret[static 33]) {
-        static const char digits[] = "0123456789abcdef";
         uint8_t b[16];
         int r = random_bytes(b, sizeof b);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < 16; i++) {
-                ret[i * 2] = digits[b[i] >> 4];
-                ret[i * 2 + 1] = digits[b[i] & 15];
-        }
-        ret[32] = '\0';
+        hex_encode(b, sizeof b, ret);
         return 0;
 }
 

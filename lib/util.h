@@ -47,7 +47,8 @@ bool utf8_is_valid(const char *s, size_t n);
 /* Copy of p[0..n) with NUL bytes and invalid UTF-8 replaced by '?'. */
 char *utf8_sanitize(const char *p, size_t n);
 
-int hex_encode(const uint8_t *p, size_t n, char **ret);
+/* Lowercase hex of p[0..n) into ret, which holds 2 * n + 1 bytes; returns ret. */
+char *hex_encode(const void *p, size_t n, char *ret);
 int hex_decode(const char *s, uint8_t *buf, size_t n);
 int random_bytes(void *p, size_t n);
 int random_hex_id(char ret[static 33]);
