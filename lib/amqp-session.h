@@ -42,8 +42,8 @@ int amqp_status_to_errno(int status);
 /* Declare muster's exchanges (idempotent). */
 int amqp_session_declare_exchanges(AmqpSession *s, const MusterConfig *c);
 
-/* Publish body with muster's signature headers. reply_to, correlation_id
- * may be NULL. */
+/* Publish body with muster's signature headers. The strings of o
+ * (reply_to, signature, scheme, key_id, message_id) may be NULL. */
 typedef struct PublishOptions {
         const char *reply_to;
         const char *signature;   /* hex */

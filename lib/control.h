@@ -41,8 +41,9 @@ uid_t control_connection_uid(const ControlConnection *c);
 /* Client side: connect to path, send msg, read the one-line answer. */
 int control_call(const char *path, json_t *msg, uint64_t timeout_usec, json_t **ret);
 
-/* Take the passed fd named name (sd_listen_fds_with_names), check it is a
- * socket of the expected type, and close every fd nobody claimed when
- * close_unclaimed is set. Returns the fd, or -ENOENT. */
+/* Take the passed fd named name (sd_listen_fds_with_names) that is a
+ * listening socket of the given type, and mark it claimed. Returns the fd,
+ * or -ENOENT (none passed under that name, or not such a socket). */
 int listen_fd_take(const char *name, int type);
+/* Close every passed fd that no listen_fd_take() claimed. */
 void listen_fds_close_unclaimed(void);

@@ -16,8 +16,8 @@ typedef enum LogTarget {
         _LOG_TARGET_INVALID = -EINVAL,
 } LogTarget;
 
-/* ident: SYSLOG_IDENTIFIER. prefix: whether console lines carry "<N>"
- * (daemons) or "ident: " (interactive tools). */
+/* ident: SYSLOG_IDENTIFIER. daemon: whether console lines start with the
+ * "<N>" priority (daemons) or with "ident: " (interactive tools). */
 void log_setup(const char *ident, bool daemon);
 void log_set_target(LogTarget target);
 LogTarget log_get_effective_target(void);

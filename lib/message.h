@@ -77,8 +77,8 @@ static inline void registration_freep(Registration **r) { registration_free(*r);
 #define _cleanup_registration_ __attribute__((cleanup(registration_freep)))
 
 /* Parse and validate a body. On failure: -EMSGSIZE (over max_size), -EBADMSG
- * (not JSON / not UTF-8 / schema violation), with *ret_error set to a human
- * readable reason (static or in err_buf). */
+ * (not JSON / not UTF-8 / schema violation), with err set to a human
+ * readable reason. */
 #define MESSAGE_ERROR_MAX 256
 int request_parse(const void *body, size_t size, uint64_t max_size, Request **ret, char err[static MESSAGE_ERROR_MAX]);
 int reply_parse(const void *body, size_t size, uint64_t max_size, Reply **ret, char err[static MESSAGE_ERROR_MAX]);

@@ -1191,8 +1191,8 @@ static void test_dispatch_agents(void) {
         fixture_done(&f);
 }
 
-/* Run last: fails against lib/replay.c as of writing (ids are stored in a
- * char[33], longer ids are truncated, and are then never found again). */
+/* The cache keeps each id whole, whatever its length: a longer id than a
+ * request id's 32 digits is no more truncated, so it is found again. */
 static void test_replay_long_ids(void) {
         TEST("replay_cache: ids of any length are remembered");
         ReplayCache *c = replay_cache_new(10);
