@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "agents/agents.h"
 #include "config.h"
 #include "util.h"
 
@@ -208,14 +209,18 @@ static int parse_reply_to_list(const char *value, void *data, const char **expec
         return 0;
 }
 
+/* The agents are those of the agent table (lib/agents/). */
 static int parse_agents(const char *value, void *data, const char **expected) {
+        static char expected_text[128];
         _cleanup_strv_free_ char **l = NULL;
-        *expected = "a list of agents among discovery, rpcutil, nrpe";
+        _cleanup_free_ char *names = agent_names_joined(", ", ", ");
+        snprintf(expected_text, sizeof expected_text, "a list of agents among %s", strna(names));
+        *expected = expected_text;
         int r = parse_strv(value, &l, expected);
         if (r < 0)
                 return r;
         for (char **a = l; a && *a; a++)
-                if (!streq(*a, "discovery") && !streq(*a, "rpcutil") && !streq(*a, "nrpe"))
+                if (agent_from_string(*a) < 0)
                         return -EINVAL;
         strv_free(*(char ***) data);
         *(char ***) data = TAKE_PTR(l);
@@ -338,9 +343,6 @@ int config_init(MusterConfig *c) {
             !(c->psk_file = strdup(PKGSYSCONFDIR "/psk")) ||
             !(c->client_keys_dir = strdup(PKGSYSCONFDIR "/clients.d")) ||
             !(c->node_keys_dir = strdup(PKGSYSCONFDIR "/nodes.d")) ||
-            strv_extend(&c->agents, "discovery") < 0 ||
-            strv_extend(&c->agents, "rpcutil") < 0 ||
-            strv_extend(&c->agents, "nrpe") < 0 ||
             !(c->facts_dir = strdup(PKGSYSCONFDIR "/facts.d")) ||
             !(c->classes_file = strdup("/var/lib/puppet/state/classes.txt")) ||
             !(c->nrpe_dir = strdup(PKGSYSCONFDIR "/nrpe.d")) ||
@@ -356,6 +358,12 @@ int config_init(MusterConfig *c) {
                 config_done(c);
                 return -ENOMEM;
         }
+        /* Every agent of the table is served unless [responder] agents= says otherwise. */
+        for (size_t i = 0; i < _AGENT_MAX; i++)
+                if (strv_extend(&c->agents, agent_table[i]->name) < 0) {
+                        config_done(c);
+                        return -ENOMEM;
+                }
         return 0;
 }
 

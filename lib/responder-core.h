@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "agents/agents.h"
 #include "config.h"
 #include "message.h"
 #include "nrpe.h"
@@ -47,7 +48,7 @@ typedef struct ResponderStats {
         uint64_t dropped[_DROP_MAX];
         uint64_t filtered;       /* valid, but not for us */
         uint64_t served;         /* answered (any statuscode) */
-        uint64_t by_agent[3];    /* discovery, rpcutil, nrpe */
+        uint64_t by_agent[_AGENT_MAX];   /* by AgentId */
         uint64_t denied;
         uint64_t checks_run;
         uint64_t checks_timed_out;
@@ -125,8 +126,15 @@ int responder_build_reply_signed(ResponderCore *c, const Request *req, int statu
                                  char ret_sig[static SIGNATURE_HEX_MAX], const char **ret_scheme,
                                  const char **ret_key_id);
 
-/* Reply data and status for a finished NRPE command. */
-json_t *nrpe_result_data(const char *command, int exitcode, const char *output, size_t size);
+/* For the agents' handlers: answer now (data NULL: an empty object). */
+int dispatch_reply(Dispatch *d, int statuscode, const char *statusmsg, json_t *data);
+/* The same with data a builder just made: NULL means the builder ran out of
+ * memory, and the answer is then "unknown error", never a statuscode with
+ * missing data. */
+int dispatch_reply_data(Dispatch *d, int statuscode, const char *statusmsg, json_t *data);
+
+/* The counters rpcutil daemon_stats and inventory report. */
+json_t *responder_stats_json(const ResponderCore *c, int64_t now);
 const char *nagios_state_to_string(int exitcode);
 
 /* The agents this node serves, as "NodeInfo" for filter matching. */

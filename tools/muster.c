@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <time.h>
 
+#include "agents/agents.h"
 #include "cli.h"
 #include "client.h"
 #include "control.h"
@@ -54,23 +55,6 @@ static uint64_t discovery_timeout_shown = 0;
                 snprintf(error_text, sizeof error_text, __VA_ARGS__);                     \
                 log_error_errno((r), "%s", error_text);                                   \
         })
-
-/* The agents muster-responder serves and their actions, for hints. */
-static const struct {
-        const char *agent;
-        const char *actions;
-} known_agents[] = {
-        { "discovery", "ping" },
-        { "rpcutil", "agent_inventory, daemon_stats, get_fact, inventory" },
-        { "nrpe", "runcommand" },
-};
-
-static const char *agent_actions(const char *agent) {
-        for (size_t i = 0; i < ELEMENTSOF(known_agents); i++)
-                if (streq(known_agents[i].agent, agent))
-                        return known_agents[i].actions;
-        return NULL;
-}
 
 #define COMMON_OPTIONS_HELP                                                                                \
         "  -j, --json                  Print JSON\n"                                                       \
@@ -436,7 +420,7 @@ static char **unknown_agents(const MusterConfig *config, const ClientRequest *re
             client_registry_discover(config->registry_dir, config->collective, NULL, &ids, &known) < 0)
                 return NULL;
         for (char **a = asked; *a; a++) {
-                bool served = req->method == DISCOVERY_REGISTRY ? strv_contains(known, *a) : agent_actions(*a) != NULL;
+                bool served = req->method == DISCOVERY_REGISTRY ? strv_contains(known, *a) : agent_get(*a) != NULL;
                 if (!served && strv_extend(&unknown, *a) < 0)
                         return NULL;
         }
@@ -513,10 +497,11 @@ static void hint_unknown_action(const ClientResult *res, const char *agent, cons
         for (size_t i = 0; i < res->n_replies; i++) {
                 if (res->replies[i].statuscode != 2)
                         continue;
-                const char *actions = agent_actions(agent);
+                /* The responder's agents and their actions: its own table. */
+                _cleanup_free_ char *actions = agent_actions_joined(agent), *names = agent_names_joined(", ", " and ");
                 if (streq(res->replies[i].statusmsg, "Unknown agent") || !actions)
-                        log_error("The nodes do not know the agent \"%s\"; muster-responder serves discovery, rpcutil and nrpe.",
-                                  agent);
+                        log_error("The nodes do not know the agent \"%s\"; muster-responder serves %s.", agent,
+                                  strna(names));
                 else
                         log_error("The agent %s has no action \"%s\"; its actions are: %s.", agent, action, actions);
                 return;
