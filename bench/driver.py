@@ -1,1219 +1,53 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Benchmark driver for muster: runs the real tools and daemons against a
-private RabbitMQ and a node simulator, and prints a Markdown table.
+"""Benchmark driver for muster, the command line: runs the real tools and
+daemons against a private RabbitMQ and a node simulator (bench/runner.py)
+and prints Markdown tables (bench/report.py).
 
     meson setup build-bench -Dbench=true -Dtests=false && ninja -C build-bench
-    /usr/bin/python3 bench/driver.py --build build-bench
+    /usr/bin/python3 bench/driver.py --build build-bench --runs 2
 
-It builds nothing itself. Everything it starts (the broker, muster-simulator,
-broker-floor, muster-responder, muster-collector, clients) is stopped when it
-ends, fails or is interrupted; children also die with it (PR_SET_PDEATHSIG).
+With --runs 2 it makes two consecutive full runs, each with its own broker,
+and prints whether every ratio of the first agrees with the second within
+20 %; --compare A.json B.json does the same for two earlier --json files.
 See bench/README.md for what each figure means.
 """
 
 import argparse
-import contextlib
-import ctypes
-import hashlib
-import hmac
 import json
-import urllib.parse
 import os
-import platform
-import re
-import select
-import shutil
 import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 
-SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
-from harness import Broker, marked_processes  # noqa: E402
-from fleet import NotifySocket, write_config  # noqa: E402
-
-try:
-    import pika  # Debian: python3-pika
-except ImportError:  # pragma: no cover
-    pika = None
-
-CHECK_DUMMY = "/usr/lib/nagios/plugins/check_dummy"
-TIME = "/usr/bin/time"
-COLLECTIVE = "muster"
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-class Interrupted(BaseException):
-    pass
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402
+from runner import Bench, BenchError, Interrupted, pika  # noqa: E402
 
 
 def _on_term(signum, frame):
     raise Interrupted(f"signal {signum}")
 
 
-# --------------------------------------------------------------------------
-# processes
-
-
-def _child_setup(nice):
-    def setup():
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if nice:
-            try:
-                os.setpriority(os.PRIO_PROCESS, 0, nice)
-            except OSError:
-                pass
-    return setup
-
-
-def clean_env(extra=None):
-    e = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET", "LISTEN_FDS",
-                                                            "LISTEN_PID", "LISTEN_FDNAMES")}
-    e["LC_ALL"] = "C.UTF-8"
-    e.update(extra or {})
-    return e
-
-
-def proc_cpu_seconds(pid):
-    """CPU time of all threads of a live process, in seconds, from
-    schedstat (nanoseconds; /proc/PID/stat counts 10 ms ticks). None when
-    the process is gone."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    except OSError:
-        return None
-    return total / 1e9
-
-
-def proc_status(pid):
-    """VmRSS, VmHWM, RssAnon, RssFile, RssShmem (KiB) and Pss, Pss_Anon (KiB) of pid."""
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-                    out[k] = int(v.split()[0])
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Pss", "Pss_Anon", "Pss_File"):
-                    out[k] = int(v.split()[0])
-    except (OSError, ValueError):
-        pass
-    return out
-
-
-def proc_rss_by_mapping(pid):
-    """Rss (KiB) per mapped file ("[anon]" for the rest), largest first."""
-    rows = {}
-    cur = "[anon]"
-    try:
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                parts = line.split()
-                if parts and "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
-                    cur = os.path.basename(parts[5]) if len(parts) > 5 and parts[5].startswith("/") else "[anon]"
-                elif line.startswith("Rss:"):
-                    rows[cur] = rows.get(cur, 0) + int(parts[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return sorted(rows.items(), key=lambda kv: -kv[1])
-
-
-def write_registration(registry, identity, facts):
-    """A registry file for a real responder, as the collector would write it."""
-    now = int(time.time())
-    with open(os.path.join(registry, identity), "w") as f:
-        json.dump({"protocol": "muster:registration:1", "identity": identity, "collective": COLLECTIVE,
-                   "msgtime": now, "interval": 300, "facts": facts, "classes": [],
-                   "agents": ["discovery", "rpcutil", "nrpe"], "received": now}, f)
-
-
-def machine_busy_seconds():
-    with open("/proc/stat") as f:
-        parts = f.readline().split()
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in parts[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-class Procs:
-    """Long-running helper processes; all stopped by stop_all()."""
-
-    def __init__(self, nice):
-        self.nice = nice
-        self.procs = []
-
-    def start(self, argv, stdout, stderr, env=None):
-        p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                             env=clean_env(env), preexec_fn=_child_setup(self.nice))
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, timeout=30):
-        if p is None or p.poll() is not None:
-            return p.returncode if p else None
-        p.send_signal(signal.SIGTERM)
-        try:
-            return p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            return p.wait()
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            try:
-                self.stop(p, timeout=10)
-            except Exception as e:  # keep going
-                print(f"driver: stopping {p.args[0]}: {e}", file=sys.stderr)
-        self.procs = []
-
-
-class Run:
-    """One timed run of a whole process."""
-
-    def __init__(self, argv, wall, status, stdout, stderr, maxrss_kib, cpu):
-        self.argv, self.wall, self.status = argv, wall, status
-        self.stdout, self.stderr, self.maxrss_kib, self.cpu = stdout, stderr, maxrss_kib, cpu
-
-
-def run_timed(argv, tmpdir, timeout, nice, env=None):
-    """Run argv to completion: wall time from spawn to exit; max RSS and CPU
-    time of the child from GNU time. (wait4() from here would not do: the
-    kernel keeps the larger of the pre-exec and the post-exec peak RSS, and
-    before exec the child is a copy of this Python process. time(1) is
-    small, so its copy never exceeds what the tool itself uses.)"""
-    out_path = os.path.join(tmpdir, "run.out")
-    err_path = os.path.join(tmpdir, "run.err")
-    time_path = os.path.join(tmpdir, "run.time")
-    full = [TIME, "-q", "-f", "%M %U %S", "-o", time_path, *argv]
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        t0 = time.monotonic()
-        p = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env(env),
-                             preexec_fn=_child_setup(nice))
-        pidfd = os.pidfd_open(p.pid)
-        try:
-            ready, _, _ = select.select([pidfd], [], [], timeout)
-            if not ready:
-                p.kill()
-            # rusage of time(1) includes the tool it waited for: CPU to the microsecond.
-            _, status, ru = os.wait4(p.pid, 0)
-            wall = time.monotonic() - t0
-        finally:
-            os.close(pidfd)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if not ready:
-            raise BenchError(f"{argv[0]} timed out after {timeout}s")
-    with open(out_path, "rb") as f:
-        stdout = f.read().decode(errors="replace")
-    with open(err_path, "rb") as f:
-        stderr = f.read().decode(errors="replace")
-    with open(time_path) as f:
-        fields = f.read().split("\n")[-2].split()
-    return Run(argv, wall, p.returncode, stdout, stderr, int(fields[0]), ru.ru_utime + ru.ru_stime)
-
-
-def wait_line(path, prefix, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(path) as f:
-                for line in f:
-                    if line.startswith(prefix):
-                        return line.strip()
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} before printing {prefix!r}")
-        time.sleep(0.05)
-    raise BenchError(f"{proc.args[0]} did not print {prefix!r} within {timeout}s")
-
-
-# --------------------------------------------------------------------------
-# statistics
-
-
-def summary(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
-
-
-def fmt_ms(s):
-    if s is None:
-        return "–"
-    return f"{s['median']:.1f} [{s['min']:.1f}–{s['max']:.1f}]"
-
-
-def ratio(a, b):
-    if a is None or b is None or b["median"] <= 0:
-        return None
-    return a["median"] / b["median"]
-
-
-def fmt_ratio(r):
-    return "–" if r is None else f"{r:.2f}×"
-
-
-# --------------------------------------------------------------------------
-# the benchmark
-
-
-class Bench:
-    def __init__(self, args):
-        self.args = args
-        self.build = os.path.abspath(args.build)
-        self.nice = args.nice
-        self.procs = Procs(self.nice)
-        self.broker = None
-        self.tmp = tempfile.mkdtemp(prefix="muster-bench-", dir=args.tmpdir)
-        self.psk = os.path.join(self.tmp, "psk")
-        with open(self.psk, "w") as f:
-            f.write(os.urandom(32).hex() + "\n")
-        os.chmod(self.psk, 0o600)
-        self.nrpe_dir = os.path.join(self.tmp, "nrpe.d")
-        os.mkdir(self.nrpe_dir)
-        with open(os.path.join(self.nrpe_dir, "bench.cfg"), "w") as f:
-            # check_sim is answered in-process by the simulator; check_dummy is executed.
-            f.write(f"command[check_dummy]={CHECK_DUMMY} 0 'OK - dummy'\n")
-            f.write(f"command[check_sim]={CHECK_DUMMY} 0 'OK - not run'\n")
-        self.results = {}      # (scenario, N) -> dict of lists
-        self.notes = []
-        self.extra = {}        # other measurements
-        self.background = []   # cores busy outside the benchmark, per run
-        self.roles = {}        # pid -> "simulator", "floor", ...
-        self.idle_rate = {}    # pid -> CPU seconds per second when idle
-
-    # -- paths and configs ------------------------------------------------
-
-    def binary(self, name):
-        for sub in ("bench", "tools", "daemons"):
-            p = os.path.join(self.build, sub, name)
-            if os.path.exists(p):
-                return p
-        raise BenchError(f"{name} not found in {self.build}; configure it with -Dbench=true and build it")
-
-    def config(self, name, sections):
-        path = os.path.join(self.tmp, name)
-        write_config(path, sections)
-        return path
-
-    def base_sections(self, identity="monitor"):
-        return {
-            "main": {"identity": identity, "collective": COLLECTIVE, "log_level": "notice",
-                     "log_target": "console"},
-            "broker": {"url": self.broker.url, "heartbeat": "60s", "connect_timeout": "10s"},
-            "security": {"psk_file": self.psk},
-        }
-
-    def client_config(self, registry_dir):
-        s = self.base_sections()
-        s["client"] = {"discovery_method": "broadcast", "discovery_timeout": "2s", "timeout": "120s",
-                       "registry_dir": registry_dir}
-        return self.config(f"client-{os.path.basename(registry_dir)}.conf", s)
-
-    def sim_config(self):
-        s = self.base_sections("simulator")
-        s["responder"] = {"control_socket": "", "facts_dir": os.path.join(self.tmp, "none"),
-                          "classes_file": os.path.join(self.tmp, "none")}
-        s["nrpe"] = {"command_dir": self.nrpe_dir, "command_timeout": "60s"}
-        return self.config("sim.conf", s)
-
-    # -- helpers ----------------------------------------------------------
-
-    def our_pids(self):
-        """pid -> role of every process of ours that is running."""
-        pids = {p: "broker" for p in marked_processes(self.broker.id)} if self.broker and self.broker.id else {}
-        for p in self.procs.procs:
-            if p.poll() is None:
-                pids[p.pid] = self.roles.get(p.pid, "other")
-        return pids
-
-    def measure_idle(self, seconds=2.0):
-        """CPU per second each of our daemons burns when nobody asks anything
-        (the broker's timers for thousands of queues, heartbeats), so that it
-        is not charged to whichever run happens to last longest."""
-        pids = self.our_pids()
-        c0 = {p: proc_cpu_seconds(p) or 0.0 for p in pids}
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        dt = time.monotonic() - t0
-        self.idle_rate = {p: max(0.0, ((proc_cpu_seconds(p) or c0[p]) - c0[p]) / dt) for p in pids}
-        return sum(self.idle_rate.values())
-
-    def timed(self, argv, timeout=300, env=None):
-        """run_timed() plus the CPU time every process of ours spent for it
-        (r.cpu_by_role, seconds, less their idle rate), and how busy the
-        machine was outside them. The broker, the simulator and the floor
-        keep working a little after the client is gone (acks, queue
-        bookkeeping); that trailing work is counted too, by waiting until
-        they are back at their idle rate, so that a client that exits at once
-        and one that waits out --dt are charged alike."""
-        pids = self.our_pids()
-        idle = {p: self.idle_rate.get(p, 0.0) for p in pids}
-        t0 = time.monotonic()
-        cpu0 = {p: proc_cpu_seconds(p) or 0.0 for p in pids}
-        busy0 = machine_busy_seconds()
-        r = run_timed(argv, self.tmp, timeout, self.nice, env)
-        busy1 = machine_busy_seconds()
-        cpu1 = {p: proc_cpu_seconds(p) or cpu0[p] for p in pids}
-        if r.wall > 0.05:
-            ours = r.cpu + sum(cpu1[p] - cpu0[p] for p in pids)
-            self.background.append(max(0.0, busy1 - busy0 - ours) / r.wall)
-        # Settle: until our daemons are within 5 % of a CPU of their idle rate.
-        deadline = time.monotonic() + 10
-        prev, t_prev = sum(cpu1.values()), time.monotonic()
-        while time.monotonic() < deadline:
-            time.sleep(0.1)
-            now, t_now = sum(proc_cpu_seconds(p) or cpu0[p] for p in pids), time.monotonic()
-            if now - prev < (sum(idle.values()) + 0.05) * (t_now - t_prev):
-                break
-            prev, t_prev = now, t_now
-        elapsed = time.monotonic() - t0
-        r.cpu_by_role = {"client": r.cpu}
-        for p, role in pids.items():
-            d = (proc_cpu_seconds(p) or cpu0[p]) - cpu0[p] - idle[p] * elapsed
-            r.cpu_by_role[role] = r.cpu_by_role.get(role, 0.0) + max(0.0, d)
-        return r
-
-    def record_cpu(self, scenario, n, r, nodes_role):
-        c = r.cpu_by_role
-        self.record(scenario, n, cpu_broker=c.get("broker", 0.0) * 1000, cpu_nodes=c.get(nodes_role, 0.0) * 1000,
-                    cpu_client=c["client"] * 1000)
-
-    def record(self, scenario, n, **values):
-        d = self.results.setdefault((scenario, n), {})
-        for k, v in values.items():
-            d.setdefault(k, []).append(v)
-
-    def renice_broker(self):
-        if not self.nice:
-            return
-        for pid in marked_processes(self.broker.id):
-            try:
-                os.setpriority(os.PRIO_PROCESS, pid, self.nice)
-                for tid in os.listdir(f"/proc/{pid}/task"):
-                    os.setpriority(os.PRIO_PROCESS, int(tid), self.nice)
-            except OSError:
-                pass
-
-    # -- fleets -------------------------------------------------------------
-
-    def start_simulator(self, n, registry_dir, extra_args=()):
-        out = os.path.join(self.tmp, f"sim-{n}.out")
-        err = open(os.path.join(self.tmp, f"sim-{n}.err"), "wb")
-        argv = [self.binary("muster-simulator"), "--config", self.sim_config(), "--nodes", str(n),
-                "--registry-dir", registry_dir, "--check-mode", "exec", "--inproc-command", "check_sim",
-                "--connections", str(self.args.connections), *extra_args]
-        with open(out, "wb") as f:
-            p = self.procs.start(argv, f, err)
-        err.close()
-        self.roles[p.pid] = "simulator"
-        t0 = time.monotonic()
-        wait_line(out, "READY", p, timeout=60 + n / 50)
-        self.extra.setdefault("sim_setup_s", {})[n] = time.monotonic() - t0
-        return p, out
-
-    def start_floor(self, n):
-        out = os.path.join(self.tmp, f"floor-{n}.out")
-        argv = [self.binary("broker-floor"), "serve", "--config", self.sim_config(), "--queues", str(n),
-                "--connections", str(self.args.connections)]
-        with open(out, "wb") as f, open(os.path.join(self.tmp, f"floor-{n}.err"), "wb") as e:
-            p = self.procs.start(argv, f, e)
-        self.roles[p.pid] = "floor"
-        wait_line(out, "READY", p, timeout=60 + n / 50)
-        return p
-
-    def replay_ids(self, proc, out):
-        st = self.sim_stats(proc, out)
-        return st.get("replay_ids") if st else None
-
-    def sim_stats(self, proc, out):
-        """Ask the simulator for its counters (SIGUSR1) and return the newest."""
-        def stats_lines():
-            with open(out) as f:
-                return [l for l in f.read().splitlines() if l.startswith("STATS ")]
-
-        before = len(stats_lines())
-        proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            lines = stats_lines()
-            if len(lines) > before:
-                return json.loads(lines[-1][6:])
-            time.sleep(0.02)
-        return None
-
-    # -- scenarios ------------------------------------------------------------
-
-    def dt_for(self, n):
-        return self.args.dt or ("1s" if n <= 100 else "2s" if n <= 1000 else "10s")
-
-    FLOORS = (
-        ("floor-fanout", ["--mode", "fanout"]),
-        ("floor-direct", ["--mode", "direct"]),
-        # muster's message shape, for the broadcast and the registry pattern
-        ("floor-topic-shaped", ["--mode", "topic", "--muster-like", "--expiration", "60000"]),
-        ("floor-direct-shaped", ["--mode", "direct", "--muster-like", "--expiration", "60000"]),
-    )
-
-    def run_floor(self, n, conf):
-        for name, args in self.FLOORS:
-            r = self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n),
-                            "--timeout", "120s", *args], timeout=200)
-            if r.status != 0:
-                raise BenchError(f"broker-floor ping {args} failed ({r.status}): {r.stderr[-1000:]}{r.stdout}")
-            d = json.loads(r.stdout)
-            self.record(name, n, wall=r.wall * 1000, rtt=d["rtt_ms"][0], maxrss=r.maxrss_kib)
-            self.record_cpu(name, n, r, "floor")
-
-    def run_ping(self, scenario, n, conf, method, expect, filt=()):
-        argv = [self.binary("muster"), "--config", conf, "ping", "--dm", method, "--json", *filt]
-        # Registry discovery must not wait for the discovery timeout: a long
-        # one makes any fixed wait show.
-        argv += ["--dt", self.dt_for(n) if method == "broadcast" else "30s"]
-        r = self.timed(argv)
-        try:
-            d = json.loads(r.stdout)
-        except ValueError:
-            raise BenchError(f"{scenario} N={n}: no JSON (exit {r.status}): {r.stderr[-1000:]}")
-        got = d["stats"]["responses"]
-        last = max((x["rtt_ms"] for x in d["replies"]), default=None)
-        if got != expect:
-            self.notes.append(f"{scenario} N={n}: {got} of {expect} replies in one run")
-        # Broadcast: total_ms is the discovery wait; the round trip is the last reply.
-        rtt = last if method == "broadcast" else d["stats"]["total_ms"]
-        self.record(scenario, n, wall=r.wall * 1000, rtt=rtt if got == expect else None, maxrss=r.maxrss_kib,
-                    replies=got, discovery=d["stats"]["discovery_ms"])
-        self.record_cpu(scenario, n, r, "simulator")
-
-    def run_nrpe(self, scenario, n, conf, command, method, expect):
-        argv = [self.binary("check-mc-nrpe"), "--config", conf, command, "--dm", method, "-t", "300s",
-                "--dt", self.dt_for(n) if method == "broadcast" else "30s"]
-        r = self.timed(argv, timeout=400)
-        self.record_cpu(scenario, n, r, "simulator")
-        first = r.stdout.splitlines()[0] if r.stdout else ""
-        m = re.search(r"total=(\d+) ok=(\d+).*checktime=([0-9.]+)", first)
-        if r.status != 0 or not m or int(m.group(2)) != expect:
-            self.notes.append(f"{scenario} N={n}: exit {r.status}: {first[:160]}")
-            self.record(scenario, n, wall=r.wall * 1000, rtt=None, maxrss=r.maxrss_kib)
-            return
-        self.record(scenario, n, wall=r.wall * 1000, rtt=float(m.group(3)) * 1000, maxrss=r.maxrss_kib)
-
-    def run_check_cost(self, n):
-        conf = self.sim_config()
-        reps = self.args.repeats if n < self.args.exec_slow_n else self.args.exec_slow_repeats
-        for _ in range(max(1, reps)):
-            r = self.timed([self.binary("muster-simulator"), "--config", conf, "--bench-checks", str(n),
-                            "--bench-command", "check_dummy"], timeout=600)
-            line = next((l for l in r.stdout.splitlines() if l.startswith("CHECKS ")), None)
-            if r.status != 0 or not line:
-                raise BenchError(f"--bench-checks failed: {r.stderr[-1000:]}")
-            d = json.loads(line[7:])
-            self.record("checks-cost", n, wall=r.wall * 1000, rtt=d["wall_ms"])
-
-    def bench_size(self, n):
-        print(f"driver: N={n}: starting the simulator and the floor", file=sys.stderr, flush=True)
-        registry = os.path.join(self.tmp, f"registry-{n}")
-        conf = self.client_config(registry)
-        floor = self.start_floor(n)
-        sim, sim_out = self.start_simulator(n, registry)
-        try:
-            only = self.args.only
-            tenth = n // 10
-            # Warm-up: one of each, not recorded.
-            self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n)])
-            self.timed([self.binary("muster"), "--config", conf, "ping", "--dm", "registry", "--json"])
-            time.sleep(1)
-            self.extra.setdefault("idle_cpu", {})[n] = self.measure_idle()
-            for rep in range(self.args.repeats):
-                print(f"driver: N={n}: round {rep + 1}/{self.args.repeats}", file=sys.stderr, flush=True)
-                self.run_floor(n, conf)
-                if not only or "ping" in only:
-                    self.run_ping("ping-broadcast", n, conf, "broadcast", n)
-                    self.run_ping("ping-registry", n, conf, "registry", n)
-                if (not only or "filter" in only) and tenth > 0:
-                    self.run_ping("filter10-broadcast", n, conf, "broadcast", tenth, ("-F", "group=0"))
-                    self.run_ping("filter10-registry", n, conf, "registry", tenth, ("-F", "group=0"))
-                if not only or "nrpe" in only:
-                    self.run_nrpe("nrpe-inproc-registry", n, conf, "check_sim", "registry", n)
-                    if n < self.args.exec_slow_n or rep < self.args.exec_slow_repeats:
-                        self.run_nrpe("nrpe-exec-registry", n, conf, "check_dummy", "registry", n)
-                    self.run_nrpe("nrpe-inproc-broadcast", n, conf, "check_sim", "broadcast", n)
-            stats = self.sim_stats(sim, sim_out)
-            self.extra.setdefault("sim_stats", {})[n] = stats
-            self.extra.setdefault("sim_rss", {})[n] = proc_status(sim.pid)
-            if stats and (stats["dropped"] or stats["publish_failures"] or stats["unknown_consumer_tag"]):
-                self.notes.append(f"simulator N={n}: {stats}")
-        finally:
-            self.procs.stop(sim)
-            self.procs.stop(floor)
-            self.procs.procs = [p for p in self.procs.procs if p not in (sim, floor)]
-        if not self.args.only or "nrpe" in self.args.only:
-            self.run_check_cost(n)
-
-    # -- collector --------------------------------------------------------
-
-    def sign(self, body):
-        with open(self.psk, "rb") as f:
-            key = f.read().rstrip(b"\n")
-        return hmac.new(key, body, hashlib.sha256).hexdigest()
-
-    def registrations(self, count, gen, msgtime):
-        with open(self.psk, "rb") as f:
-            key = f.read().rstrip(b"\n")
-        for i in range(count):
-            identity = f"reg{i + 1:06d}"
-            reg = {"protocol": "muster:registration:1", "identity": identity, "collective": COLLECTIVE,
-                   "msgtime": msgtime, "interval": 300,
-                   "facts": {"group": str(i % 10), "role": "web", "gen": str(gen)},
-                   "classes": ["sim"], "agents": ["discovery", "rpcutil", "nrpe"],
-                   "boot_id": "00000000-0000-4000-8000-000000000000", "uptime": 3600, "version": "bench"}
-            body = json.dumps(reg, separators=(",", ":")).encode()
-            yield identity, body, hmac.new(key, body, hashlib.sha256).hexdigest()
-
-    def preload(self, queue, qtype, count, gen, msgtime):
-        params = pika.URLParameters(self.broker.url)
-        conn = pika.BlockingConnection(params)
-        try:
-            ch = conn.channel()
-            ch.exchange_declare("muster.registration", "topic", durable=True)
-            ch.queue_declare(queue, durable=True, arguments={"x-queue-type": qtype})
-            ch.queue_bind(queue, "muster.registration", f"{COLLECTIVE}.registration.#")
-            ch.queue_purge(queue)      # what a stopped consumer handed back
-            for identity, body, sig in self.registrations(count, gen, msgtime):
-                props = pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                             headers={"x-muster-signature-scheme": "hmac-sha256",
-                                                      "x-muster-signature": sig})
-                ch.basic_publish("muster.registration", f"{COLLECTIVE}.registration.{identity}", body, props)
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                q = ch.queue_declare(queue, durable=True, passive=True)
-                if q.method.message_count >= count:
-                    return
-                conn.sleep(0.1)
-            raise BenchError(f"only {q.method.message_count} of {count} registrations reached {queue}")
-        finally:
-            conn.close()
-
-    def collector_status(self, path):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(5)
-        try:
-            s.connect(path)
-            s.sendall(b'{"verb":"status"}\n')
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            s.close()
-        return json.loads(data)
-
-    @contextlib.contextmanager
-    def daemon(self, argv, notify_path, stderr_path=None, timeout=30):
-        """Start a process with NOTIFY_SOCKET, yield it once it said READY=1,
-        stop it afterwards."""
-        if os.path.exists(notify_path):
-            os.unlink(notify_path)
-        notify = NotifySocket(notify_path)
-        err = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
-        p = self.procs.start(argv, subprocess.DEVNULL, err, env={"NOTIFY_SOCKET": notify_path})
-        if stderr_path:
-            err.close()
-        try:
-            notify.wait_for("READY=1", timeout)
-            yield p
-        finally:
-            self.procs.stop(p)
-            self.procs.procs.remove(p)
-            notify.close()
-
-    def run_collector_once(self, conf, control, state_dir, count, phase):
-        t0 = time.monotonic()
-        with self.daemon([self.binary("muster-collector"), "--config", conf],
-                         os.path.join(self.tmp, "collector.notify"),
-                         os.path.join(self.tmp, f"collector-{phase}.err"), timeout=60) as p:
-            t_ready = time.monotonic()
-            cpu0 = proc_cpu_seconds(p.pid) or 0.0
-            deadline = t_ready + 300
-            done = 0
-            while time.monotonic() < deadline:
-                try:
-                    st = self.collector_status(control)
-                except OSError:
-                    st = None
-                if st:
-                    done = st["written"] + st["touched"] + sum(st["rejected"].values())
-                    if done >= count:
-                        break
-                time.sleep(0.005)
-            t_done = time.monotonic()
-            cpu = (proc_cpu_seconds(p.pid) or cpu0) - cpu0
-            if done < count:
-                raise BenchError(f"collector stored only {done} of {count} registrations")
-            files = sum(1 for e in os.scandir(state_dir) if not e.name.startswith("."))
-            rss = proc_status(p.pid)
-            return {"phase": phase, "count": count, "startup_s": t_ready - t0, "drain_s": t_done - t_ready,
-                    "per_sec": count / (t_done - t_ready), "written": st["written"], "touched": st["touched"],
-                    "rejected": sum(st["rejected"].values()), "files": files, "rss_kib": rss.get("VmRSS"),
-                    "cpu_us_per_reg": cpu * 1e6 / count, "cpu_busy": cpu / (t_done - t_ready)}
-
-    def bench_collector(self):
-        if pika is None:
-            self.notes.append("collector: python3-pika missing, skipped")
-            return
-        count = self.args.registrations
-        out = []
-        for qtype in self.args.queue_types:
-            state_dir = os.path.join(self.tmp, f"collector-state-{qtype}")
-            os.mkdir(state_dir)
-            control = os.path.join(self.tmp, f"collector-{qtype}.control")
-            s = self.base_sections()
-            s["main"]["log_level"] = "info"
-            s["collector"] = {"name": f"bench-{qtype}", "state_dir": state_dir, "control_socket": control,
-                              "sweep_interval": "300s", "queue_type": qtype}
-            conf = self.config(f"collector-{qtype}.conf", s)
-            queue = f"muster.registrations.bench-{qtype}"
-            now = int(time.time())
-            for phase, gen, msgtime in (("new files", 1, now - 60), ("unchanged (mtime only)", 1, now - 30),
-                                        ("changed (rewrite+rename)", 2, now)):
-                print(f"driver: collector ({qtype} queue): {phase}", file=sys.stderr, flush=True)
-                # The broker's own ceiling: the same queue drained with acks, no files.
-                self.preload(queue, qtype, count, gen, msgtime)
-                r = self.timed([self.binary("broker-floor"), "drain", "--config", conf, "--queue", queue,
-                                "--count", str(count), "--prefetch", "256", "--timeout", "300s"], timeout=400)
-                if r.status != 0:
-                    raise BenchError(f"broker-floor drain failed: {r.stderr[-1000:]}")
-                floor = json.loads(r.stdout)
-                self.preload(queue, qtype, count, gen, msgtime)
-                res = self.run_collector_once(conf, control, state_dir, count, f"{qtype}: {phase}")
-                res["floor_per_sec"] = floor["per_sec"]
-                out.append(res)
-        self.extra["collector"] = out
-
-    # -- check_mcollective ------------------------------------------------
-
-    def bench_check_mcollective(self):
-        n = self.args.files
-        d = os.path.join(self.tmp, "check-mcollective")
-        os.mkdir(d)
-        print(f"driver: check_mcollective: creating {n} files", file=sys.stderr, flush=True)
-        now = time.time()
-        stale = n // 100
-        for i in range(n):
-            path = os.path.join(d, f"node{i:06d}")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.write(fd, b'{"identity":"x"}\n')
-            os.close(fd)
-            t = now - 3600 if i < stale else now - 10
-            os.utime(path, (t, t))
-        argv = [self.binary("check_mcollective"), "--directory", d, "--interval", "300"]
-        walls, maxrss, out = [], [], ""
-        first = None
-        for i in range(self.args.repeats * 2 + 1):
-            r = self.timed(argv)
-            if i == 0:
-                first = r.wall * 1000
-                out = r.stdout.strip()
-                continue
-            walls.append(r.wall * 1000)
-            maxrss.append(r.maxrss_kib)
-        floors = []
-        for i in range(self.args.repeats * 2):
-            r = self.timed([self.binary("stat-floor"), d])
-            if r.status == 0:
-                floors.append(json.loads(r.stdout))
-        expected = f"CRITICAL: {stale} / {n} hosts"
-        if not out.startswith(expected):
-            self.notes.append(f"check_mcollective printed {out!r}, expected {expected!r}...")
-        self.extra["check_mcollective"] = {"files": n, "first_ms": first, "wall": summary(walls),
-                                           "maxrss_kib": max(maxrss), "output": out,
-                                           "floor": {k: statistics.median(f[k] for f in floors)
-                                                     for k in ("readdir_ms", "stat_ms", "syscall_ns")}
-                                           if floors else None}
-        shutil.rmtree(d, ignore_errors=True)
-
-    # -- responder memory -------------------------------------------------
-
-    def bench_responder_rss(self):
-        d = os.path.join(self.tmp, "responder")
-        os.makedirs(os.path.join(d, "facts.d"))
-        with open(os.path.join(d, "facts.d", "facts.json"), "w") as f:
-            json.dump({"group": "0", "role": "web", "rack": "r00", "os": "debian"}, f)
-        with open(os.path.join(d, "classes.txt"), "w") as f:
-            f.write("sim\nweb\n")
-        s = self.base_sections("bench-responder")
-        s["main"]["log_level"] = "info"
-        s["responder"] = {"facts_dir": os.path.join(d, "facts.d"), "classes_file": os.path.join(d, "classes.txt"),
-                          "control_socket": os.path.join(d, "control")}
-        # Checks drop to [nrpe] user; muster-check exists only where the package is installed.
-        s["nrpe"] = {"command_dir": self.nrpe_dir, "user": "nobody" if os.geteuid() == 0 else ""}
-        conf = self.config("responder.conf", s)
-        with self.daemon([self.binary("muster-responder"), "--config", conf], os.path.join(d, "notify"),
-                         os.path.join(d, "stderr")) as p:
-            time.sleep(2)
-            idle = proc_status(p.pid)
-            idle_maps = proc_rss_by_mapping(p.pid)
-            # After some work: pings and checks through the broker.
-            reg = os.path.join(d, "registry")
-            os.mkdir(reg)
-            write_registration(reg, "bench-responder", {})
-            conf_c = self.client_config(reg)
-            for _ in range(50):
-                self.timed([self.binary("muster"), "--config", conf_c, "ping", "--dm", "registry"])
-            for _ in range(20):
-                self.timed([self.binary("check-mc-nrpe"), "--config", conf_c, "check_dummy", "--dm", "registry"])
-            time.sleep(1)
-            busy = proc_status(p.pid)
-            self.extra["responder_rss"] = {"idle": idle, "after": busy, "idle_maps": idle_maps,
-                                           "floor": self.idle_floor_rss(),
-                                           "floor_hmac": self.idle_floor_rss(hmac=True)}
-
-    def idle_floor_rss(self, hmac=False):
-        """bench/idle-floor: the same shared libraries, each used the least a
-        responder must, then idle. Measured the same way, in the same run."""
-        d = os.path.join(self.tmp, "idle-floor")
-        os.makedirs(d, exist_ok=True)
-        u = urllib.parse.urlparse(self.broker.url)
-        argv = [self.binary("idle-floor"), u.hostname, str(u.port or 5672)] + (["hmac"] if hmac else [])
-        with self.daemon(argv, os.path.join(d, "notify")) as p:
-            time.sleep(2)
-            return {"status": proc_status(p.pid), "maps": proc_rss_by_mapping(p.pid)}
-
-    # -- client memory ------------------------------------------------------
-
-    def client_memory(self):
-        rows = []
-        for n in self.args.sizes:
-            d = self.results.get(("ping-registry", n))
-            if d and d.get("maxrss"):
-                rows.append((n, statistics.median(d["maxrss"])))
-        out = []
-        for (n0, m0), (n1, m1) in zip(rows, rows[1:]):
-            out.append({"from": n0, "to": n1, "kib_per_node": (m1 - m0) / (n1 - n0)})
-        self.extra["client_memory"] = {"maxrss": rows, "slopes": out}
-
-    # -- soak -------------------------------------------------------------
-
-    def soak(self, seconds, n):
-        print(f"driver: soak: {seconds}s at N={n}", file=sys.stderr, flush=True)
-        registry = os.path.join(self.tmp, f"registry-soak-{n}")
-        conf = self.client_config(registry)
-        sim, sim_out = self.start_simulator(n, registry)
-        # A real responder in the fleet, and a real collector fed all along.
-        d = os.path.join(self.tmp, "soak-responder")
-        os.makedirs(os.path.join(d, "facts.d"))
-        s = self.base_sections("soak-responder")
-        s["main"]["log_level"] = "notice"
-        s["responder"] = {"facts_dir": os.path.join(d, "facts.d"), "classes_file": os.path.join(d, "none"),
-                          "control_socket": os.path.join(d, "control")}
-        # Checks drop to [nrpe] user; muster-check exists only where the package is installed.
-        s["nrpe"] = {"command_dir": self.nrpe_dir, "user": "nobody" if os.geteuid() == 0 else ""}
-        rconf = self.config("soak-responder.conf", s)
-        write_registration(registry, "soak-responder", {"group": "0"})
-        rerr = open(os.path.join(d, "stderr"), "wb")
-        resp = self.procs.start([self.binary("muster-responder"), "--config", rconf], subprocess.DEVNULL, rerr)
-        rerr.close()
-        state_dir = os.path.join(self.tmp, "soak-collector")
-        os.mkdir(state_dir)
-        cs = self.base_sections()
-        cs["collector"] = {"name": "soak", "state_dir": state_dir, "control_socket": os.path.join(self.tmp, "soak.ctl"),
-                           "sweep_interval": "10s", "queue_type": self.args.queue_types[0]}
-        cconf = self.config("soak-collector.conf", cs)
-        cerr = open(os.path.join(self.tmp, "soak-collector.err"), "wb")
-        coll = self.procs.start([self.binary("muster-collector"), "--config", cconf], subprocess.DEVNULL, cerr)
-        cerr.close()
-        stop = threading.Event()
-        published = [0]
-
-        def feeder():
-            conn = pika.BlockingConnection(pika.URLParameters(self.broker.url))
-            try:
-                ch = conn.channel()
-                ch.exchange_declare("muster.registration", "topic", durable=True)
-                i = 0
-                while not stop.is_set():
-                    t = int(time.time())
-                    batch = list(self.registrations(n, 1, t))
-                    for identity, body, sig in batch:
-                        if stop.is_set():
-                            break
-                        props = pika.BasicProperties(delivery_mode=2, headers={
-                            "x-muster-signature-scheme": "hmac-sha256", "x-muster-signature": sig})
-                        ch.basic_publish("muster.registration", f"{COLLECTIVE}.registration.{identity}", body,
-                                         props)
-                        published[0] += 1
-                        i += 1
-                        if i % 100 == 0:
-                            conn.sleep(0.1)     # about 1,000 a second
-            finally:
-                try:
-                    conn.close()
-                except Exception:
-                    pass
-
-        samples = []
-        client_runs = []
-        qconn = pika.BlockingConnection(pika.URLParameters(self.broker.url))
-        qch = qconn.channel()
-        soak_control = os.path.join(self.tmp, "soak.ctl")
-
-        def backlog():
-            try:
-                return qch.queue_declare("muster.registrations.soak", passive=True).method.message_count
-            except Exception:
-                return None
-
-        def stored():
-            try:
-                st = self.collector_status(soak_control)
-                return st["written"] + st["touched"]
-            except (OSError, ValueError, KeyError):
-                return None
-
-        def broker_memory():
-            """The broker's own memory breakdown (MB), the largest parts."""
-            try:
-                r = self.broker.ctl("status", "--formatter", "json", timeout=60)
-                # rabbitmqctl may print a deprecation notice before the JSON.
-                line = next(l for l in reversed(r.stdout.splitlines()) if l.startswith("{"))
-                mem = json.loads(line)["memory"]
-                parts = {k: v for k, v in mem.items() if isinstance(v, (int, float)) and k != "total"}
-                out = {k: round(v / 1e6) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])[:6]}
-                # Messages sitting in queues (ready or unacked), all queues together:
-                # growth there would be ours (a consumer not acking), not the broker's.
-                r = self.broker.ctl("list_queues", "--quiet", "--no-table-headers", "messages_ready",
-                                    "messages_unacknowledged", timeout=120)
-                ready = unacked = 0
-                for line in r.stdout.splitlines():
-                    f = line.split()
-                    if len(f) == 2 and f[0].isdigit() and f[1].isdigit():
-                        ready += int(f[0])
-                        unacked += int(f[1])
-                out["messages ready"] = ready
-                out["messages unacked"] = unacked
-                return out
-            except Exception as e:
-                return {"error": str(e)[:100]}
-
-        mem_before = broker_memory()
-        th = threading.Thread(target=feeder, daemon=True)
-        th.start()
-        try:
-            time.sleep(1)
-            t0 = time.monotonic()
-            next_sample = t0
-            while time.monotonic() - t0 < seconds:
-                r = self.timed([self.binary("muster"), "--config", conf, "ping", "--dm", "registry", "--json"])
-                try:
-                    got = json.loads(r.stdout)["stats"]["responses"]
-                except ValueError:
-                    got = None
-                client_runs.append((time.monotonic() - t0, "ping", r.maxrss_kib, r.wall, got))
-                r = self.timed([self.binary("check-mc-nrpe"), "--config", conf, "check_sim", "--dm", "registry"])
-                client_runs.append((time.monotonic() - t0, "nrpe", r.maxrss_kib, r.wall, r.status))
-                if time.monotonic() >= next_sample:
-                    beam = self.broker.beam_pid()
-                    samples.append({"t": time.monotonic() - t0,
-                                    "simulator": proc_status(sim.pid).get("VmRSS"),
-                                    "responder": proc_status(resp.pid).get("VmRSS"),
-                                    "responder_pss": proc_status(resp.pid).get("Pss"),
-                                    "collector": proc_status(coll.pid).get("VmRSS"),
-                                    "broker": proc_status(beam).get("VmRSS") if beam else None,
-                                    "published": published[0], "stored": stored(), "backlog": backlog(),
-                                    "replay_ids": self.replay_ids(sim, sim_out)})
-                    next_sample += max(5.0, seconds / 40)
-            mem_after = broker_memory()
-        finally:
-            stop.set()
-            th.join(10)
-            try:
-                qconn.close()
-            except Exception:
-                pass
-            self.procs.stop(sim)
-            self.procs.stop(resp)
-            self.procs.stop(coll)
-        self.extra["soak"] = {"seconds": seconds, "n": n, "samples": samples, "client_runs": client_runs,
-                              "published": published[0], "broker_memory": [mem_before, mem_after]}
-
-    # -- the whole run ----------------------------------------------------
-
-    def start_broker(self):
-        print("driver: starting a private RabbitMQ", file=sys.stderr, flush=True)
-        self.broker = Broker(name_prefix="muster-bench")
-        self.broker.start()
-        self.renice_broker()
-
-    def run(self):
-        self.started = time.time()
-        self.start_broker()
-        only = self.args.only
-        for n in self.args.sizes:
-            if not only or only & {"ping", "filter", "nrpe"}:
-                self.bench_size(n)
-        self.client_memory()
-        if not only or "collector" in only:
-            self.bench_collector()
-        if not only or "check_mcollective" in only:
-            self.bench_check_mcollective()
-        if not only or "rss" in only:
-            self.bench_responder_rss()
-        if self.args.soak > 0:
-            self.soak(self.args.soak, self.args.soak_nodes)
-        self.finished = time.time()
-
-    def close(self):
-        self.procs.stop_all()
-        if self.broker:
-            self.broker.stop()
-        if not self.args.keep:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    # -- report -------------------------------------------------------------
-
-    def report(self):
-        a = self.args
-        lines = []
-        p = lines.append
-        cpu = ""
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-        except OSError:
-            pass
-        bg = summary(self.background)
-        p(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(self.started))}, "
-          f"{(self.finished - self.started) / 60:.1f} min; {os.cpu_count()} CPUs ({cpu}), "
-          f"kernel {platform.release()}; RabbitMQ {self.rabbitmq_version()}; "
-          f"{a.repeats} runs per figure, {a.connections} simulator connections, nice {a.nice}.")
-        if bg:
-            p(f"Other load on the machine during the timed runs (CPUs busy outside the benchmark): "
-              f"median {bg['median']:.2f}, max {bg['max']:.2f}.")
-        p("")
-        p("### Round trips (ms: median [min–max] over the runs)")
-        p("")
-        p("Ratios: ÷floor = median ÷ median of floor-fanout at the same N (the target's floor); "
-          "÷shaped = median ÷ median of the broker floor with muster's message shape and pattern "
-          "(floor-topic-shaped for broadcast, floor-direct-shaped for registry).")
-        p("")
-        p("| scenario | N | whole process | ÷floor | round trip | ÷floor | ÷shaped | client max RSS KiB |")
-        p("|---|---:|---:|---:|---:|---:|---:|---:|")
-        order = ["floor-fanout", "floor-direct", "floor-topic-shaped", "floor-direct-shaped", "ping-broadcast",
-                 "ping-registry", "filter10-broadcast", "filter10-registry", "nrpe-inproc-registry",
-                 "nrpe-exec-registry", "nrpe-inproc-broadcast", "checks-cost"]
-        for scen in order:
-            for n in a.sizes:
-                d = self.results.get((scen, n))
-                if not d:
-                    continue
-                f = self.results.get(("floor-fanout", n), {})
-                shaped = None
-                if not scen.startswith(("floor", "checks")):
-                    key = "floor-topic-shaped" if scen.endswith("broadcast") else "floor-direct-shaped"
-                    shaped = summary(self.results.get((key, n), {}).get("rtt", []))
-                wall, rtt = summary(d.get("wall", [])), summary(d.get("rtt", []))
-                fw, fr = summary(f.get("wall", [])), summary(f.get("rtt", []))
-                rss = summary(d.get("maxrss", []))
-                p(f"| {scen} | {n} | {fmt_ms(wall)} | {fmt_ratio(ratio(wall, fw))} | {fmt_ms(rtt)} | "
-                  f"{fmt_ratio(ratio(rtt, fr))} | {fmt_ratio(ratio(rtt, shaped))} | "
-                  f"{'' if rss is None else int(rss['median'])} |")
-        p("")
-        p("### CPU time per run (ms, medians), all processes of the benchmark, including what the daemons do "
-          "after the client exits: less sensitive to other load than the times")
-        p("")
-        p("| scenario | N | broker | nodes (simulator or floor server) | client process | total | ratio |")
-        p("|---|---:|---:|---:|---:|---:|---:|")
-        for scen in order:
-            for n in a.sizes:
-                d = self.results.get((scen, n))
-                if not d or "cpu_broker" not in d:
-                    continue
-                f = self.results.get(("floor-fanout", n), {})
-                b, nd, c = (statistics.median(d[k]) for k in ("cpu_broker", "cpu_nodes", "cpu_client"))
-                tot = b + nd + c
-                ftot = sum(statistics.median(f[k]) for k in ("cpu_broker", "cpu_nodes", "cpu_client")) if f else None
-                p(f"| {scen} | {n} | {b:.1f} | {nd:.1f} | {c:.1f} | {tot:.1f} | "
-                  f"{'–' if not ftot else f'{tot / ftot:.2f}×'} |")
-        p("")
-        p("Round trip: floor = publish to last reply inside broker-floor; ping-broadcast = the last reply's "
-          "rtt_ms (the process itself waits out --dt); ping-registry and filter10-registry = stats.total_ms "
-          "(first publish to last reply); check-mc-nrpe = its checktime perfdata; checks-cost = N runs of "
-          "check_dummy through nrpe_run_start() with the simulator's concurrency limit, no broker.")
-        if "nrpe-exec-registry" in {k[0] for k in self.results}:
-            p("")
-            p("check-mc-nrpe against the target \"≤ 2× (floor + the checks' own cost)\":")
-            p("")
-            p("| N | check-mc-nrpe check_dummy (whole process) | floor + checks | ratio |")
-            p("|---:|---:|---:|---:|")
-            for n in a.sizes:
-                e = summary(self.results.get(("nrpe-exec-registry", n), {}).get("wall", []))
-                fl = summary(self.results.get(("floor-fanout", n), {}).get("wall", []))
-                c = summary(self.results.get(("checks-cost", n), {}).get("rtt", []))
-                if e and fl and c:
-                    base = fl["median"] + c["median"]
-                    p(f"| {n} | {e['median']:.1f} | {fl['median']:.1f} + {c['median']:.1f} = {base:.1f} | "
-                      f"{e['median'] / base:.2f}× |")
-        cm = self.extra.get("client_memory")
-        if cm and cm["maxrss"]:
-            p("")
-            p("### Client memory (`muster ping --dm registry`, max RSS from wait4)")
-            p("")
-            p("| N | max RSS KiB | KiB per extra node vs. previous N |")
-            p("|---:|---:|---:|")
-            slopes = {s["to"]: s["kib_per_node"] for s in cm["slopes"]}
-            for n, m in cm["maxrss"]:
-                p(f"| {n} | {m:.0f} | {'' if n not in slopes else f'{slopes[n]:.2f}'} |")
-        col = self.extra.get("collector")
-        if col:
-            p("")
-            p(f"### Collector ({a.registrations} signed registrations preloaded into its queue, "
-              f"then the real muster-collector started; rate from READY=1 to the last one stored)")
-            p("")
-            p("| phase | registrations/s | broker floor/s (drain+ack, no files) | collector CPU µs/registration "
-              "| collector CPU busy | written | touched | startup s | RSS KiB |")
-            p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-            for r in col:
-                p(f"| {r['phase']} | {r['per_sec']:.0f} | {r['floor_per_sec']:.0f} | {r['cpu_us_per_reg']:.0f} | "
-                  f"{r['cpu_busy'] * 100:.0f}% | {r['written']} | {r['touched']} | {r['startup_s']:.2f} | "
-                  f"{r['rss_kib']} |")
-        cmc = self.extra.get("check_mcollective")
-        if cmc:
-            p("")
-            p(f"### check_mcollective over {cmc['files']} files (warm cache)")
-            p("")
-            p(f"whole process: {fmt_ms(cmc['wall'])} ms (first run {cmc['first_ms']:.1f} ms), "
-              f"max RSS {cmc['maxrss_kib']} KiB; output `{cmc['output'][:100]}`")
-            fl = cmc.get("floor")
-            if fl:
-                serial = fl["readdir_ms"] + fl["stat_ms"]
-                p("")
-                p(f"Floor (bench/stat-floor, same directory, medians): listing {fl['readdir_ms']:.1f} ms + one "
-                  f"fstatat() per file on one thread {fl['stat_ms']:.1f} ms = {serial:.1f} ms "
-                  f"({fl['stat_ms'] * 1000 / cmc['files']:.2f} µs per file); a null system call costs "
-                  f"{fl['syscall_ns']:.0f} ns here. check_mcollective ÷ serial floor: "
-                  f"{cmc['wall']['median'] / serial:.2f}× (it stats on one thread per CPU).")
-        rr = self.extra.get("responder_rss")
-        if rr:
-            p("")
-            p("### muster-responder memory (KiB)")
-            p("")
-            p("| state | VmRSS | RssAnon | RssFile | Pss | Pss_Anon | VmHWM |")
-            p("|---|---:|---:|---:|---:|---:|---:|")
-            for k, label in (("idle", "idle, 2 s after READY=1"), ("after", "after 50 pings + 20 checks")):
-                s = rr[k]
-                p(f"| {label} | {s.get('VmRSS')} | {s.get('RssAnon')} | {s.get('RssFile')} | {s.get('Pss')} | "
-                  f"{s.get('Pss_Anon')} | {s.get('VmHWM')} |")
-            fl = rr.get("floor")
-            if fl:
-                s = fl["status"]
-                p(f"| idle-floor (same libraries, minimal use, idle) | {s.get('VmRSS')} | {s.get('RssAnon')} | "
-                  f"{s.get('RssFile')} | {s.get('Pss')} | {s.get('Pss_Anon')} | {s.get('VmHWM')} |")
-                h = rr.get("floor_hmac", {}).get("status", {})
-                p(f"| idle-floor after one HMAC-SHA256 | {h.get('VmRSS')} | {h.get('RssAnon')} | "
-                  f"{h.get('RssFile')} | {h.get('Pss')} | {h.get('Pss_Anon')} | {h.get('VmHWM')} |")
-                ratio_rss = rr["idle"].get("VmRSS", 0) / max(s.get("VmRSS", 1), 1)
-                p("")
-                ratio_after = rr["after"].get("VmRSS", 0) / max(h.get("VmRSS", 1), 1)
-                p(f"Idle responder ÷ idle-floor: {ratio_rss:.2f}× VmRSS (muster's own share "
-                  f"{rr['idle'].get('VmRSS', 0) - s.get('VmRSS', 0)} KiB); after work ÷ floor after one HMAC: "
-                  f"{ratio_after:.2f}× ({rr['after'].get('VmRSS', 0) - h.get('VmRSS', 0)} KiB).")
-                p("")
-                p("Rss by mapping, idle (KiB): responder / idle-floor")
-                p("")
-                fm = dict(fl["maps"])
-                p("| mapping | responder | idle-floor |")
-                p("|---|---:|---:|")
-                for name, kib in rr.get("idle_maps", []):
-                    if kib >= 16:
-                        p(f"| {name} | {kib} | {fm.get(name, fm.get('idle-floor') if name == 'muster-responder' else '')} |")
-        sr = self.extra.get("sim_rss")
-        if sr:
-            p("")
-            p("Simulator: " + "; ".join(
-                f"N={n}: setup {self.extra['sim_setup_s'][n]:.1f} s, RSS {v.get('VmRSS')} KiB"
-                for n, v in sr.items()) + ". Idle CPU of broker + simulator + floor server (subtracted above): " +
-              "; ".join(f"N={n}: {v * 100:.1f} % of a CPU" for n, v in self.extra.get("idle_cpu", {}).items()))
-        so = self.extra.get("soak")
-        if so:
-            p("")
-            p(f"### Soak: {so['seconds']} s at N={so['n']} (+1 real muster-responder), "
-              f"{so['published']} registrations fed to a collector meanwhile")
-            p("")
-            p("RSS in KiB. Registrations: published by the driver / stored by the collector / waiting in its "
-              "queue. Replay ids: request ids held in the simulator's replay caches (all identities).")
-            p("")
-            p("| t s | simulator RSS | replay ids | responder RSS | responder Pss | collector RSS | broker RSS | "
-              "published | stored | queued |")
-            p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-            ss = so["samples"]
-            pick = ss if len(ss) <= 12 else [ss[round(i * (len(ss) - 1) / 11)] for i in range(12)]
-            for s in pick:
-                p(f"| {s['t']:.0f} | {s['simulator']} | {s.get('replay_ids')} | {s['responder']} | "
-                  f"{s['responder_pss']} | {s['collector']} | {s['broker']} | {s['published']} | "
-                  f"{s.get('stored')} | {s.get('backlog')} |")
-            bm = so.get("broker_memory")
-            if bm:
-                p("")
-                p(f"Broker memory by `rabbitmqctl status` (MB, largest parts): start {bm[0]}, end {bm[1]}")
-            runs = so["client_runs"]
-            for kind in ("ping", "nrpe"):
-                rs = [r for r in runs if r[1] == kind]
-                if rs:
-                    third = max(1, len(rs) // 3)
-                    first = statistics.median(r[2] for r in rs[:third])
-                    last = statistics.median(r[2] for r in rs[-third:])
-                    p("")
-                    p(f"{kind} client runs: {len(rs)}; max RSS median first third {first:.0f} KiB, "
-                      f"last third {last:.0f} KiB; wall median {statistics.median(r[3] for r in rs) * 1000:.0f} ms")
-        if self.notes:
-            p("")
-            p("Notes:")
-            for n in self.notes:
-                p(f"- {n}")
-        return "\n".join(lines)
-
-    def rabbitmq_version(self):
-        try:
-            out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "rabbitmq-server"],
-                                 capture_output=True, text=True, timeout=10).stdout
-            return out or "?"
-        except OSError:
-            return "?"
-
-
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="muster benchmark driver (see bench/README.md)")
-    ap.add_argument("--build", required=True, help="meson build dir configured with -Dbench=true")
+    ap.add_argument("--build", help="meson build dir configured with -Dbench=true")
     ap.add_argument("--sizes", default="10,100,1000,10000",
                     help="comma-separated node counts (default 10,100,1000,10000)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per scenario and N (default 5)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="consecutive full runs, each with its own broker; with 2 or more the ratios of the "
+                         "first two are compared (default 1)")
+    ap.add_argument("--compare", nargs=2, metavar="JSON", default=None,
+                    help="compare the ratios of two earlier --json files and exit")
     ap.add_argument("--connections", type=int, default=4, help="AMQP connections of the simulator and floor")
-    ap.add_argument("--dt", default=None, help="discovery timeout for broadcast runs (default by N: 1s up to 100, 2s up to 1000, 10s above)")
+    ap.add_argument("--dt", default=None, help="discovery timeout for broadcast runs (default by N: 1s up to "
+                                               "100, 2s up to 1000, 10s up to 10000, 30s above)")
     ap.add_argument("--exec-slow-n", type=int, default=10000,
                     help="from this N on, run the executed-plugin scenario only --exec-slow-repeats times")
     ap.add_argument("--exec-slow-repeats", type=int, default=2)
+    ap.add_argument("--broadcast-nrpe-max", type=int, default=20000,
+                    help="with --only nrpe-inproc, run check-mc-nrpe --dm broadcast only below this N "
+                         "(default 20000)")
     ap.add_argument("--queue-types", default="classic,quorum",
                     help="collector queue types to measure (default classic,quorum; the soak uses the first)")
     ap.add_argument("--registrations", type=int, default=20000, help="collector benchmark size (default 20000)")
@@ -1221,27 +55,42 @@ def parse_args(argv=None):
     ap.add_argument("--soak", type=int, default=30, help="soak duration in seconds, 0 to skip (default 30)")
     ap.add_argument("--soak-nodes", type=int, default=10000, help="simulated nodes during the soak")
     ap.add_argument("--only", default=None,
-                    help="comma-separated subset: ping,filter,nrpe,collector,check_mcollective,rss")
+                    help="comma-separated subset: ping,filter,nrpe,nrpe-inproc,collector,check_mcollective,rss "
+                         "(nrpe-inproc: check-mc-nrpe with the in-process check only)")
     ap.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,
                     help="nice value for the broker and every benchmark process (default -10 as root), "
                          "to keep unrelated load on a shared machine from skewing the figures")
     ap.add_argument("--tmpdir", default="/var/tmp", help="where the scratch directory goes")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    ap.add_argument("--json", default=None, help="also write raw results to this file")
+    ap.add_argument("--json", default=None, help="also write raw results of every run to this file")
     ap.add_argument("--strict", action="store_true",
                     help="exit 1 when any run went wrong (a missing reply, a failed check): the test suite's "
                          "smoke run of the harness")
     args = ap.parse_args(argv)
+    if not args.compare and not args.build:
+        ap.error("--build is required")
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.only = set(args.only.split(",")) if args.only else None
     args.queue_types = [q for q in args.queue_types.split(",") if q]
-    if args.soak > 0 and pika is None:
+    if args.soak > 0 and pika is None and not args.compare:
         ap.error("the soak needs python3-pika")
     return args
 
 
+def load_summaries(paths):
+    out = []
+    for path in paths:
+        with open(path) as f:
+            out += [r["summary"] for r in json.load(f)["runs"]]
+    return out
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.compare:
+        text, _ = report.compare(load_summaries(args.compare))
+        print(text)
+        return 0
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_term)
     if args.nice:
@@ -1249,29 +98,38 @@ def main(argv=None):
             os.setpriority(os.PRIO_PROCESS, 0, args.nice)
         except OSError:
             args.nice = 0
-    bench = Bench(args)
-    try:
-        bench.run()
-        text = bench.report()
-        print(text)
-        print("\nReproduce: /usr/bin/python3 bench/driver.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    command = "/usr/bin/python3 bench/driver.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    runs, notes = [], []
+    for i in range(args.runs):
+        bench = Bench(args)
+        try:
+            bench.run()
+            if args.runs > 1:
+                print(f"\n## Run {i + 1} of {args.runs}\n")
+            print(report.report(bench), flush=True)
+            runs.append({"results": {f"{k[0]}@{k[1]}": v for k, v in bench.results.items()},
+                         "extra": bench.extra, "notes": bench.notes, "background": bench.background,
+                         "summary": report.run_summary(bench)})
+            notes += bench.notes
+        except (Interrupted, KeyboardInterrupt) as e:
+            print(f"driver: interrupted ({e}), cleaning up", file=sys.stderr)
+            return 130
+        except BenchError as e:
+            print(f"driver: {e}", file=sys.stderr)
+            return 1
+        finally:
+            bench.close()
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"results": {f"{k[0]}@{k[1]}": v for k, v in bench.results.items()},
-                           "extra": bench.extra, "notes": bench.notes, "background": bench.background}, f,
-                          indent=1, default=str)
-        if args.strict and bench.notes:
-            print("driver: --strict: " + "; ".join(bench.notes), file=sys.stderr)
-            return 1
-        return 0
-    except (Interrupted, KeyboardInterrupt) as e:
-        print(f"driver: interrupted ({e}), cleaning up", file=sys.stderr)
-        return 130
-    except BenchError as e:
-        print(f"driver: {e}", file=sys.stderr)
+                json.dump({"command": command, "runs": runs}, f, indent=1, default=str)
+    if len(runs) >= 2:
+        text, _ = report.compare([r["summary"] for r in runs])
+        print("\n" + text)
+    print("\nReproduce: " + command)
+    if args.strict and notes:
+        print("driver: --strict: " + "; ".join(notes), file=sys.stderr)
         return 1
-    finally:
-        bench.close()
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@
  * sender when JOURNAL_STREAM is set; with "hmac", also one HMAC-SHA256
  * (libcrypto's default provider: what the first signed request costs any
  * process). Then it idles. Its VmRSS is what those libraries cost in any
- * process that uses them; the responder's RSS minus this is muster's own.
+ * process that uses them, counted in full; its Pss (smaps_rollup) shares
+ * their pages among the processes mapping them, which is what the
+ * responder's memory target is judged on (idle Pss <= 3 MiB: the 4 MiB RSS
+ * target is retired, libssl and libcrypto come with librabbitmq). The
+ * responder's figure minus this one is muster's own.
  *
  *   idle-floor HOST PORT [hmac]
  */

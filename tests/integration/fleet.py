@@ -268,6 +268,11 @@ def sign(psk_path, body):
     return hmac.new(psk_bytes(psk_path), body, hashlib.sha256).hexdigest()
 
 
+def signature_headers(psk_path, body):
+    """The AMQP headers of a message signed with the PSK (HMAC-SHA256)."""
+    return {"x-muster-signature-scheme": "hmac-sha256", "x-muster-signature": sign(psk_path, body)}
+
+
 def build_request(agent, action, data=None, filt=None, collective="muster", ttl=60, msgtime=None,
                   requestid=None, senderid="tester"):
     return {
