@@ -41,6 +41,7 @@
 #include "log.h"
 #include "nagios.h"
 #include "message.h"
+#include "nagios.h"
 #include "nrpe.h"
 #include "policy.h"
 #include "registry.h"
@@ -229,7 +230,7 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
                         n->core.stats.checks_run++;
                         s->checks_inproc++;
                         (void) node_send_reply(n, d.request, reply_to, federated, STATUS_OK,
-                                               nagios_state_to_string(0), data);
+                                               nagios_state_name(0), data);
                         break;
                 }
                 Job *j;

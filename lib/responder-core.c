@@ -25,11 +25,6 @@ const char *drop_reason_to_string(DropReason r) {
         return r < _DROP_MAX ? drop_table[r] : "unknown";
 }
 
-const char *nagios_state_to_string(int exitcode) {
-        static const char *const t[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
-        return exitcode >= 0 && exitcode <= 3 ? t[exitcode] : "UNKNOWN";
-}
-
 void dispatch_done(Dispatch *d) {
         request_free(d->request);
         free(d->statusmsg);

@@ -135,7 +135,6 @@ int dispatch_reply_data(Dispatch *d, int statuscode, const char *statusmsg, json
 
 /* The counters rpcutil daemon_stats and inventory report. */
 json_t *responder_stats_json(const ResponderCore *c, int64_t now);
-const char *nagios_state_to_string(int exitcode);
 
 /* The agents this node serves, as "NodeInfo" for filter matching. */
 bool responder_serves(const ResponderCore *c, const char *agent);
