@@ -46,6 +46,7 @@
 #include "policy.h"
 #include "registry.h"
 #include "responder-core.h"
+#include "topology.h"
 #include "util.h"
 
 #define PREFETCH 64                /* as muster-responder */
@@ -506,7 +507,8 @@ static int node_setup_consumer(Sim *s, SimNode *n, const char *bcast, const char
 
         for (char **a = n->config.agents; a && *a; a++) {
                 free(key);
-                if (asprintf(&key, "%s.agent.%s", n->config.collective, *a) < 0)
+                key = routing_key_agent(n->config.collective, *a);
+                if (!key)
                         return -ENOMEM;
                 amqp_queue_bind(as->conn, AMQP_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(bcast),
                                 amqp_cstring_bytes(key), amqp_empty_table);
@@ -515,7 +517,8 @@ static int node_setup_consumer(Sim *s, SimNode *n, const char *bcast, const char
                         return r;
         }
         free(key);
-        if (asprintf(&key, "%s.node.%s", n->config.collective, n->identity) < 0)
+        key = routing_key_node(n->config.collective, n->identity);
+        if (!key)
                 return -ENOMEM;
         amqp_queue_bind(as->conn, AMQP_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(directed),
                         amqp_cstring_bytes(key), amqp_empty_table);

@@ -25,6 +25,7 @@
 #include "nrpe.h"
 #include "policy.h"
 #include "responder-core.h"
+#include "topology.h"
 #include "util.h"
 
 #define PENDING_MAX 1024        /* checks waiting for one of max_concurrent_checks */
@@ -409,7 +410,8 @@ static int manager_setup_consumer(Manager *m) {
 
         for (char **a = m->config.agents; a && *a; a++) {
                 free(key);
-                if (asprintf(&key, "%s.agent.%s", m->config.collective, *a) < 0)
+                key = routing_key_agent(m->config.collective, *a);
+                if (!key)
                         return -ENOMEM;
                 amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(bcast),
                                 amqp_cstring_bytes(key), amqp_empty_table);
@@ -418,7 +420,8 @@ static int manager_setup_consumer(Manager *m) {
                         return r;
         }
         free(key);
-        if (asprintf(&key, "%s.node.%s", m->config.collective, m->config.identity) < 0)
+        key = routing_key_node(m->config.collective, m->config.identity);
+        if (!key)
                 return -ENOMEM;
         amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(directed),
                         amqp_cstring_bytes(key), amqp_empty_table);
