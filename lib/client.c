@@ -8,7 +8,6 @@
 #include "log.h"
 #include "message.h"
 #include "registry.h"
-#include "topology.h"
 #include "util.h"
 
 #define REPLY_TO "amq.rabbitmq.reply-to"
@@ -126,64 +125,58 @@ typedef struct Discovery {
         char ***agents;           /* every agent named, when asked for */
 } Discovery;
 
-static int discover_entry(RegistryEntry *e, void *userdata) {
+static int discover_node(const RegistryNode *e, void *userdata) {
         Discovery *d = userdata;
-        int r = 0;
 
         /* A registration of another collective is not a node of this one. An
          * unreadable file is kept when nothing is to be matched: the node is
          * there, its last word unknown. */
-        if (e->registration && d->collective && !streq(e->registration->collective, d->collective))
-                goto skip;
-        if (d->agents && e->registration) {
-                json_t *v;
-                size_t i;
-                json_array_foreach(e->registration->agents, i, v)
-                        if (json_is_string(v) && !strv_contains(*d->agents, json_string_value(v)) &&
-                            strv_extend(d->agents, json_string_value(v)) < 0) {
-                                r = -ENOMEM;
-                                goto skip;
-                        }
-        }
+        if (e->valid && d->collective && !streq(e->collective, d->collective))
+                return 0;
+        if (d->agents && e->valid)
+                for (char *const *a = e->agents; a && *a; a++)
+                        if (!strv_contains(*d->agents, *a) && strv_extend(d->agents, *a) < 0)
+                                return -ENOMEM;
         if (d->filter) {
-                NodeInfo n;
-                char **classes = NULL, **agents = NULL;
-                if (!e->registration)
-                        goto skip; /* nothing to match against */
-                r = registry_entry_node_info(e, &n, &classes, &agents);
-                if (r < 0)
-                        goto skip;
-                bool match = filter_match(d->filter, &n);
-                strv_free(classes);
-                strv_free(agents);
-                if (!match)
-                        goto skip;
+                if (!e->valid)
+                        return 0; /* nothing to match against */
+                NodeInfo n = {
+                        .identity = e->identity,
+                        .facts = e->facts,
+                        .classes = e->classes,
+                        .agents = e->agents,
+                };
+                if (!filter_match(d->filter, &n))
+                        return 0;
         }
-        if (GREEDY_REALLOC(d->ids, d->alloc, d->n + 2) < 0) {
-                r = -ENOMEM;
-                goto skip;
-        }
-        d->ids[d->n++] = TAKE_PTR(e->identity);
-        d->ids[d->n] = NULL;
-skip:
-        registry_entry_done(e);
-        return r;
+        if (GREEDY_REALLOC(d->ids, d->alloc, d->n + 2) < 0)
+                return -ENOMEM;
+        d->ids[d->n] = strdup(e->identity);
+        if (!d->ids[d->n])
+                return -ENOMEM;
+        d->ids[++d->n] = NULL;
+        return 0;
 }
 
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-int client_registry_discover(const char *dir, const char *collective, const Filter *filter, char ***ret,
-                             char ***ret_agents) {
-        /* One file at a time: only the identities that match are kept. */
+int client_registry_discover_full(const char *dir, const char *collective, const Filter *filter,
+                                  RegistryScanFlags flags, char ***ret, char ***ret_agents,
+                                  RegistryScanStats *stats) {
+        /* One node at a time: only the identities that match are kept. */
         Discovery d = { .filter = filter && !filter_is_empty(filter) ? filter : NULL, .collective = collective };
         char **agents = NULL;
         int r;
 
         if (ret_agents)
                 d.agents = &agents;
-        r = registry_foreach(dir, d.filter || d.collective || d.agents, discover_entry, &d);
+        if (d.filter || d.collective || d.agents)
+                flags |= REGISTRY_SCAN_PARSE;
+        if (d.filter && d.filter->n_facts > 0)
+                flags |= REGISTRY_SCAN_FACTS;
+        r = registry_scan(dir, flags, discover_node, &d, stats);
         if (r < 0) {
                 strv_free(d.ids);
                 strv_free(agents);
@@ -195,6 +188,11 @@ int client_registry_discover(const char *dir, const char *collective, const Filt
         if (ret_agents)
                 *ret_agents = agents;
         return 0;
+}
+
+int client_registry_discover(const char *dir, const char *collective, const Filter *filter, char ***ret,
+                             char ***ret_agents) {
+        return client_registry_discover_full(dir, collective, filter, 0, ret, ret_agents, NULL);
 }
 
 bool filter_identities_are_names(const Filter *f) {
@@ -519,7 +517,7 @@ static int publish_request(CallState *st, const char *agent, const char *action,
 
         if (!targets) {
                 if (config_exchange(c->config, "broadcast", &exchange) < 0 ||
-                    !(key = routing_key_agent(c->config->collective, agent)))
+                    asprintf(&key, "%s.agent.%s", c->config->collective, agent) < 0)
                         return -ENOMEM;
                 errno = 0;
                 r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
@@ -537,8 +535,7 @@ static int publish_request(CallState *st, const char *agent, const char *action,
         o.mandatory = true; /* unroutable: the node has no queue, it is down */
         for (char **t = targets; *t; t++) {
                 free(key);
-                key = routing_key_node(c->config->collective, *t);
-                if (!key)
+                if (asprintf(&key, "%s.node.%s", c->config->collective, *t) < 0)
                         return -ENOMEM;
                 errno = 0;
                 r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
@@ -655,8 +652,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         bool open_ended = false;  /* a broadcast ping: whoever answers in time */
         int r;
 
-        prefix = routing_key_node(c->config->collective, "");
-        if (!prefix)
+        if (asprintf(&prefix, "%s.node.", c->config->collective) < 0)
                 return -ENOMEM;
         st.routing_prefix = prefix;
         if (!copy.discovery_only && copy.agent) {

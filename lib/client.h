@@ -8,6 +8,7 @@
 #include "amqp-session.h"
 #include "config.h"
 #include "filter.h"
+#include "registry.h"
 #include "sign.h"
 
 /* The requesting side, shared by `muster` and `check-mc-nrpe`: discovery,
@@ -92,6 +93,12 @@ int client_call(Client *c, const ClientRequest *req, ClientResult *ret);
  * NULL) receives every agent the registrations of that collective name. */
 int client_registry_discover(const char *dir, const char *collective, const Filter *filter, char ***ret,
                              char ***ret_agents);
+/* The same, with extra scan flags (REGISTRY_SCAN_NO_INDEX reads every file
+ * as without an index: the bench's baseline; REGISTRY_SCAN_MTIME checks
+ * every file against the index as when it is stale). stats may be NULL. */
+int client_registry_discover_full(const char *dir, const char *collective, const Filter *filter,
+                                  RegistryScanFlags flags, char ***ret, char ***ret_agents,
+                                  RegistryScanStats *stats);
 
 /* Whether the filter's identities are all plain names (no /regex/). */
 bool filter_identities_are_names(const Filter *f);

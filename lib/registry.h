@@ -72,3 +72,82 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
  * On success *known is the digest of what the file now holds. */
 int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
                          bool *ret_new);
+
+/* The registry's index: REGISTRY_INDEX_NAME/registry in the state
+ * directory, written by the collector (temp file + rename, both inside that
+ * subdirectory, so writing it leaves the state directory's mtime alone), so
+ * that discovery need not parse every node's file. Per node it holds what
+ * discovery and filters need (collective, interval, agents, classes, facts)
+ * and the key of the file it was taken from: inode number, birth time (or
+ * change time where the file system has none) and size; a trailer holds the
+ * node count and a SHA-256 of the rest. An index failing that check is not
+ * used at all.
+ *
+ * Staleness, in two steps:
+ * - The index carries the state directory's inode and mtime taken before
+ *   the writer's walk, when they did not move during it and were at least
+ *   2 s old (a change within the same clock tick would leave them equal).
+ *   Adding, removing or replacing a node file (the collector rewrites a
+ *   changed registration as a new file and renames it over the old one)
+ *   moves the directory's mtime; a repeat registration only sets the file's
+ *   own mtime. A reader whose stat() of the directory gives the same stamp
+ *   uses the index alone.
+ * - Otherwise the reader lists the directory and stat()s every file: one
+ *   whose key matches its entry is taken from the index, any other is read
+ *   as without an index, and a node in the index without its file is not
+ *   listed. A stale index is thus never wrong, only slower; the collector
+ *   rewrites it when nodes changed (at most every REGISTRY_INDEX_INTERVAL)
+ *   and again when it could not be stamped.
+ * The name starts with '.', so check_mcollective and registry_list skip it. */
+#define REGISTRY_INDEX_INTERVAL_SEC 30
+#define REGISTRY_INDEX_NAME ".index"
+
+/* What a scan gives for each node. Everything is borrowed for the call only. */
+typedef struct RegistryNode {
+        const char *identity;
+        struct timespec mtime;       /* when the node was last heard from; zero when taken from a
+                                      * current index without REGISTRY_SCAN_MTIME */
+        bool valid;                  /* the file holds a registration of this node */
+        const char *collective;      /* NULL unless valid */
+        int64_t interval;
+        char *const *agents;         /* NULL-terminated; NULL unless valid */
+        char *const *classes;
+        json_t *facts;               /* only with REGISTRY_SCAN_FACTS, may be NULL */
+} RegistryNode;
+
+typedef enum RegistryScanFlags {
+        REGISTRY_SCAN_PARSE = 1 << 0,    /* collective, interval, agents, classes */
+        REGISTRY_SCAN_FACTS = 1 << 1,    /* facts too (implies PARSE) */
+        REGISTRY_SCAN_NO_INDEX = 1 << 2, /* read every file, as without an index */
+        REGISTRY_SCAN_MTIME = 1 << 3,    /* the callback needs mtime (then every file is stat()ed) */
+} RegistryScanFlags;
+
+typedef enum RegistryIndexState {
+        REGISTRY_INDEX_UNUSED,      /* not asked for, or not needed (no PARSE) */
+        REGISTRY_INDEX_MISSING,
+        REGISTRY_INDEX_INVALID,     /* unreadable, corrupt or of another format */
+        REGISTRY_INDEX_USED,
+} RegistryIndexState;
+
+typedef struct RegistryScanStats {
+        RegistryIndexState index;
+        size_t n_nodes;              /* given to the callback */
+        size_t n_indexed;            /* of them, taken from the index */
+        size_t n_read;               /* of them, read from their file */
+        size_t n_index_entries;      /* in the index */
+        bool stamped;                /* scan: the directory had not changed since the index was
+                                      * written, no file was looked at; write: the index carries
+                                      * the directory's stamp (otherwise write it again later) */
+} RegistryScanStats;
+
+typedef int (*registry_node_cb_t)(const RegistryNode *n, void *userdata);
+/* Every node file of dir, in directory order, taken from the index where it
+ * is current. A negative return of cb stops the scan and is returned. stats
+ * may be NULL. */
+int registry_scan(const char *dir, RegistryScanFlags flags, registry_node_cb_t cb, void *userdata,
+                  RegistryScanStats *stats);
+
+/* Rewrite dir's index (atomically); files whose key matches the old index
+ * are not read again. stats (may be NULL): n_nodes written, n_indexed
+ * reused, n_read parsed. */
+int registry_index_write(const char *dir, RegistryScanStats *stats);

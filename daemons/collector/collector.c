@@ -23,7 +23,6 @@
 #include "metrics.h"
 #include "registry.h"
 #include "sign.h"
-#include "topology.h"
 #include "util.h"
 
 typedef enum RejectReason {
@@ -540,7 +539,7 @@ static int manager_setup_consumer(Manager *m) {
                 return r;
         if (config_exchange(&m->config, "registration", &exchange) < 0 ||
             asprintf(&m->queue, "%s.registrations.%s", m->config.prefix, m->config.collector_name) < 0 ||
-            !(key = routing_key_registration(m->config.collective, "#")))
+            asprintf(&key, "%s.registration.#", m->config.collective) < 0)
                 return -ENOMEM;
 
         args[0].key = amqp_cstring_bytes("x-queue-type");
