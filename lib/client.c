@@ -8,6 +8,7 @@
 #include "log.h"
 #include "message.h"
 #include "registry.h"
+#include "topology.h"
 #include "util.h"
 
 #define REPLY_TO "amq.rabbitmq.reply-to"
@@ -517,7 +518,7 @@ static int publish_request(CallState *st, const char *agent, const char *action,
 
         if (!targets) {
                 if (config_exchange(c->config, "broadcast", &exchange) < 0 ||
-                    asprintf(&key, "%s.agent.%s", c->config->collective, agent) < 0)
+                    !(key = routing_key_agent(c->config->collective, agent)))
                         return -ENOMEM;
                 errno = 0;
                 r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
@@ -535,7 +536,8 @@ static int publish_request(CallState *st, const char *agent, const char *action,
         o.mandatory = true; /* unroutable: the node has no queue, it is down */
         for (char **t = targets; *t; t++) {
                 free(key);
-                if (asprintf(&key, "%s.node.%s", c->config->collective, *t) < 0)
+                key = routing_key_node(c->config->collective, *t);
+                if (!key)
                         return -ENOMEM;
                 errno = 0;
                 r = amqp_session_publish(&c->session, exchange, key, body, size, &o);
@@ -652,7 +654,8 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         bool open_ended = false;  /* a broadcast ping: whoever answers in time */
         int r;
 
-        if (asprintf(&prefix, "%s.node.", c->config->collective) < 0)
+        prefix = routing_key_node(c->config->collective, "");
+        if (!prefix)
                 return -ENOMEM;
         st.routing_prefix = prefix;
         if (!copy.discovery_only && copy.agent) {

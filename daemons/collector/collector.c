@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "sign.h"
+#include "topology.h"
 #include "util.h"
 
 typedef enum RejectReason {
@@ -539,7 +540,7 @@ static int manager_setup_consumer(Manager *m) {
                 return r;
         if (config_exchange(&m->config, "registration", &exchange) < 0 ||
             asprintf(&m->queue, "%s.registrations.%s", m->config.prefix, m->config.collector_name) < 0 ||
-            asprintf(&key, "%s.registration.#", m->config.collective) < 0)
+            !(key = routing_key_registration(m->config.collective, "#")))
                 return -ENOMEM;
 
         args[0].key = amqp_cstring_bytes("x-queue-type");

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "message.h"
 #include "sign.h"
+#include "topology.h"
 #include "util.h"
 
 static const char *arg_config = NULL;
@@ -216,7 +217,7 @@ static int run(int argc, char *argv[]) {
                                         sizeof session.error);
         }
         if (r >= 0 && (config_exchange(&config, "registration", &exchange) < 0 ||
-                       asprintf(&key, "%s.registration.%s", config.collective, config.identity) < 0))
+                       !(key = routing_key_registration(config.collective, config.identity))))
                 r = -ENOMEM;
         if (r >= 0)
                 r = amqp_session_publish(&session, exchange, key, body, size,
