@@ -141,8 +141,12 @@ int registry_list(const char *dir, bool parse, RegistryList *ret) {
         return 0;
 }
 
+bool registry_is_stale(int64_t now, int64_t mtime, int64_t interval, int64_t grace) {
+        return now - mtime > interval + grace;
+}
+
 bool registry_entry_is_stale(const RegistryEntry *e, int64_t now, int64_t interval, int64_t grace) {
-        return now - (int64_t) e->mtime.tv_sec > interval + grace;
+        return registry_is_stale(now, (int64_t) e->mtime.tv_sec, interval, grace);
 }
 
 static int json_strv(json_t *a, char ***ret) {

@@ -51,7 +51,11 @@ int registry_foreach(const char *dir, bool parse, registry_entry_cb_t cb, void *
 int registry_read(const char *dir, const char *identity, RegistryEntry *ret);
 void registry_entry_done(RegistryEntry *e);
 
-/* Whether a node counts as stale at now (seconds): now - mtime > interval + grace. */
+/* The one staleness rule, for the collector, `muster nodes` and
+ * check_mcollective: a node last heard from at mtime (seconds) is stale at
+ * now when now - mtime > interval + grace. */
+bool registry_is_stale(int64_t now, int64_t mtime, int64_t interval, int64_t grace);
+/* The same for a node's file, by its mtime. */
 bool registry_entry_is_stale(const RegistryEntry *e, int64_t now, int64_t interval, int64_t grace);
 
 /* For filters: the node's identity, facts, classes and agents. The strv

@@ -18,6 +18,7 @@
 #include "catalog-ids.h"
 #include "log.h"
 #include "nagios.h"
+#include "registry.h"
 #include "util.h"
 
 #define GRACE_SECONDS 30
@@ -308,7 +309,7 @@ static int scan_directory(NodeList *l, int64_t now) {
                         free(n->identity);
                         continue;
                 }
-                n->stale = now - n->last_seen > (int64_t) arg_interval + GRACE_SECONDS;
+                n->stale = registry_is_stale(now, n->last_seen, (int64_t) arg_interval, GRACE_SECONDS);
                 l->nodes[kept++] = *n;
         }
         l->n = kept;

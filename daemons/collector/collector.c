@@ -668,7 +668,7 @@ static void manager_sweep(Manager *m, bool log_events) {
                 Node *n = v;
                 int64_t interval = n->interval > 0 ? n->interval
                                                    : (int64_t) (m->config.heartbeat_interval_usec / USEC_PER_SEC);
-                bool stale = now - n->last_seen > interval + grace;
+                bool stale = registry_is_stale(now, n->last_seen, interval, grace);
                 if (expire > 0 && now - n->last_seen > expire) {
                         /* Removed after the walk: removal moves entries. */
                         if (strv_extend(&expired, id) < 0)
