@@ -105,6 +105,15 @@ static inline void test_fail(const char *file, int line, const char *fmt, ...) {
                                   _a ? _a : "(null)", _b ? _b : "(null)");     \
         } while (0)
 
+/* The same, where two NULLs are equal too (streq_ptr()). */
+#define ASSERT_STREQ_PTR(a, b)                                                 \
+        do {                                                                   \
+                const char *_a = (a), *_b = (b);                               \
+                if ((_a || _b) && (!_a || !_b || strcmp(_a, _b) != 0))         \
+                        test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b, \
+                                  _a ? _a : "(null)", _b ? _b : "(null)");     \
+        } while (0)
+
 #define ASSERT_STR_CONTAINS(hay, needle)                                       \
         do {                                                                   \
                 const char *_h = (hay), *_n = (needle);                        \
@@ -185,7 +194,10 @@ static inline void tests_capture_begin(TestsCapture *c) {
         c->tmp = tmpfile();
         if (!c->tmp)
                 test_fail(__FILE__, __LINE__, "tmpfile: %m");
-        c->saved_fd = dup(STDERR_FILENO);
+        /* Neither copy may leak into the children a test runs meanwhile. */
+        if (fcntl(fileno(c->tmp), F_SETFD, FD_CLOEXEC) < 0)
+                test_fail(__FILE__, __LINE__, "fcntl: %m");
+        c->saved_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
         if (c->saved_fd < 0 || dup2(fileno(c->tmp), STDERR_FILENO) < 0)
                 test_fail(__FILE__, __LINE__, "dup2: %m");
 }
