@@ -8,55 +8,23 @@
 
 #include "facts.h"
 #include "macro.h"
+#include "tests.h"
 #include "util.h"
 
-static unsigned test_number;
-static const char *test_name;
 static char tmpdir[] = "/tmp/test-facts-XXXXXX";
 static bool tmpdir_made;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static void cleanup_tmpdir(void) {
         if (tmpdir_made)
-                (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+                tests_rm_rf(tmpdir);
         tmpdir_made = false;
 }
 
-#define CHECK(expr)                                                                             \
-        do {                                                                                    \
-                if (!(expr)) {                                                                  \
-                        printf("not ok %u - %s\n", test_number, strna(test_name));              \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        cleanup_tmpdir();                                                       \
-                        exit(EXIT_FAILURE);                                                     \
-                }                                                                               \
-        } while (0)
-
-static void test_begin(const char *name) {
-        test_number++;
-        test_name = name;
-}
-
-static void test_ok(void) {
-        printf("ok %u - %s\n", test_number, test_name);
-        fflush(stdout);
-}
-
-static char *path_join(const char *dir, const char *name) {
-        char *p = NULL;
-        CHECK(asprintf(&p, "%s/%s", dir, name) >= 0);
-        return p;
-}
+#define path_join tests_path
 
 static void write_file_n(const char *dir, const char *name, const char *data, size_t n) {
         _cleanup_free_ char *p = path_join(dir, name);
-        _cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-        CHECK(fd >= 0);
-        CHECK(write(fd, data, n) == (ssize_t) n);
+        tests_write_file_n(p, data, n, 0644);
 }
 
 static void write_file(const char *dir, const char *name, const char *data) {
@@ -65,7 +33,7 @@ static void write_file(const char *dir, const char *name, const char *data) {
 
 static char *make_subdir(const char *name) {
         char *p = path_join(tmpdir, name);
-        CHECK(mkdir(p, 0755) == 0);
+        ASSERT(mkdir(p, 0755) == 0);
         return p;
 }
 
@@ -74,7 +42,7 @@ static const char *fact(json_t *facts, const char *key) {
         json_t *v = json_object_get(facts, key);
         if (!v)
                 return NULL;
-        CHECK(json_is_string(v));
+        ASSERT(json_is_string(v));
         return json_string_value(v);
 }
 
@@ -87,10 +55,10 @@ static void test_missing_dir(void) {
         _cleanup_json_ json_t *facts = NULL;
 
         test_begin("facts_load_dir: a missing directory is -ENOENT, a file -ENOTDIR");
-        CHECK(facts_load_dir(p, &facts) == -ENOENT);
-        CHECK(!facts);
-        CHECK(facts_load_dir("/etc/hostname", &facts) == -ENOTDIR);
-        CHECK(!facts);
+        ASSERT(facts_load_dir(p, &facts) == -ENOENT);
+        ASSERT(!facts);
+        ASSERT(facts_load_dir("/etc/hostname", &facts) == -ENOTDIR);
+        ASSERT(!facts);
         test_ok();
 }
 
@@ -99,19 +67,19 @@ static void test_empty_dir(void) {
         _cleanup_json_ json_t *facts = NULL;
 
         test_begin("facts_load_dir: an empty directory yields an empty object");
-        CHECK(facts_load_dir(d, &facts) == 0);
-        CHECK(json_is_object(facts) && json_object_size(facts) == 0);
+        ASSERT(facts_load_dir(d, &facts) == 0);
+        ASSERT(json_is_object(facts) && json_object_size(facts) == 0);
         test_ok();
 }
 
 static void test_not_a_dir(void) {
         _cleanup_free_ char *p = path_join(tmpdir, "plain-file");
-        json_t *facts = (json_t *) &test_number;
+        json_t *facts = (json_t *) &tests_number;
 
         test_begin("facts_load_dir: a file instead of a directory is an error, ret untouched");
         write_file(tmpdir, "plain-file", "a=b\n");
-        CHECK(facts_load_dir(p, &facts) < 0);
-        CHECK(facts == (json_t *) &test_number);
+        ASSERT(facts_load_dir(p, &facts) < 0);
+        ASSERT(facts == (json_t *) &tests_number);
         test_ok();
 }
 
@@ -138,12 +106,12 @@ static void test_mixed_dir(void) {
         k129 = malloc(130);
         v4096 = malloc(4097);
         v4097 = malloc(4098);
-        CHECK(k128 && k129 && v4096 && v4097);
+        ASSERT(k128 && k129 && v4096 && v4097);
         memset(k128, 'k', 128), k128[128] = '\0';
         memset(k129, 'K', 129), k129[129] = '\0';
         memset(v4096, 'v', 4096), v4096[4096] = '\0';
         memset(v4097, 'w', 4097), v4097[4097] = '\0';
-        CHECK(asprintf(&kv,
+        ASSERT(asprintf(&kv,
                        "# a comment\n"
                        "\n"
                        "   \t\n"
@@ -178,61 +146,61 @@ static void test_mixed_dir(void) {
         write_file(d, "60-array.json", "[ \"array\" ]");
         write_file(d, "65-empty", "");
         write_file_n(d, "66-nul", nul_text, sizeof(nul_text) - 1);
-        CHECK(mkdir(sub, 0755) == 0);
+        ASSERT(mkdir(sub, 0755) == 0);
         write_file(sub, "sub", "insubdir=1\n");
-        CHECK(symlink("no-such-target", dangling) == 0);
+        ASSERT(symlink("no-such-target", dangling) == 0);
 
-        CHECK(facts_load_dir(d, &facts) == 0);
-        CHECK(json_is_object(facts));
+        ASSERT(facts_load_dir(d, &facts) == 0);
+        ASSERT(json_is_object(facts));
 
         /* every value is a string */
         json_object_foreach(facts, key, v)
-                CHECK(json_is_string(v));
+                ASSERT(json_is_string(v));
 
         /* JSON files */
-        CHECK(fact_is(facts, "os", "ubuntu"));          /* 30-override.json wins over 10-base.json */
-        CHECK(fact_is(facts, "cores", "16"));
-        CHECK(fact_is(facts, "virtual", "true"));
-        CHECK(fact_is(facts, "physical", "false"));
-        CHECK(fact_is(facts, "ratio", "0.1"));
-        CHECK(fact_is(facts, "big", "-12345678901"));
-        CHECK(fact_is(facts, "umlaut", "\xc3\xbc"));
-        CHECK(!fact(facts, "nested"));
-        CHECK(!fact(facts, "list"));
-        CHECK(!fact(facts, "nothing"));
-        CHECK(!fact(facts, "bad key"));
-        CHECK(!fact(facts, "broken"));
-        CHECK(!fact(facts, "array"));
+        ASSERT(fact_is(facts, "os", "ubuntu"));          /* 30-override.json wins over 10-base.json */
+        ASSERT(fact_is(facts, "cores", "16"));
+        ASSERT(fact_is(facts, "virtual", "true"));
+        ASSERT(fact_is(facts, "physical", "false"));
+        ASSERT(fact_is(facts, "ratio", "0.1"));
+        ASSERT(fact_is(facts, "big", "-12345678901"));
+        ASSERT(fact_is(facts, "umlaut", "\xc3\xbc"));
+        ASSERT(!fact(facts, "nested"));
+        ASSERT(!fact(facts, "list"));
+        ASSERT(!fact(facts, "nothing"));
+        ASSERT(!fact(facts, "bad key"));
+        ASSERT(!fact(facts, "broken"));
+        ASSERT(!fact(facts, "array"));
 
         /* key=value files */
-        CHECK(fact_is(facts, "role", "web"));           /* 20-local wins over 10-base.json, stripped */
-        CHECK(fact_is(facts, "url", "http://example.com/?a=b"));
-        CHECK(fact_is(facts, "empty", ""));
-        CHECK(fact_is(facts, "utf8", "caf\xc3\xa9"));
-        CHECK(fact_is(facts, "dotted.key:with-colon_and-dash", "ok"));
-        CHECK(fact_is(facts, k128, "ok128"));
-        CHECK(fact_is(facts, "v4096", v4096));
-        CHECK(fact_is(facts, "crlf", "yes"));
-        CHECK(fact_is(facts, "last", "no newline at the end"));
-        CHECK(!fact(facts, "latin1"));
-        CHECK(!fact(facts, "overlong"));
-        CHECK(!fact(facts, k129));
-        CHECK(!fact(facts, "v4097"));
-        CHECK(!fact(facts, "bad"));
-        CHECK(!fact(facts, "bad/key"));
-        CHECK(!fact(facts, "no equals sign here"));
-        CHECK(!fact(facts, "# indented comment"));
-        CHECK(!fact(facts, ""));
+        ASSERT(fact_is(facts, "role", "web"));           /* 20-local wins over 10-base.json, stripped */
+        ASSERT(fact_is(facts, "url", "http://example.com/?a=b"));
+        ASSERT(fact_is(facts, "empty", ""));
+        ASSERT(fact_is(facts, "utf8", "caf\xc3\xa9"));
+        ASSERT(fact_is(facts, "dotted.key:with-colon_and-dash", "ok"));
+        ASSERT(fact_is(facts, k128, "ok128"));
+        ASSERT(fact_is(facts, "v4096", v4096));
+        ASSERT(fact_is(facts, "crlf", "yes"));
+        ASSERT(fact_is(facts, "last", "no newline at the end"));
+        ASSERT(!fact(facts, "latin1"));
+        ASSERT(!fact(facts, "overlong"));
+        ASSERT(!fact(facts, k129));
+        ASSERT(!fact(facts, "v4097"));
+        ASSERT(!fact(facts, "bad"));
+        ASSERT(!fact(facts, "bad/key"));
+        ASSERT(!fact(facts, "no equals sign here"));
+        ASSERT(!fact(facts, "# indented comment"));
+        ASSERT(!fact(facts, ""));
 
         /* order, dot files, directories, dangling symlinks, NUL bytes */
-        CHECK(fact_is(facts, "order", "two"));
-        CHECK(!fact(facts, "hidden"));
-        CHECK(!fact(facts, "insubdir"));
-        CHECK(fact_is(facts, "before", "1"));
-        CHECK(fact_is(facts, "after", "1"));
-        CHECK(!fact(facts, "nul"));
+        ASSERT(fact_is(facts, "order", "two"));
+        ASSERT(!fact(facts, "hidden"));
+        ASSERT(!fact(facts, "insubdir"));
+        ASSERT(fact_is(facts, "before", "1"));
+        ASSERT(fact_is(facts, "after", "1"));
+        ASSERT(!fact(facts, "nul"));
 
-        CHECK(json_object_size(facts) == 19);
+        ASSERT(json_object_size(facts) == 19);
         test_ok();
 }
 
@@ -242,32 +210,32 @@ static void test_parse_kv(void) {
         _cleanup_free_ char *buf = NULL;
 
         test_begin("facts_parse_kv: buffer without terminating NUL, last line without newline");
-        CHECK(obj);
+        ASSERT(obj);
         /* exactly the bytes, no NUL after them: ASan catches any read beyond */
         buf = malloc(sizeof(text) - 1);
-        CHECK(buf);
+        ASSERT(buf);
         memcpy(buf, text, sizeof(text) - 1);
-        CHECK(facts_parse_kv(obj, "test", buf, sizeof(text) - 1) == 0);
-        CHECK(json_object_size(obj) == 3);
-        CHECK(fact_is(obj, "a", "1"));
-        CHECK(fact_is(obj, "b", "2"));
-        CHECK(fact_is(obj, "e", "5"));
+        ASSERT(facts_parse_kv(obj, "test", buf, sizeof(text) - 1) == 0);
+        ASSERT(json_object_size(obj) == 3);
+        ASSERT(fact_is(obj, "a", "1"));
+        ASSERT(fact_is(obj, "b", "2"));
+        ASSERT(fact_is(obj, "e", "5"));
 
         /* a prefix of the buffer: "e=" */
         json_object_clear(obj);
-        CHECK(facts_parse_kv(obj, "test", buf, sizeof(text) - 2) == 0);
-        CHECK(fact_is(obj, "e", ""));
+        ASSERT(facts_parse_kv(obj, "test", buf, sizeof(text) - 2) == 0);
+        ASSERT(fact_is(obj, "e", ""));
 
         /* nothing at all */
         json_object_clear(obj);
-        CHECK(facts_parse_kv(obj, "test", buf, 0) == 0);
-        CHECK(json_object_size(obj) == 0);
+        ASSERT(facts_parse_kv(obj, "test", buf, 0) == 0);
+        ASSERT(json_object_size(obj) == 0);
 
         /* later lines win within one buffer */
-        CHECK(facts_parse_kv(obj, NULL, "x=1\nx=2\n", 8) == 0);
-        CHECK(fact_is(obj, "x", "2"));
+        ASSERT(facts_parse_kv(obj, NULL, "x=1\nx=2\n", 8) == 0);
+        ASSERT(fact_is(obj, "x", "2"));
 
-        CHECK(facts_parse_kv(NULL, "test", "x=1", 3) == -EINVAL);
+        ASSERT(facts_parse_kv(NULL, "test", "x=1", 3) == -EINVAL);
         test_ok();
 }
 
@@ -276,48 +244,49 @@ static void test_classes(void) {
         _cleanup_free_ char *empty = path_join(tmpdir, "empty-classes.txt");
         _cleanup_free_ char *full = path_join(tmpdir, "classes.txt");
         _cleanup_strv_free_ char **l = NULL;
-        char **sentinel = (char **) &test_number;
+        char **sentinel = (char **) &tests_number;
 
         test_begin("classes_load: a missing file yields an empty list");
         l = sentinel;
-        CHECK(classes_load(missing, &l) == 0);
-        CHECK(l != sentinel);
-        CHECK(strv_length(l) == 0);
+        ASSERT(classes_load(missing, &l) == 0);
+        ASSERT(l != sentinel);
+        ASSERT(strv_length(l) == 0);
         strv_free(l);
         l = NULL;
         test_ok();
 
         test_begin("classes_load: an empty file yields an empty list");
         write_file(tmpdir, "empty-classes.txt", "\n\n   \n");
-        CHECK(classes_load(empty, &l) == 0);
-        CHECK(strv_length(l) == 0);
+        ASSERT(classes_load(empty, &l) == 0);
+        ASSERT(strv_length(l) == 0);
         strv_free(l);
         l = NULL;
         test_ok();
 
         test_begin("classes_load: one class per line, stripped, blank lines skipped");
         write_file(tmpdir, "classes.txt", "settings\n\nwebserver\n  base::ntp  \r\n\t\ndb_client");
-        CHECK(classes_load(full, &l) == 0);
-        CHECK(strv_length(l) == 4);
-        CHECK(streq(l[0], "settings"));
-        CHECK(streq(l[1], "webserver"));
-        CHECK(streq(l[2], "base::ntp"));
-        CHECK(streq(l[3], "db_client"));
-        CHECK(l[4] == NULL);
+        ASSERT(classes_load(full, &l) == 0);
+        ASSERT(strv_length(l) == 4);
+        ASSERT(streq(l[0], "settings"));
+        ASSERT(streq(l[1], "webserver"));
+        ASSERT(streq(l[2], "base::ntp"));
+        ASSERT(streq(l[3], "db_client"));
+        ASSERT(l[4] == NULL);
         test_ok();
 
         test_begin("classes_load: a directory is an error, ret untouched");
         strv_free(l);
         l = sentinel;
-        CHECK(classes_load(tmpdir, &l) < 0);
-        CHECK(l == sentinel);
+        ASSERT(classes_load(tmpdir, &l) < 0);
+        ASSERT(l == sentinel);
         l = NULL;
         test_ok();
 }
 
 int main(void) {
-        CHECK(mkdtemp(tmpdir));
+        ASSERT(mkdtemp(tmpdir));
         tmpdir_made = true;
+        atexit(cleanup_tmpdir);
 
         test_missing_dir();
         test_empty_dir();
@@ -327,6 +296,6 @@ int main(void) {
         test_classes();
 
         cleanup_tmpdir();
-        printf("1..%u\n", test_number);
+        printf("1..%u\n", tests_number);
         return EXIT_SUCCESS;
 }

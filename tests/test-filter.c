@@ -5,29 +5,8 @@
 
 #include "filter.h"
 #include "macro.h"
+#include "tests.h"
 #include "util.h"
-
-static unsigned test_number;
-static const char *test_name;
-
-#define CHECK(expr)                                                                             \
-        do {                                                                                    \
-                if (!(expr)) {                                                                  \
-                        printf("not ok %u - %s\n", test_number, strna(test_name));              \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        exit(EXIT_FAILURE);                                                     \
-                }                                                                               \
-        } while (0)
-
-static void test_begin(const char *name) {
-        test_number++;
-        test_name = name;
-}
-
-static void test_ok(void) {
-        printf("ok %u - %s\n", test_number, test_name);
-        fflush(stdout);
-}
 
 /* ---- nodes ---------------------------------------------------------------------------- */
 
@@ -313,7 +292,7 @@ static const FilterCase cases[] = {
 
 /* ---- running the table ---------------------------------------------------------------- */
 
-#define SENTINEL ((Filter *) &test_number)
+#define SENTINEL ((Filter *) &tests_number)
 
 static int parse_case(const FilterCase *c, Filter **ret, const char **ret_error) {
         int r;
@@ -321,16 +300,16 @@ static int parse_case(const FilterCase *c, Filter **ret, const char **ret_error)
         if (c->cli[0]) {
                 _cleanup_filter_ Filter *f = filter_new();
 
-                CHECK(f);
+                ASSERT(f);
                 for (size_t i = 0; i + 1 < ELEMENTSOF(c->cli) && c->cli[i]; i += 2) {
                         const char *opt = c->cli[i], *arg = c->cli[i + 1];
 
-                        CHECK(arg);
+                        ASSERT(arg);
                         r = streq(opt, "-F") ? filter_add_fact_arg(f, arg, ret_error) :
                             streq(opt, "-C") ? filter_add_class(f, arg, ret_error) :
                             streq(opt, "-I") ? filter_add_identity(f, arg, ret_error) :
                             streq(opt, "-A") ? filter_add_agent(f, arg, ret_error) : -ENOTTY;
-                        CHECK(r != -ENOTTY);
+                        ASSERT(r != -ENOTTY);
                         if (r < 0)
                                 return r;
                 }
@@ -342,16 +321,16 @@ static int parse_case(const FilterCase *c, Filter **ret, const char **ret_error)
         const char *text = c->json;
         if (c->generate) {
                 generated = c->generate();
-                CHECK(generated);
+                ASSERT(generated);
                 text = generated;
         }
-        CHECK(text);
+        ASSERT(text);
 
         json_error_t jerr;
         _cleanup_json_ json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         if (!j)
                 fprintf(stderr, "bad JSON in test case: %s\n", jerr.text);
-        CHECK(j);
+        ASSERT(j);
         return filter_from_json(j, ret, ret_error);
 }
 
@@ -365,7 +344,7 @@ static void run_case(const FilterCase *c) {
 
         if (c->node->facts) {
                 facts = json_loads(c->node->facts, 0, NULL);
-                CHECK(facts);
+                ASSERT(facts);
         }
         NodeInfo node = {
                 .identity = c->node->identity,
@@ -376,34 +355,34 @@ static void run_case(const FilterCase *c) {
 
         r = parse_case(c, &f, &error);
         if (c->expect == INVALID) {
-                CHECK(r == -EINVAL);
-                CHECK(f == SENTINEL);   /* ret untouched on failure */
-                CHECK(!isempty(error));
+                ASSERT(r == -EINVAL);
+                ASSERT(f == SENTINEL);   /* ret untouched on failure */
+                ASSERT(!isempty(error));
                 if (c->error && !strstr(error, c->error))
                         fprintf(stderr, "error \"%s\" lacks \"%s\"\n", error, c->error);
-                CHECK(!c->error || strstr(error, c->error));
+                ASSERT(!c->error || strstr(error, c->error));
                 printf("# error: %s\n", error);
                 test_ok();
                 return;
         }
 
-        CHECK(r == 0);
-        CHECK(f && f != SENTINEL);
-        CHECK(filter_match(f, &node) == (c->expect == MATCH));
+        ASSERT(r == 0);
+        ASSERT(f && f != SENTINEL);
+        ASSERT(filter_match(f, &node) == (c->expect == MATCH));
 
         /* Round trip: to_json → from_json gives the same JSON and the same answer. */
         _cleanup_filter_ Filter *f1 = f, *f2 = NULL;
         _cleanup_json_ json_t *j1 = filter_to_json(f1), *j2 = NULL;
-        CHECK(j1);
-        CHECK(json_is_object(j1));
+        ASSERT(j1);
+        ASSERT(json_is_object(j1));
         error = NULL;
-        CHECK(filter_from_json(j1, &f2, &error) == 0);
-        CHECK(f2);
+        ASSERT(filter_from_json(j1, &f2, &error) == 0);
+        ASSERT(f2);
         j2 = filter_to_json(f2);
-        CHECK(j2);
-        CHECK(json_equal(j1, j2));
-        CHECK(filter_match(f2, &node) == (c->expect == MATCH));
-        CHECK(filter_is_empty(f1) == (json_object_size(j1) == 0));
+        ASSERT(j2);
+        ASSERT(json_equal(j1, j2));
+        ASSERT(filter_match(f2, &node) == (c->expect == MATCH));
+        ASSERT(filter_is_empty(f1) == (json_object_size(j1) == 0));
 
         test_ok();
 }
@@ -414,16 +393,16 @@ static void test_ops(void) {
         test_begin("filter_op_to_string / filter_op_from_string");
         for (FilterOp op = 0; op < _FILTER_OP_MAX; op++) {
                 const char *s = filter_op_to_string(op);
-                CHECK(s);
-                CHECK(filter_op_from_string(s) == op);
+                ASSERT(s);
+                ASSERT(filter_op_from_string(s) == op);
         }
-        CHECK(streq(filter_op_to_string(FILTER_OP_MATCH), "=~"));
-        CHECK(streq(filter_op_to_string(FILTER_OP_LE), "<="));
-        CHECK(filter_op_to_string(_FILTER_OP_MAX) == NULL);
-        CHECK(filter_op_to_string(_FILTER_OP_INVALID) == NULL);
-        CHECK(filter_op_from_string("~~") == _FILTER_OP_INVALID);
-        CHECK(filter_op_from_string("") == _FILTER_OP_INVALID);
-        CHECK(filter_op_from_string(NULL) == _FILTER_OP_INVALID);
+        ASSERT(streq(filter_op_to_string(FILTER_OP_MATCH), "=~"));
+        ASSERT(streq(filter_op_to_string(FILTER_OP_LE), "<="));
+        ASSERT(filter_op_to_string(_FILTER_OP_MAX) == NULL);
+        ASSERT(filter_op_to_string(_FILTER_OP_INVALID) == NULL);
+        ASSERT(filter_op_from_string("~~") == _FILTER_OP_INVALID);
+        ASSERT(filter_op_from_string("") == _FILTER_OP_INVALID);
+        ASSERT(filter_op_from_string(NULL) == _FILTER_OP_INVALID);
         test_ok();
 }
 
@@ -433,17 +412,17 @@ static void test_empty(void) {
         NodeInfo node = { .identity = "x" };
 
         test_begin("empty and NULL filters");
-        CHECK(filter_free(NULL) == NULL);
-        CHECK(filter_is_empty(NULL));
-        CHECK(filter_match(NULL, &node));
+        ASSERT(filter_free(NULL) == NULL);
+        ASSERT(filter_is_empty(NULL));
+        ASSERT(filter_match(NULL, &node));
         f = filter_new();
-        CHECK(f);
-        CHECK(filter_is_empty(f));
-        CHECK(filter_match(f, &node));
+        ASSERT(f);
+        ASSERT(filter_is_empty(f));
+        ASSERT(filter_match(f, &node));
         j = filter_to_json(f);
-        CHECK(j && json_is_object(j) && json_object_size(j) == 0);
-        CHECK(filter_from_json(NULL, &g, NULL) == 0);
-        CHECK(g && filter_is_empty(g));
+        ASSERT(j && json_is_object(j) && json_object_size(j) == 0);
+        ASSERT(filter_from_json(NULL, &g, NULL) == 0);
+        ASSERT(g && filter_is_empty(g));
         test_ok();
 }
 
@@ -460,16 +439,16 @@ static void test_to_json_shape(void) {
 
         test_begin("to_json reproduces a full filter exactly");
         in = json_loads(text, 0, NULL);
-        CHECK(in);
-        CHECK(filter_from_json(in, &f, NULL) == 0);
-        CHECK(f->n_facts == 3);
-        CHECK(f->facts[0].op == FILTER_OP_EQ && !f->facts[0].is_regex);
-        CHECK(f->facts[1].op == FILTER_OP_MATCH && f->facts[1].is_regex);
-        CHECK(f->facts[2].op == FILTER_OP_GE);
-        CHECK(strv_length(f->classes) == 2 && strv_length(f->identities) == 2 && strv_length(f->agents) == 1);
+        ASSERT(in);
+        ASSERT(filter_from_json(in, &f, NULL) == 0);
+        ASSERT(f->n_facts == 3);
+        ASSERT(f->facts[0].op == FILTER_OP_EQ && !f->facts[0].is_regex);
+        ASSERT(f->facts[1].op == FILTER_OP_MATCH && f->facts[1].is_regex);
+        ASSERT(f->facts[2].op == FILTER_OP_GE);
+        ASSERT(strv_length(f->classes) == 2 && strv_length(f->identities) == 2 && strv_length(f->agents) == 1);
         out = filter_to_json(f);
-        CHECK(out);
-        CHECK(json_equal(in, out));
+        ASSERT(out);
+        ASSERT(json_equal(in, out));
         test_ok();
 }
 
@@ -500,23 +479,23 @@ static void test_cli_shape(void) {
         const char *error = NULL;
 
         test_begin("command line forms parse into fact, operator, value");
-        CHECK(f);
+        ASSERT(f);
         for (size_t i = 0; i < ELEMENTSOF(args); i++) {
-                CHECK(filter_add_fact_arg(f, args[i].arg, &error) == 0);
-                CHECK(f->n_facts == i + 1);
-                CHECK(streq(f->facts[i].fact, args[i].fact));
-                CHECK(f->facts[i].op == args[i].op);
-                CHECK(streq(f->facts[i].value, args[i].value));
-                CHECK(f->facts[i].is_regex == args[i].is_regex);
+                ASSERT(filter_add_fact_arg(f, args[i].arg, &error) == 0);
+                ASSERT(f->n_facts == i + 1);
+                ASSERT(streq(f->facts[i].fact, args[i].fact));
+                ASSERT(f->facts[i].op == args[i].op);
+                ASSERT(streq(f->facts[i].value, args[i].value));
+                ASSERT(f->facts[i].is_regex == args[i].is_regex);
         }
         j = filter_to_json(f);
-        CHECK(j);
-        CHECK(json_array_size(json_object_get(j, "fact")) == ELEMENTSOF(args));
-        CHECK(streq(json_string_value(json_object_get(json_array_get(json_object_get(j, "fact"), 5), "value")),
+        ASSERT(j);
+        ASSERT(json_array_size(json_object_get(j, "fact")) == ELEMENTSOF(args));
+        ASSERT(streq(json_string_value(json_object_get(json_array_get(json_object_get(j, "fact"), 5), "value")),
                     "/^web/"));
-        CHECK(streq(json_string_value(json_object_get(json_array_get(json_object_get(j, "fact"), 5), "operator")),
+        ASSERT(streq(json_string_value(json_object_get(json_array_get(json_object_get(j, "fact"), 5), "operator")),
                     "=="));
-        CHECK(!json_object_get(j, "class") && !json_object_get(j, "identity") && !json_object_get(j, "agent"));
+        ASSERT(!json_object_get(j, "class") && !json_object_get(j, "identity") && !json_object_get(j, "agent"));
         test_ok();
 }
 
@@ -526,36 +505,36 @@ static void test_cli_limits(void) {
         const char *error = NULL;
 
         test_begin("command line limits match the JSON ones");
-        CHECK(f);
+        ASSERT(f);
         for (unsigned i = 0; i < 64; i++) {
-                CHECK(filter_add_fact_arg(f, "os=debian", &error) == 0);
-                CHECK(filter_add_class(f, "web", &error) == 0);
-                CHECK(filter_add_identity(f, "www1", &error) == 0);
-                CHECK(filter_add_agent(f, "nrpe", &error) == 0);
+                ASSERT(filter_add_fact_arg(f, "os=debian", &error) == 0);
+                ASSERT(filter_add_class(f, "web", &error) == 0);
+                ASSERT(filter_add_identity(f, "www1", &error) == 0);
+                ASSERT(filter_add_agent(f, "nrpe", &error) == 0);
         }
-        CHECK(filter_add_fact_arg(f, "os=debian", &error) == -EINVAL && !isempty(error));
+        ASSERT(filter_add_fact_arg(f, "os=debian", &error) == -EINVAL && !isempty(error));
         error = NULL;
-        CHECK(filter_add_class(f, "web", &error) == -EINVAL && !isempty(error));
+        ASSERT(filter_add_class(f, "web", &error) == -EINVAL && !isempty(error));
         error = NULL;
-        CHECK(filter_add_identity(f, "www1", &error) == -EINVAL && !isempty(error));
+        ASSERT(filter_add_identity(f, "www1", &error) == -EINVAL && !isempty(error));
         error = NULL;
-        CHECK(filter_add_agent(f, "nrpe", &error) == -EINVAL && !isempty(error));
-        CHECK(f->n_facts == 64 && strv_length(f->classes) == 64);
+        ASSERT(filter_add_agent(f, "nrpe", &error) == -EINVAL && !isempty(error));
+        ASSERT(f->n_facts == 64 && strv_length(f->classes) == 64);
 
         filter_free(f);
         f = filter_new();
-        CHECK(f);
+        ASSERT(f);
         long_value = repeat('a', 257);
-        CHECK(long_value);
-        CHECK(asprintf(&arg, "name=~%s", long_value) >= 0);
+        ASSERT(long_value);
+        ASSERT(asprintf(&arg, "name=~%s", long_value) >= 0);
         error = NULL;
-        CHECK(filter_add_fact_arg(f, arg, &error) == -EINVAL && !isempty(error));
-        CHECK(f->n_facts == 0);
+        ASSERT(filter_add_fact_arg(f, arg, &error) == -EINVAL && !isempty(error));
+        ASSERT(f->n_facts == 0);
         long_value[256] = '\0';
         free(arg);
-        CHECK(asprintf(&arg, "name=~%s", long_value) >= 0);
-        CHECK(filter_add_fact_arg(f, arg, &error) == 0);
-        CHECK(f->n_facts == 1 && f->facts[0].is_regex);
+        ASSERT(asprintf(&arg, "name=~%s", long_value) >= 0);
+        ASSERT(filter_add_fact_arg(f, arg, &error) == 0);
+        ASSERT(f->n_facts == 1 && f->facts[0].is_regex);
         test_ok();
 }
 
@@ -567,6 +546,6 @@ int main(void) {
         test_cli_limits();
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 run_case(&cases[i]);
-        printf("1..%u\n", test_number);
+        printf("1..%u\n", tests_number);
         return EXIT_SUCCESS;
 }
