@@ -7,7 +7,8 @@
 
 /* Remembers request ids until their TTL has passed, to drop replays.
  *
- * Ids are hashed with SipHash-2-4 under a random key drawn at creation, so
+ * Ids are kept in a keyed Hashmap (hashmap.h): SipHash-2-4 under a random
+ * key drawn at creation, so
  * a sender cannot choose ids that collide into one chain. Each id belongs
  * to an owner (the key that signed the request); an owner may hold at most
  * its quota of unexpired ids, so one key cannot fill the cache for all. */
@@ -36,6 +37,3 @@ size_t replay_cache_prune(ReplayCache *c, int64_t now);
 size_t replay_cache_size(const ReplayCache *c);
 /* How many ids owner holds (expired ones not yet pruned included). */
 size_t replay_cache_owner_size(const ReplayCache *c, const char *owner);
-
-/* SipHash-2-4 of data under a 16-byte key (exposed for its test vectors). */
-uint64_t siphash24(const void *data, size_t size, const uint8_t key[static 16]);

@@ -45,7 +45,57 @@ static void test_put_get_remove(void) {
         TEST_OK();
 }
 
+typedef struct Item {
+        int n;
+        char key[40];
+} Item;
+
+static bool item_is_odd(const char *key, void *value, void *userdata) {
+        Item *it = value;
+        size_t *freed = userdata;
+
+        if (it->n % 2 == 0)
+                return false;
+        free(it);   /* the map borrowed its key from here */
+        (*freed)++;
+        return true;
+}
+
+static void test_keyed_borrowed_remove_if(void) {
+        Hashmap *h = hashmap_new_full(HASHMAP_KEYED | HASHMAP_BORROW_KEYS);
+        const int n = 20000;
+        size_t freed = 0;
+
+        TEST("hashmap: a keyed map borrowing its keys; remove_if drops exactly the odd 10,000 of 20,000");
+        ASSERT_NOT_NULL(h);
+        for (int i = 0; i < n; i++) {
+                Item *it = calloc(1, sizeof *it);
+                ASSERT_NOT_NULL(it);
+                it->n = i;
+                snprintf(it->key, sizeof it->key, "%08x%024x", (unsigned) i * 2654435761u, (unsigned) i);
+                ASSERT_INT_EQ(hashmap_put(h, it->key, it), 1);
+        }
+        ASSERT_INT_EQ(hashmap_remove_if(h, item_is_odd, &freed), n / 2);
+        ASSERT_INT_EQ(freed, n / 2);
+        ASSERT_INT_EQ(hashmap_size(h), n / 2);
+        for (int i = 0; i < n; i++) {
+                char key[40];
+                snprintf(key, sizeof key, "%08x%024x", (unsigned) i * 2654435761u, (unsigned) i);
+                Item *it = hashmap_get(h, key);
+                if (i % 2)
+                        ASSERT_NULL(it);
+                else {
+                        ASSERT_NOT_NULL(it);
+                        ASSERT_INT_EQ(it->n, i);
+                }
+        }
+        ASSERT_INT_EQ(hashmap_remove_if(h, item_is_odd, &freed), 0);
+        hashmap_free(h, free);
+        TEST_OK();
+}
+
 int main(void) {
         test_put_get_remove();
+        test_keyed_borrowed_remove_if();
         return 0;
 }

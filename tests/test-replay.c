@@ -11,6 +11,7 @@
 
 /* lib/config.h: in a meson build "config.h" is the generated one (-include). */
 #include "../lib/config.h"
+#include "hashmap.h"
 #include "message.h"
 #include "nrpe.h"
 #include "policy.h"
