@@ -40,7 +40,11 @@ class Checks(unittest.TestCase):
         cls.broker = Broker().start()
         cls.fleet = Fleet(cls.broker.url)
         cls.node = cls.fleet.add("node1", commands={
-            "check_daemonize": "setsid sh -c 'sleep 3004' >/dev/null 2>&1 </dev/null & echo launched",
+            # Waits until the daemon left the process group (its marker), so
+            # that it is a real leftover for the sweep every time.
+            "check_daemonize": f"setsid sh -c 'echo up > /tmp/muster-faults-{os.getpid()}; exec sleep 3004' "
+                               f">/dev/null 2>&1 </dev/null & while [ ! -s /tmp/muster-faults-{os.getpid()} ]; "
+                               f"do sleep 0.05; done; rm -f /tmp/muster-faults-{os.getpid()}; echo launched",
             "check_forever": "sleep 3005",
             "check_double_fork": "(setsid sh -c 'sleep 3006 & sleep 3007' >/dev/null 2>&1 </dev/null &); echo ok",
             "check_slow": "sleep 4; echo slow",
