@@ -22,6 +22,7 @@ struct Control {
         sd_event *event;
         int fd;
         bool bound;          /* we bound it ourselves and unlink it at exit */
+        int listen_error;    /* why path could not be bound (negative errno), or 0 */
         char *path;
         sd_event_source *source;
         control_handler_t handler;
@@ -149,6 +150,10 @@ ControlConnection *control_connection_unref(ControlConnection *c) {
 
 size_t control_connections(const Control *c) {
         return c ? c->n_connections : 0;
+}
+
+int control_listen_error(const Control *c) {
+        return c->listen_error;
 }
 
 void control_set_group(Control *c, const char *group) {
@@ -429,7 +434,7 @@ int control_new(sd_event *e, const char *fd_name, const char *path, control_hand
 
         ctl = calloc(1, sizeof *ctl);
         if (!ctl)
-                return log_oom();
+                return -ENOMEM;
         ctl->event = e;
         ctl->fd = -1;
         ctl->handler = handler;
@@ -440,13 +445,14 @@ int control_new(sd_event *e, const char *fd_name, const char *path, control_hand
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
                 if (strlen(path) >= sizeof sa.sun_path) {
                         control_free(ctl);
-                        return log_error_errno(-ENAMETOOLONG, "Control socket path %s is too long.", path);
+                        return -ENAMETOOLONG;
                 }
                 strcpy(sa.sun_path, path);
                 fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 if (fd < 0) {
+                        r = -errno;
                         control_free(ctl);
-                        return log_error_errno(-errno, "Failed to create control socket: %m");
+                        return r;
                 }
                 (void) unlink(path);
                 mode_t old = umask(0117);
@@ -454,7 +460,7 @@ int control_new(sd_event *e, const char *fd_name, const char *path, control_hand
                 umask(old);
                 if (r < 0 || listen(fd, 64) < 0) {
                         /* Run by hand without /run/muster: carry on without it. */
-                        log_info_errno(-errno, "Not serving the control socket %s: %m", path);
+                        ctl->listen_error = -errno;
                         close(fd);
                         fd = -1;
                 } else {
@@ -467,7 +473,7 @@ int control_new(sd_event *e, const char *fd_name, const char *path, control_hand
                 r = sd_event_add_io(e, &ctl->source, fd, EPOLLIN, on_accept, ctl);
                 if (r < 0) {
                         control_free(ctl);
-                        return log_error_errno(r, "Failed to watch control socket: %m");
+                        return r;
                 }
         }
         *ret = ctl;

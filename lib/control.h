@@ -19,9 +19,14 @@ typedef struct ControlConnection ControlConnection;
 typedef void (*control_handler_t)(ControlConnection *c, const char *verb, json_t *msg, void *userdata);
 
 /* fd_name: the FileDescriptorName= to look for among the passed fds.
- * path: where to bind when no fd was passed (NULL or "": run without). */
+ * path: where to bind when no fd was passed (NULL or "": run without).
+ * Negative errno on failure (-ENAMETOOLONG: path too long for a socket).
+ * When path cannot be bound (run by hand without /run/muster), c serves
+ * nothing and control_listen_error() says why. */
 int control_new(sd_event *e, const char *fd_name, const char *path, control_handler_t handler, void *userdata,
                 Control **ret);
+/* Why the socket at path is not served (negative errno), or 0. */
+int control_listen_error(const Control *c);
 Control *control_free(Control *c);
 /* Connections alive: accepted and not yet finished (for tests and STATUS). */
 size_t control_connections(const Control *c);

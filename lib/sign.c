@@ -157,7 +157,7 @@ int keyring_load_dir(const char *dir, KeyRing **ret) {
                 }
                 _cleanup_fclose_ FILE *fp = fopen(*f, "re");
                 if (!fp) {
-                        log_warning_errno(-errno, "Failed to open %s, ignoring: %m", *f);
+                        log_warning_errno(-errno, "Failed to open %s: %m, ignoring.", *f);
                         continue;
                 }
                 EVP_PKEY *pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);

@@ -219,12 +219,12 @@ static int load_dir(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned 
                 if (stat(p, &st) < 0) {
                         /* e.g. a dangling symlink: only ours to complain about if it looks like config */
                         if (endswith(names[i], ".cfg"))
-                                (void) log_warning_errno(errno, "Failed to stat %s: %m, ignoring", p);
+                                (void) log_warning_errno(errno, "Failed to stat %s: %m, ignoring.", p);
                         continue;
                 }
                 if (S_ISDIR(st.st_mode)) {
                         if (depth >= NRPE_INCLUDE_DEPTH_MAX) {
-                                log_warning("%s: directories nested too deeply, ignoring", p);
+                                log_warning("%s: directories nested too deeply, ignoring.", p);
                                 continue;
                         }
                         r = load_path(ctx, c, p, depth + 1);
@@ -235,9 +235,9 @@ static int load_dir(LoadContext *ctx, NrpeConfig *c, const char *path, unsigned 
                 if (r == -ENOMEM)
                         return r;
                 if (r == -ELOOP)
-                        log_warning("%s: already read (include loop?), ignoring", p);
+                        log_warning("%s: already read (include loop?), ignoring.", p);
                 else if (r < 0)
-                        (void) log_warning_errno(r, "Failed to read %s: %m, ignoring", p);
+                        (void) log_warning_errno(r, "Failed to read %s: %m, ignoring.", p);
         }
         return 0;
 }
@@ -273,11 +273,11 @@ static int parse_include(LoadContext *ctx, NrpeConfig *c, const char *name, unsi
                 return 0; /* includes not wanted */
 
         if (isempty(value)) {
-                log_warning("%s:%u: %s= without a path, ignoring", name, line, key);
+                log_warning("%s:%u: %s= without a path, ignoring.", name, line, key);
                 return 0;
         }
         if (depth >= NRPE_INCLUDE_DEPTH_MAX) {
-                log_warning("%s:%u: %s=%s nested too deeply, ignoring", name, line, key, value);
+                log_warning("%s:%u: %s=%s nested too deeply, ignoring.", name, line, key, value);
                 return 0;
         }
 
@@ -292,9 +292,9 @@ static int parse_include(LoadContext *ctx, NrpeConfig *c, const char *name, unsi
         if (r == -ENOMEM)
                 return r;
         if (r == -ELOOP)
-                log_warning("%s:%u: %s was already read (include loop?), ignoring", name, line, p);
+                log_warning("%s:%u: %s was already read (include loop?), ignoring.", name, line, p);
         else if (r < 0)
-                (void) log_warning_errno(r, "%s:%u: Failed to read %s: %m, ignoring", name, line, p);
+                (void) log_warning_errno(r, "%s:%u: Failed to read %s: %m, ignoring.", name, line, p);
         return 0;
 }
 
@@ -308,7 +308,7 @@ static int parse_line(LoadContext *ctx, NrpeConfig *c, const char *name, unsigne
 
         eq = strchr(l, '=');
         if (!eq) {
-                log_warning("%s:%u: Line without '=', ignoring", name, line);
+                log_warning("%s:%u: Line without '=', ignoring.", name, line);
                 return 0;
         }
         *eq = '\0';
@@ -316,7 +316,7 @@ static int parse_line(LoadContext *ctx, NrpeConfig *c, const char *name, unsigne
         value = strstrip(eq + 1);
 
         if (key[0] == '\0') {
-                log_warning("%s:%u: Missing key before '=', ignoring", name, line);
+                log_warning("%s:%u: Missing key before '=', ignoring.", name, line);
                 return 0;
         }
 
@@ -324,20 +324,20 @@ static int parse_line(LoadContext *ctx, NrpeConfig *c, const char *name, unsigne
                 char *cname = key + strlen("command["), *close = strchr(cname, ']');
 
                 if (!close) {
-                        log_warning("%s:%u: Missing ']' in command definition, ignoring", name, line);
+                        log_warning("%s:%u: Missing ']' in command definition, ignoring.", name, line);
                         return 0;
                 }
                 if (close[1] != '\0') {
-                        log_warning("%s:%u: Unexpected text after ']' in command definition, ignoring", name, line);
+                        log_warning("%s:%u: Unexpected text after ']' in command definition, ignoring.", name, line);
                         return 0;
                 }
                 *close = '\0';
                 if (!nrpe_command_name_is_valid(cname)) {
-                        log_warning("%s:%u: Invalid command name \"%s\", ignoring", name, line, cname);
+                        log_warning("%s:%u: Invalid command name \"%s\", ignoring.", name, line, cname);
                         return 0;
                 }
                 if (value[0] == '\0') {
-                        log_warning("%s:%u: Empty command line for command %s, ignoring", name, line, cname);
+                        log_warning("%s:%u: Empty command line for command %s, ignoring.", name, line, cname);
                         return 0;
                 }
                 return config_put(c, cname, value);
@@ -365,7 +365,7 @@ static int parse_buffer_full(LoadContext *ctx, NrpeConfig *c, const char *name, 
 
                 line++;
                 if (memchr(p, '\0', len))
-                        log_warning("%s:%u: Line contains a NUL byte, ignoring", name, line);
+                        log_warning("%s:%u: Line contains a NUL byte, ignoring.", name, line);
                 else {
                         l = strndup(p, len);
                         if (!l)
