@@ -35,6 +35,7 @@
 
 #include "amqp-session.h"
 #include "config.h"
+#include "credentials.h"
 #include "federation.h"
 #include "hashmap.h"
 #include "jobqueue.h"
@@ -93,11 +94,9 @@ struct Conn {
 struct Sim {
         sd_event *event;
         MusterConfig config;
-        Psk *psk;
-        KeyRing *client_keys;
+        Credentials creds;         /* shared, read-only during dispatch: the PSK, or one Ed25519 key
+                                    * for all identities, and the client keys */
         Policy *policy;
-        Verifier verifier;         /* shared: read-only during dispatch */
-        Signer signer;             /* shared: the PSK, or one Ed25519 key for all identities */
         NrpeConfig *nrpe;
         char **classes[3];         /* shared, read-only: {sim, web}, {sim, db}, {sim, cache} */
         char *reply_exchange;      /* <prefix>.reply with responder.federated_replies */
@@ -411,9 +410,9 @@ static int sim_setup_nodes(Sim *s) {
                 n->config.identity = n->identity;
                 n->core = (ResponderCore) {
                         .config = &n->config,
-                        .psk = s->psk,
-                        .verifier = &s->verifier,
-                        .signer = &s->signer,
+                        .psk = s->creds.psk,
+                        .verifier = &s->creds.verifier,
+                        .signer = &s->creds.signer,
                         .policy = s->policy,
                         .nrpe = s->nrpe,
                         .classes = s->classes[i % 3],
@@ -649,9 +648,7 @@ static void sim_free(Sim *s) {
                 strv_free(s->classes[i]);
         nrpe_config_free(s->nrpe);
         policy_free(s->policy);
-        keyring_free(s->client_keys);
-        signer_done(&s->signer);
-        psk_free(s->psk);
+        credentials_done(&s->creds);
         free(s->reply_exchange);
         config_done(&s->config);
         free(s);
@@ -671,36 +668,18 @@ static int sim_new(Sim **ret) {
                 return log_oom();
         s->drop_ratelimit = (RateLimit) RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
 
-        r = config_init(&s->config);
-        if (r < 0)
-                return log_oom();
-        r = config_load(&s->config, arg_config, false);
+        r = config_load_all(arg_config, 0, &s->config, NULL, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to load %s.", strna(arg_config));
-        r = config_resolve_secrets(&s->config);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read the broker password: %m");
         log_set_max_level(s->config.log_level);
 
         if (arg_bench_checks == 0) {
                 /* What muster-responder's runtime_load() sets up. */
-                r = psk_load(s->config.psk_file, &s->psk);
-                if (r < 0 && (s->config.accept_psk || !s->config.private_key))
-                        return log_error_errno(r, "Failed to read key file %s: %m", s->config.psk_file);
-                s->signer.psk = s->psk;
-                if (s->config.private_key) {
-                        r = signer_load_key(&s->signer, s->config.private_key,
-                                            s->config.key_id ?: s->config.identity);
-                        if (r < 0)
-                                return log_error_errno(r, "Failed to load the private key %s: %m",
-                                                       s->config.private_key);
-                }
-                r = keyring_load_dir(s->config.client_keys_dir, &s->client_keys);
+                char error[CREDENTIALS_ERROR_MAX];
+                r = credentials_load(&s->config, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &s->creds, error,
+                                     sizeof error);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to load client keys from %s: %m",
-                                               s->config.client_keys_dir);
-                s->verifier = (Verifier) { .psk = s->psk, .accept_psk = s->config.accept_psk,
-                                           .keys = s->client_keys };
+                        return log_error_errno(r, "Failed to %s.", error);
                 if (s->config.policy_file) {
                         r = policy_load(s->config.policy_file, &s->policy);
                         if (r < 0)

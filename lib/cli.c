@@ -151,20 +151,11 @@ int cli_load_config(CliOptions *o, MusterConfig *ret) {
         MusterConfig c;
         int r;
 
-        r = config_init(&c);
+        /* Every error was logged; the first is the one a status line has
+         * room for. */
+        r = config_load_all(o->config_path, o->no_broker ? CONFIG_LOAD_NO_SECRETS : 0, &c, o->error, sizeof o->error);
         if (r < 0)
-                return log_oom();
-        r = config_load(&c, o->config_path, false);
-        if (r >= 0 && !o->no_broker)
-                r = config_resolve_secrets(&c);
-        if (r < 0) {
-                /* config_load() logged every error; the first is the one
-                 * a status line has room for. */
-                snprintf(o->error, sizeof o->error, "%s",
-                         c.error ? c.error : "invalid configuration");
-                config_done(&c);
                 return r;
-        }
         /* log_level is for the daemons; tools say warnings and errors
          * unless MUSTER_LOG_LEVEL asks for more. */
         if (!getenv("MUSTER_LOG_LEVEL"))

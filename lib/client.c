@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "credentials.h"
 #include "log.h"
 #include "message.h"
 #include "registry.h"
@@ -50,33 +51,18 @@ int client_open(Client *c, MusterConfig *config, uint64_t deadline) {
         if (r < 0)
                 return r;
 
-        r = psk_load(config->psk_file, &c->psk);
-        if (r < 0 && (config->accept_psk || !config->private_key)) {
-                if (r == -EINVAL)
-                        snprintf(c->error, sizeof c->error, "key file %s must hold between %d and %d bytes",
-                                 config->psk_file, PSK_MIN_SIZE, PSK_MAX_SIZE);
-                else
-                        snprintf(c->error, sizeof c->error, "cannot read key file %s: %s", config->psk_file,
-                                 strerror(-r));
-                return r;
-        }
-        c->signer.psk = c->psk;
-        if (config->private_key) {
-                r = signer_load_key(&c->signer, config->private_key, config->key_id ?: config->identity);
-                if (r < 0) {
-                        snprintf(c->error, sizeof c->error, "cannot load the Ed25519 private key %s: %s",
-                                 config->private_key,
-                                 r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM" : strerror(-r));
-                        return r;
-                }
-        }
-        r = keyring_load_dir(config->node_keys_dir, &c->node_keys);
+        Credentials creds;
+        char reason[sizeof c->error - sizeof "cannot " + 1];
+        r = credentials_load(config, CREDENTIALS_SIGN | CREDENTIALS_NODE_KEYS, &creds, reason, sizeof reason);
         if (r < 0) {
-                snprintf(c->error, sizeof c->error, "cannot load node keys from %s: %s", config->node_keys_dir,
-                         strerror(-r));
+                snprintf(c->error, sizeof c->error, "cannot %s", reason);
                 return r;
         }
-        c->verifier = (Verifier) { .psk = c->psk, .accept_psk = config->accept_psk, .keys = c->node_keys };
+        /* client_close() frees them. */
+        c->psk = creds.psk;
+        c->signer = creds.signer;
+        c->node_keys = creds.keys;
+        c->verifier = creds.verifier;
 
         /* Never let one connection attempt outlive the overall deadline. */
         uint64_t now = now_usec(CLOCK_MONOTONIC);

@@ -567,6 +567,33 @@ int config_load(MusterConfig *c, const char *path, bool optional) {
         return ret;
 }
 
+int config_load_all(const char *path, ConfigLoadFlags flags, MusterConfig *ret, char *ret_error, size_t n) {
+        MusterConfig c;
+        int r;
+
+        r = config_init(&c);
+        if (r < 0) {
+                if (ret_error && n > 0)
+                        snprintf(ret_error, n, "out of memory");
+                return log_oom();
+        }
+        r = config_load(&c, path, flags & CONFIG_LOAD_OPTIONAL);
+        if (r >= 0 && !(flags & CONFIG_LOAD_NO_SECRETS))
+                r = config_resolve_secrets(&c);
+        if (r < 0) {
+                if (ret_error && n > 0)
+                        snprintf(ret_error, n, "%s", c.error ?: "invalid configuration");
+                config_done(&c);
+                return r;
+        }
+        if (flags & CONFIG_LOAD_LOG) {
+                log_set_max_level(c.log_level);
+                log_set_target(c.log_target);
+        }
+        *ret = c;
+        return 0;
+}
+
 int config_resolve_secrets(MusterConfig *c) {
         if (!c->password_file)
                 return 0;

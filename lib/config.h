@@ -112,6 +112,17 @@ int config_parse_file(MusterConfig *c, const char *path, unsigned *ret_errors);
 /* Read password from password_file when set. */
 int config_resolve_secrets(MusterConfig *c);
 
+typedef enum ConfigLoadFlags {
+        CONFIG_LOAD_OPTIONAL   = 1 << 0, /* a missing main file is fine */
+        CONFIG_LOAD_NO_SECRETS = 1 << 1, /* no broker: leave password_file unread */
+        CONFIG_LOAD_LOG        = 1 << 2, /* then apply log_level and log_target */
+} ConfigLoadFlags;
+
+/* The whole sequence every binary runs: config_init(), config_load(),
+ * config_resolve_secrets(). Every error was logged; on failure ret_error
+ * (may be NULL) gets the first, for a status line, and *ret is untouched. */
+int config_load_all(const char *path, ConfigLoadFlags flags, MusterConfig *ret, char *ret_error, size_t n);
+
 /* Whether two configs differ in the connection itself: brokers, credentials,
  * TLS, heartbeat. */
 bool config_connection_changed(const MusterConfig *a, const MusterConfig *b);

@@ -17,6 +17,7 @@
 #include "catalog-ids.h"
 #include "config.h"
 #include "control.h"
+#include "credentials.h"
 #include "hashmap.h"
 #include "log.h"
 #include "message.h"
@@ -71,9 +72,7 @@ typedef struct Manager {
         sd_event *event;
         char *config_path;
         MusterConfig config;
-        Psk *psk;
-        KeyRing *node_keys;
-        Verifier verifier;
+        Credentials creds;      /* the PSK when accepted, the node keys */
 
         AmqpSession session;
         bool consuming;
@@ -264,8 +263,7 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
                 return 0;
         }
         const char *signer = NULL;
-        m->verifier = (Verifier) { .psk = m->psk, .accept_psk = m->config.accept_psk, .keys = m->node_keys };
-        r = verify_message(&m->verifier, body, size, scheme, key_id, sig, &signer);
+        r = verify_message(&m->creds.verifier, body, size, scheme, key_id, sig, &signer);
         if (r < 0) {
                 _cleanup_free_ char *id = raw_identity(body, size);
                 manager_reject(m, tag, r == -ENOKEY ? REJECT_UNSIGNED : REJECT_BAD_SIGNATURE, id,
@@ -782,43 +780,32 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
-static int load_config(const char *path, MusterConfig *c, Psk **ret_psk, KeyRing **ret_keys) {
-        int r = config_init(c);
+static int load_config(const char *path, ConfigLoadFlags flags, MusterConfig *ret_config, Credentials *ret_creds) {
+        char error[CREDENTIALS_ERROR_MAX];
+        MusterConfig c;
+        int r;
+
+        r = config_load_all(path, flags, &c, NULL, 0);
         if (r < 0)
-                return log_oom();
-        r = config_load(c, path, false);
-        if (r >= 0)
-                r = config_resolve_secrets(c);
-        if (r >= 0) {
-                r = psk_load(c->psk_file, ret_psk);
-                if (r < 0 && !c->accept_psk)
-                        r = 0; /* only node keys are accepted */
-                else if (r < 0)
-                        log_error_errno(r, "Failed to read key file %s: %s", c->psk_file,
-                                        r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
+                return r;
+        r = credentials_load(&c, CREDENTIALS_NODE_KEYS, ret_creds, error, sizeof error);
+        if (r < 0) {
+                config_done(&c);
+                return log_error_errno(r, "Failed to %s.", error);
         }
-        if (r >= 0) {
-                r = keyring_load_dir(c->node_keys_dir, ret_keys);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to load node keys from %s: %m", c->node_keys_dir);
-                        *ret_psk = psk_free(*ret_psk);
-                }
-        }
-        if (r < 0)
-                config_done(c);
-        return r;
+        *ret_config = c;
+        return 0;
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         MusterConfig c;
-        Psk *psk = NULL;
-        KeyRing *keys = NULL;
+        Credentials creds;
         int r;
 
         (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
                           now_usec(CLOCK_MONOTONIC));
-        if (load_config(m->config_path, &c, &psk, &keys) < 0) {
+        if (load_config(m->config_path, 0, &c, &creds) < 0) {
                 log_struct(LOG_ERR, 0, MSGID_CONFIG_RELOAD_FAILED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOAD_FAILED),
                            "Reloading the configuration failed, the previous configuration stays in force.");
                 (void) sd_notify(false, "READY=1");
@@ -837,8 +824,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 r = free_and_strdup(&c.state_dir, m->config.state_dir);
                 if (r < 0) {
                         config_done(&c);
-                        psk_free(psk);
-                        keyring_free(keys);
+                        credentials_done(&creds);
                         log_oom();
                         (void) sd_notify(false, "READY=1");
                         return 0;
@@ -846,10 +832,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         }
         config_done(&m->config);
         m->config = c;
-        psk_free(m->psk);
-        m->psk = psk;
-        keyring_free(m->node_keys);
-        m->node_keys = keys;
+        credentials_done(&m->creds);
+        m->creds = creds;
         log_set_max_level(m->config.log_level);
         log_set_target(m->config.log_target);
         log_struct(LOG_INFO, 0, MSGID_CONFIG_RELOADED, KV("MUSTER_EVENT", EVENT_CONFIG_RELOADED),
@@ -1018,8 +1002,7 @@ static Manager *manager_free(Manager *m) {
         hashmap_free(m->nodes, node_free);
         if (m->dirfd >= 0)
                 close(m->dirfd);
-        psk_free(m->psk);
-        keyring_free(m->node_keys);
+        credentials_done(&m->creds);
         config_done(&m->config);
         free(m->config_path);
         free(m);
@@ -1042,11 +1025,9 @@ static int manager_new(Manager **ret) {
         m->error_ratelimit = (RateLimit) RATELIMIT_INIT(60 * USEC_PER_SEC, 5);
         if (arg_config && !(m->config_path = strdup(arg_config)))
                 return log_oom();
-        r = load_config(m->config_path, &m->config, &m->psk, &m->node_keys);
+        r = load_config(m->config_path, CONFIG_LOAD_LOG, &m->config, &m->creds);
         if (r < 0)
                 return r;
-        log_set_max_level(m->config.log_level);
-        log_set_target(m->config.log_target);
 
         r = manager_open_state(m, m->config.state_dir);
         if (r < 0)
@@ -1067,11 +1048,7 @@ static int manager_new(Manager **ret) {
 
         r = control_new(m->event, "control", m->config.collector_control_socket, on_control, m, &m->control);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the control socket %s: %m",
-                                       m->config.collector_control_socket);
-        if (control_listen_error(m->control) < 0)
-                log_info_errno(control_listen_error(m->control), "Not serving the control socket %s: %m",
-                               m->config.collector_control_socket);
+                return r;
 
         int mfd = listen_fd_take("metrics", SOCK_STREAM);
         if (mfd >= 0 || !isempty(m->config.metrics_address)) {

@@ -10,6 +10,7 @@
 #include "amqp-session.h"
 #include "catalog-ids.h"
 #include "config.h"
+#include "credentials.h"
 #include "facts.h"
 #include "log.h"
 #include "message.h"
@@ -132,14 +133,13 @@ static int read_boot_id(char ret[static 64]) {
 
 static int run(int argc, char *argv[]) {
         _cleanup_(config_done) MusterConfig config = {};
-        _cleanup_(signer_done) Signer signer = {};
+        _cleanup_(credentials_done) Credentials creds = {};
         _cleanup_(amqp_session_done) AmqpSession session = {};
-        _cleanup_psk_ Psk *psk = NULL;
         _cleanup_json_ json_t *facts = NULL, *reg = NULL;
         _cleanup_strv_free_ char **classes = NULL;
         _cleanup_free_ char *body = NULL, *exchange = NULL, *key = NULL;
         const char *scheme = NULL, *key_id = NULL;
-        char sig[SIGNATURE_HEX_MAX], boot_id[64] = "", err[AMQP_ERROR_MAX + 128];
+        char sig[SIGNATURE_HEX_MAX], boot_id[64] = "", err[MAX(AMQP_ERROR_MAX + 128, CREDENTIALS_ERROR_MAX + 16)];
         struct timespec up;
         uint64_t deadline;
         size_t size;
@@ -150,23 +150,14 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        r = config_init(&config);
-        if (r < 0)
-                return log_oom();
-        r = config_load(&config, arg_config, false);
-        if (r >= 0)
-                r = config_resolve_secrets(&config);
+        r = config_load_all(arg_config, CONFIG_LOAD_LOG, &config, NULL, 0);
         if (r < 0)
                 return fail(r, "the configuration is invalid");
-        log_set_max_level(config.log_level);
-        log_set_target(config.log_target);
 
-        r = psk_load(config.psk_file, &psk);
-        if (r < 0 && !config.accept_psk && config.private_key)
-                r = 0; /* Ed25519 only */
+        char error[CREDENTIALS_ERROR_MAX];
+        r = credentials_load(&config, CREDENTIALS_SIGN, &creds, error, sizeof error);
         if (r < 0) {
-                snprintf(err, sizeof err, "cannot read key file %s: %s", config.psk_file,
-                         r == -EINVAL ? "it must hold 16 to 4096 bytes" : strerror(-r));
+                snprintf(err, sizeof err, "cannot %s", error);
                 return fail(r, err);
         }
         r = facts_load_dir(config.facts_dir, &facts);
@@ -187,17 +178,8 @@ static int run(int argc, char *argv[]) {
                                  config.agents, boot_id[0] ? boot_id : NULL, (int64_t) up.tv_sec, PACKAGE_VERSION);
         if (reg && arg_deregister && json_object_set_new(reg, "deregister", json_true()) < 0)
                 return log_oom();
-        signer.psk = psk;
-        if (config.private_key) {
-                r = signer_load_key(&signer, config.private_key, config.key_id ?: config.identity);
-                if (r < 0) {
-                        snprintf(err, sizeof err, "cannot load the Ed25519 private key %s: %s", config.private_key,
-                                 r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM" : strerror(-r));
-                        return fail(r, err);
-                }
-        }
         if (!reg || message_dump(reg, &body, &size) < 0 ||
-            signer_sign(&signer, body, size, sig, &scheme, &key_id) < 0)
+            signer_sign(&creds.signer, body, size, sig, &scheme, &key_id) < 0)
                 return log_oom();
         if (size > config.max_message_size) {
                 snprintf(err, sizeof err, "the registration is %zu bytes, more than max_message_size", size);

@@ -17,6 +17,7 @@
 #include "catalog-ids.h"
 #include "config.h"
 #include "control.h"
+#include "credentials.h"
 #include "facts.h"
 #include "federation.h"
 #include "jobqueue.h"
@@ -36,14 +37,11 @@ typedef struct Manager Manager;
 /* Everything the configuration points at, loaded together so that a reload
  * either replaces all of it or none. */
 typedef struct Runtime {
-        Psk *psk;
+        Credentials creds;      /* the PSK, the node's key, the client keys */
         NrpeConfig *nrpe;
         json_t *facts;
         char **classes;
-        KeyRing *client_keys;
         Policy *policy;
-        Signer signer;
-        Verifier verifier;
         NrpeUser *check_user;   /* [nrpe] user */
 } Runtime;
 
@@ -541,13 +539,11 @@ static void manager_update_status(Manager *m) {
 }
 
 static void runtime_done(Runtime *rt) {
-        psk_free(rt->psk);
+        credentials_done(&rt->creds);
         nrpe_config_free(rt->nrpe);
         json_decref(rt->facts);
         strv_free(rt->classes);
-        keyring_free(rt->client_keys);
         policy_free(rt->policy);
-        signer_done(&rt->signer);
         nrpe_user_free(rt->check_user);
         *rt = (Runtime) {};
 }
@@ -556,33 +552,10 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
         Runtime rt = {};
         int r;
 
-        /* The PSK is needed unless requests must be Ed25519-signed and
-         * replies are signed with the node's own key. */
-        r = psk_load(c->psk_file, &rt.psk);
-        if (r < 0 && (c->accept_psk || !c->private_key)) {
-                runtime_done(&rt);
-                if (r == -EINVAL)
-                        return log_error_errno(r, "Key file %s must hold between %d and %d bytes.", c->psk_file,
-                                               PSK_MIN_SIZE, PSK_MAX_SIZE);
-                return log_error_errno(r, "Failed to read key file %s: %m", c->psk_file);
-        }
-        rt.signer.psk = rt.psk;
-        if (c->private_key) {
-                r = signer_load_key(&rt.signer, c->private_key, c->key_id ?: c->identity);
-                if (r < 0) {
-                        runtime_done(&rt);
-                        return log_error_errno(r, "Failed to load the Ed25519 private key %s: %s", c->private_key,
-                                               r == -EBADMSG || r == -EKEYREJECTED ? "not an Ed25519 key in PEM"
-                                                                                   : strerror(-r));
-                }
-        }
-        r = keyring_load_dir(c->client_keys_dir, &rt.client_keys);
-        if (r < 0) {
-                runtime_done(&rt);
-                return log_error_errno(r, "Failed to load client keys from %s: %m", c->client_keys_dir);
-        }
-        rt.verifier = (Verifier) { .psk = rt.psk, .accept_psk = config_accept_psk(c, keyring_size(rt.client_keys)),
-                                   .keys = rt.client_keys };
+        char error[CREDENTIALS_ERROR_MAX];
+        r = credentials_load(c, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &rt.creds, error, sizeof error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to %s.", error);
         if (c->policy_file) {
                 r = policy_load(c->policy_file, &rt.policy);
                 if (r < 0) {
@@ -623,16 +596,13 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
 /* Point the dispatch core at the current config and runtime. Runtime moves
  * by value, so the pointers are taken from m->rt here. */
 static void manager_bind_core(Manager *m) {
-        m->rt.signer.psk = m->rt.psk;
-        m->rt.verifier.psk = m->rt.psk;
-        m->rt.verifier.keys = m->rt.client_keys;
         m->core.config = &m->config;
-        m->core.psk = m->rt.psk;
+        m->core.psk = m->rt.creds.psk;
         m->core.nrpe = m->rt.nrpe;
         m->core.facts = m->rt.facts;
         m->core.classes = m->rt.classes;
-        m->core.verifier = &m->rt.verifier;
-        m->core.signer = &m->rt.signer;
+        m->core.verifier = &m->rt.creds.verifier;
+        m->core.signer = &m->rt.creds.signer;
         m->jobs.max_running = m->config.max_concurrent_checks;
         m->jobs.max_pending = PENDING_MAX;
         m->jobs.user = m->rt.check_user;
@@ -641,23 +611,6 @@ static void manager_bind_core(Manager *m) {
         m->jobs.finished = job_finished;
         m->jobs.userdata = m;
         m->core.policy = m->rt.policy;
-}
-
-static int load_config(const char *path, MusterConfig *c) {
-        int r = config_init(c);
-        if (r < 0)
-                return log_oom();
-        r = config_load(c, path, false);
-        if (r < 0) {
-                config_done(c);
-                return r;
-        }
-        r = config_resolve_secrets(c);
-        if (r < 0) {
-                config_done(c);
-                return r;
-        }
-        return 0;
 }
 
 static void apply_log_config(const MusterConfig *c) {
@@ -673,7 +626,7 @@ static int manager_reload(Manager *m) {
         (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=%" PRIu64,
                           now_usec(CLOCK_MONOTONIC));
 
-        r = load_config(m->config_path, &c);
+        r = config_load_all(m->config_path, 0, &c, NULL, 0);
         if (r >= 0) {
                 r = runtime_load(&c, &rt);
                 if (r < 0)
@@ -853,7 +806,7 @@ static int manager_new(const char *config_path, Manager **ret) {
         if (config_path && !(m->config_path = strdup(config_path)))
                 return log_oom();
 
-        r = load_config(m->config_path, &m->config);
+        r = config_load_all(m->config_path, 0, &m->config, NULL, 0);
         if (r < 0)
                 return r;
         apply_log_config(&m->config);
@@ -888,10 +841,7 @@ static int manager_new(const char *config_path, Manager **ret) {
 
         r = control_new(m->event, "control", m->config.control_socket, on_control_request, m, &m->control);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the control socket %s: %m", m->config.control_socket);
-        if (control_listen_error(m->control) < 0)
-                log_info_errno(control_listen_error(m->control), "Not serving the control socket %s: %m",
-                               m->config.control_socket);
+                return r;
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -956,7 +906,7 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(-errno, "Failed to block signals: %m");
         /* Daemonizing checks come back to us, not to PID 1, so we can kill them. */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-                log_warning_errno(-errno, "Failed to become a child subreaper: %m, ignoring.");
+                log_warning_errno(-errno, "Failed to become a child subreaper, ignoring: %m");
 
         r = manager_new(arg_config, &m);
         if (r < 0)

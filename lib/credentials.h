@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+#include "config.h"
+#include "sign.h"
+
+/* The keys the configuration names, loaded in one place for every binary:
+ * the pre-shared key ([security] psk_file), the Ed25519 private key
+ * (private_key) and the client or node key ring (client_keys_dir,
+ * node_keys_dir). */
+
+typedef enum CredentialsFlags {
+        CREDENTIALS_SIGN        = 1 << 0, /* sends signed messages: the private key, or else the PSK */
+        CREDENTIALS_CLIENT_KEYS = 1 << 1, /* verifies requests: the client keys */
+        CREDENTIALS_NODE_KEYS   = 1 << 2, /* verifies what nodes send: the node keys */
+} CredentialsFlags;
+
+typedef struct Credentials {
+        Psk *psk;              /* NULL when it is not needed and could not be read */
+        Signer signer;         /* with CREDENTIALS_SIGN */
+        KeyRing *keys;         /* the client or node keys; NULL without either flag */
+        Verifier verifier;     /* the PSK when it is accepted, and keys */
+} Credentials;
+
+/* Room for every reason credentials_load() gives. */
+#define CREDENTIALS_ERROR_MAX 4352
+
+/* Load what c asks for. The PSK is needed when PSK signatures are accepted
+ * (accept_psk yes or unset) or when this binary signs and has no private
+ * key; otherwise an unreadable PSK file is fine. The verifier accepts the
+ * PSK as config_accept_psk() says for client keys, and unless accept_psk=no
+ * for node keys.
+ *
+ * On failure ret_error (of size n) says what failed in one wording for all
+ * binaries, naming the file and the reason, as a phrase to put after
+ * "Failed to " in a log line or after "cannot " on a status line:
+ *   read key file /etc/muster/psk: Permission denied
+ *   read key file /etc/muster/psk: it must hold 16 to 4096 bytes
+ *   load the Ed25519 private key /etc/muster/node.pem: not an Ed25519 key in PEM
+ *   load client keys from /etc/muster/clients.d: one public key is there under two key ids
+ * Credentials may be moved by value: nothing in them points into them. */
+int credentials_load(const MusterConfig *c, CredentialsFlags flags, Credentials *ret, char *ret_error, size_t n);
+void credentials_done(Credentials *c);
