@@ -1048,7 +1048,11 @@ static int manager_new(Manager **ret) {
 
         r = control_new(m->event, "control", m->config.collector_control_socket, on_control, m, &m->control);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Failed to set up the control socket %s: %m",
+                                       m->config.collector_control_socket);
+        if (control_listen_error(m->control) < 0)
+                log_info_errno(control_listen_error(m->control), "Not serving the control socket %s: %m",
+                               m->config.collector_control_socket);
 
         int mfd = listen_fd_take("metrics", SOCK_STREAM);
         if (mfd >= 0 || !isempty(m->config.metrics_address)) {

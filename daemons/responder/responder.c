@@ -841,7 +841,10 @@ static int manager_new(const char *config_path, Manager **ret) {
 
         r = control_new(m->event, "control", m->config.control_socket, on_control_request, m, &m->control);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Failed to set up the control socket %s: %m", m->config.control_socket);
+        if (control_listen_error(m->control) < 0)
+                log_info_errno(control_listen_error(m->control), "Not serving the control socket %s: %m",
+                               m->config.control_socket);
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -906,7 +909,7 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(-errno, "Failed to block signals: %m");
         /* Daemonizing checks come back to us, not to PID 1, so we can kill them. */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-                log_warning_errno(-errno, "Failed to become a child subreaper, ignoring: %m");
+                log_warning_errno(-errno, "Failed to become a child subreaper: %m, ignoring.");
 
         r = manager_new(arg_config, &m);
         if (r < 0)
