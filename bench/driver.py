@@ -48,6 +48,9 @@ def parse_args(argv=None):
     ap.add_argument("--broadcast-nrpe-max", type=int, default=20000,
                     help="with --only nrpe-inproc, run check-mc-nrpe --dm broadcast only below this N "
                          "(default 20000)")
+    ap.add_argument("--floors", default="floor-fanout,floor-direct,floor-topic-shaped,floor-direct-shaped",
+                    help="broker floors measured in every round; floor-fanout, the targets' floor, always is "
+                         "(default all four)")
     ap.add_argument("--queue-types", default="classic,quorum",
                     help="collector queue types to measure (default classic,quorum; the soak uses the first)")
     ap.add_argument("--registrations", type=int, default=20000, help="collector benchmark size (default 20000)")
@@ -72,6 +75,7 @@ def parse_args(argv=None):
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.only = set(args.only.split(",")) if args.only else None
     args.queue_types = [q for q in args.queue_types.split(",") if q]
+    args.floors = set(args.floors.split(","))
     if args.soak > 0 and pika is None and not args.compare:
         ap.error("the soak needs python3-pika")
     return args

@@ -290,7 +290,7 @@ class Bench:
 
     def client_config(self, registry_dir):
         s = self.base_sections()
-        s["client"] = {"discovery_method": "broadcast", "discovery_timeout": "2s", "timeout": "120s",
+        s["client"] = {"discovery_method": "broadcast", "discovery_timeout": "2s", "timeout": "1000s",
                        "registry_dir": registry_dir}
         return self.config(f"client-{os.path.basename(registry_dir)}.conf", s)
 
@@ -431,7 +431,7 @@ class Bench:
     # -- scenarios ------------------------------------------------------------
 
     def dt_for(self, n):
-        return self.args.dt or ("1s" if n <= 100 else "2s" if n <= 1000 else "10s" if n <= 10000 else "30s")
+        return self.args.dt or ("1s" if n <= 100 else "2s" if n <= 1000 else "30s" if n <= 10000 else "90s")
 
     FLOORS = (
         ("floor-fanout", ["--mode", "fanout"]),
@@ -443,8 +443,11 @@ class Bench:
 
     def run_floor(self, n, conf):
         for name, args in self.FLOORS:
+            if name != "floor-fanout" and name not in self.args.floors:
+                continue
+            limit = max(120, n // 50)
             r = self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n),
-                            "--timeout", "120s", *args], timeout=200)
+                            "--timeout", f"{limit}s", *args], timeout=limit + 80)
             if r.status != 0:
                 raise BenchError(f"broker-floor ping {args} failed ({r.status}): {r.stderr[-1000:]}{r.stdout}")
             d = json.loads(r.stdout)
@@ -456,7 +459,7 @@ class Bench:
         # Registry discovery must not wait for the discovery timeout: a long
         # one makes any fixed wait show.
         argv += ["--dt", self.dt_for(n) if method == "broadcast" else "30s"]
-        r = self.timed(argv)
+        r = self.timed(argv, timeout=max(300, n // 40))
         try:
             d = json.loads(r.stdout)
         except ValueError:
@@ -472,9 +475,10 @@ class Bench:
         self.record_cpu(scenario, n, r, "simulator")
 
     def run_nrpe(self, scenario, n, conf, command, method, expect):
-        argv = [self.binary("check-mc-nrpe"), "--config", conf, command, "--dm", method, "-t", "300s",
+        limit = max(300, n // 50)
+        argv = [self.binary("check-mc-nrpe"), "--config", conf, command, "--dm", method, "-t", f"{limit}s",
                 "--dt", self.dt_for(n) if method == "broadcast" else "30s"]
-        r = self.timed(argv, timeout=400)
+        r = self.timed(argv, timeout=limit + 100)
         self.record_cpu(scenario, n, r, "simulator")
         first = r.stdout.splitlines()[0] if r.stdout else ""
         m = re.search(r"total=(\d+) ok=(\d+).*checktime=([0-9.]+)", first)
@@ -506,8 +510,8 @@ class Bench:
             only = self.args.only
             tenth = n // 10
             # Warm-up: one of each, not recorded.
-            self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n)])
-            self.timed([self.binary("muster"), "--config", conf, "ping", "--dm", "registry", "--json"])
+            self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n)], timeout=900)
+            self.timed([self.binary("muster"), "--config", conf, "ping", "--dm", "registry", "--json"], timeout=900)
             time.sleep(1)
             self.extra.setdefault("broker", {})[n] = self.broker_memory(limits=True)
             self.extra.setdefault("idle_cpu", {})[n] = self.measure_idle()
