@@ -125,11 +125,11 @@ static int facts_parse_json(json_t *obj, const char *name, const char *buf, size
 
         j = json_loadb(buf, n, 0, &error);
         if (!j) {
-                log_warning("%s:%d: invalid JSON: %s, ignoring file.", name, error.line, error.text);
+                log_warning("%s: invalid JSON at line %d (%s), ignoring.", name, error.line, error.text);
                 return 0;
         }
         if (!json_is_object(j)) {
-                log_warning("%s: not a JSON object, ignoring file.", name);
+                log_warning("%s: not a JSON object, ignoring.", name);
                 return 0;
         }
 
@@ -208,7 +208,7 @@ int facts_load_dir(const char *dir, json_t **ret) {
                 if (r == -ENOENT)
                         continue;
                 if (r == -EFBIG) {
-                        log_warning("%s: larger than %u bytes, ignoring file.", *f, FACT_FILE_MAX);
+                        log_warning("%s: larger than %u bytes, ignoring.", *f, FACT_FILE_MAX);
                         continue;
                 }
                 if (r < 0)
