@@ -32,6 +32,8 @@
 #define EVENT_NODE_EXPIRED             "node-expired"
 #define MSGID_NODE_DEREGISTERED        "46a6603ad7a141779a3e383e36e8e08e"
 #define EVENT_NODE_DEREGISTERED        "node-deregistered"
+#define MSGID_CHECK_STATE_CHANGED      "8237b9531bca4f25808a48d2f3b0fe92"
+#define EVENT_CHECK_STATE_CHANGED      "check-state-changed"
 #define MSGID_REGISTRATION_REJECTED    "2611e149bc9a43cca0a5f9c9995bdfcb"
 #define EVENT_REGISTRATION_REJECTED    "registration-rejected"
 #define MSGID_STATE_WRITE_FAILED       "ad27e7da0ae1414fac8c191785bab010"

@@ -209,6 +209,25 @@ static int parse_reply_to_list(const char *value, void *data, const char **expec
         return 0;
 }
 
+/* [heartbeat] checks: NRPE command names, [A-Za-z0-9_.-], at most 64 of them. */
+static int parse_check_list(const char *value, void *data, const char **expected) {
+        _cleanup_strv_free_ char **l = NULL;
+        *expected = "NRPE command names ([A-Za-z0-9_.-], 1 to 64 bytes), at most 64, separated by spaces";
+        int r = parse_strv(value, &l, expected);
+        if (r < 0)
+                return r;
+        if (strv_length(l) > 64)
+                return -EINVAL;
+        for (char **n = l; n && *n; n++) {
+                size_t len = strlen(*n);
+                if (len == 0 || len > 64 || strspn(*n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != len)
+                        return -EINVAL;
+        }
+        strv_free(*(char ***) data);
+        *(char ***) data = TAKE_PTR(l);
+        return 0;
+}
+
 /* The agents are those of the agent table (lib/agents/). */
 static int parse_agents(const char *value, void *data, const char **expected) {
         static char expected_text[128];
@@ -291,7 +310,11 @@ static const ConfigItem config_items[] = {
         { "collector", "stale_grace",           parse_duration_item,     O(stale_grace_usec) },
         { "collector", "expire_after",          parse_duration_item,     O(expire_after_usec) },
 
+        { "collector", "check_output_refresh",  parse_duration_item,     O(check_output_refresh_usec) },
+
         { "heartbeat", "interval",              parse_duration_positive, O(heartbeat_interval_usec) },
+        { "heartbeat", "checks",                parse_check_list,        O(heartbeat_checks) },
+        { "heartbeat", "check_timeout",         parse_duration_item,     O(heartbeat_check_timeout_usec) },
 };
 #undef O
 
@@ -326,6 +349,7 @@ int config_init(MusterConfig *c) {
                 .sweep_interval_usec = 30 * USEC_PER_SEC,
                 .stale_grace_usec = 30 * USEC_PER_SEC,
                 .heartbeat_interval_usec = 300 * USEC_PER_SEC,
+                .check_output_refresh_usec = 300 * USEC_PER_SEC,
         };
 
         (void) gethostname(host, sizeof host - 1);
@@ -400,6 +424,7 @@ void config_done(MusterConfig *c) {
         free(c->collector_queue_type);
         free(c->collector_control_socket);
         free(c->metrics_address);
+        strv_free(c->heartbeat_checks);
         free(c->error);
         *c = (MusterConfig) {};
 }

@@ -87,6 +87,11 @@ typedef struct MusterConfig {
 
         /* [heartbeat] */
         uint64_t heartbeat_interval_usec;
+        char **heartbeat_checks;         /* NRPE commands run at each beat, results pushed */
+        uint64_t heartbeat_check_timeout_usec; /* 0: half the interval, at most command_timeout */
+
+        /* [collector], pushed checks */
+        uint64_t check_output_refresh_usec; /* rewrite a node's file for its outputs at most this often; 0: only on state changes */
 
         /* The first error config_load() or config_resolve_secrets() met,
          * one line without a final period, for a plugin's status line;

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <sys/stat.h>
 
+#include "checks.h"
 #include "filter.h"
 #include "hashmap.h"
 #include "registry.h"
@@ -205,9 +206,19 @@ int registry_digest(json_t *root, RegistryDigest *ret) {
         content = json_object();
         if (!content)
                 return -ENOMEM;
-        json_object_foreach(root, key, v)
-                if (!is_volatile_key(key) && json_object_set(content, key, v) < 0)
+        json_object_foreach(root, key, v) {
+                if (is_volatile_key(key))
+                        continue;
+                /* Pushed checks: their states, not their outputs and timings,
+                 * which change at every beat (muster(7), PUSHED CHECKS). */
+                if (streq(key, "checks") && json_is_object(v)) {
+                        if (json_object_set_new(content, key, checks_states(v)) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (json_object_set(content, key, v) < 0)
                         return -ENOMEM;
+        }
         text = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         if (!text)
                 return -ENOMEM;
@@ -260,6 +271,11 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
 
 int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
                          bool *ret_new) {
+        return registry_store_full(dirfd, reg, now, seen_at, known, false, ret_new);
+}
+
+int registry_store_full(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
+                        bool rewrite, bool *ret_new) {
         const char *identity = reg->identity;
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *body = NULL;
@@ -276,7 +292,7 @@ int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_
                 return r;
 
         /* Most registrations repeat the last one: then only the mtime moves. */
-        if (digest_equal(known, &incoming)) {
+        if (!rewrite && digest_equal(known, &incoming)) {
                 r = touch_file(dirfd, identity, seen_at);
                 if (r >= 0) {
                         if (ret_new)
@@ -294,7 +310,7 @@ int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_
         if (exists && !S_ISREG(st.st_mode))
                 return -EEXIST;
 
-        if (exists && !known->set) {
+        if (exists && !known->set && !rewrite) {
                 RegistryDigest stored;
                 stored_digest(dirfd, identity, &stored);
                 if (digest_equal(&stored, &incoming)) {

@@ -21,7 +21,8 @@ typedef struct RegistryEntry {
 } RegistryEntry;
 
 /* What a registration says, timestamps aside (msgtime, uptime, received):
- * SHA-256 of its canonical JSON without them. */
+ * SHA-256 of its canonical JSON without them; of its pushed "checks" only
+ * the states count. */
 typedef struct RegistryDigest {
         uint8_t bytes[32];
         bool set;
@@ -76,6 +77,11 @@ int registry_store(int dirfd, const Registration *reg, int64_t now, int64_t seen
  * On success *known is the digest of what the file now holds. */
 int registry_store_known(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
                          bool *ret_new);
+/* The same; rewrite: write the file even when the digest is unchanged (the
+ * collector refreshes a node's pushed check outputs now and then, as the
+ * digest covers the checks' states only). */
+int registry_store_full(int dirfd, const Registration *reg, int64_t now, int64_t seen_at, RegistryDigest *known,
+                        bool rewrite, bool *ret_new);
 
 /* The registry's index: REGISTRY_INDEX_NAME/registry in the state
  * directory, written by the collector (temp file + rename, both inside that

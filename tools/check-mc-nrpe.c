@@ -2,26 +2,31 @@
 /* check-mc-nrpe: run one NRPE command on every matching node and collate
  * the answers into one Nagios result. */
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "client.h"
 #include "log.h"
 #include "nagios.h"
 #include "nrpe.h"
+#include "registry.h"
 #include "util.h"
 
 static CliOptions arg_opts = {};
 static const char *arg_command = NULL;
 static int arg_verbose = 0;
+static bool arg_from_registry = false;
 static NagiosThreshold arg_warning = {}, arg_critical = {};
 static unsigned alarm_seconds = 0;
 
 enum {
         ARG_WARNING = 0x2000,
         ARG_CRITICAL,
+        ARG_FROM_REGISTRY,
 };
 
 static void help(void) {
@@ -34,7 +39,11 @@ static void help(void) {
                "  -V, --version           Print the version\n"
                "  -v, --verbose           Also print each node's output\n"
                "  -w, --warning N|P%%      WARNING when more than N nodes (or P%% of them) are not OK\n"
-               "  -c, --critical N|P%%     CRITICAL when more than N nodes (or P%% of them) are not OK\n\n"
+               "  -c, --critical N|P%%     CRITICAL when more than N nodes (or P%% of them) are not OK\n"
+               "      --from-registry     Collate the results the nodes pushed with their registrations\n"
+               "                          ([heartbeat] checks), from the registry directory, with no\n"
+               "                          broker; a result older than its node's interval plus\n"
+               "                          [collector] stale_grace counts UNKNOWN and is named STALE\n\n"
                "%s\n"
                "Output (exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). Without -w and -c the\n"
                "worst state wins, CRITICAL over WARNING over UNKNOWN; with them, the count of\n"
@@ -81,6 +90,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "verbose", no_argument, NULL, 'v' },
                 { "warning", required_argument, NULL, 'w' },
                 { "critical", required_argument, NULL, 'c' },
+                { "from-registry", no_argument, NULL, ARG_FROM_REGISTRY },
                 CLI_FILTER_OPTIONS,
                 {}
         };
@@ -98,6 +108,10 @@ static int parse_argv(int argc, char *argv[]) {
                         return 0;
                 case 'v':
                         arg_verbose++;
+                        continue;
+                case ARG_FROM_REGISTRY:
+                        arg_from_registry = true;
+                        arg_opts.no_broker = true;
                         continue;
                 case 'w':
                 case 'c':
@@ -130,6 +144,75 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* --from-registry: the stored results, no broker. */
+static int run_from_registry(MusterConfig *config) {
+        _cleanup_(checks_collation_done) ChecksCollation cc = {};
+        NagiosCollation col = {};
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        int64_t now = (int64_t) time(NULL);
+        int r, ret;
+
+        r = checks_collate_registry(config->registry_dir, config->collective, arg_opts.filter, arg_command, now,
+                                    (int64_t) (config->stale_grace_usec / USEC_PER_SEC),
+                                    (int64_t) (config->heartbeat_interval_usec / USEC_PER_SEC), &cc);
+        if (r < 0) {
+                printf("%s: UNKNOWN: cannot read the registry %s: %s\n", arg_command, config->registry_dir,
+                       strerror(-r));
+                return NAGIOS_UNKNOWN;
+        }
+        if (cc.n == 0) {
+                printf("%s: UNKNOWN: No node pushes results of %s to %s\n", arg_command, arg_command,
+                       config->registry_dir);
+                return NAGIOS_UNKNOWN;
+        }
+        for (int i = 0; i < 4; i++) {
+                strv_sort(cc.names[i]);
+                col.names[i] = cc.names[i];
+        }
+        col.replies = cc.n;
+        col.checktime = (double) (now_usec(CLOCK_MONOTONIC) - start) / 1e6;
+        col.warning = arg_warning;
+        col.critical = arg_critical;
+        ret = nagios_collation_print(&col, arg_command, stdout);
+        /* Which of the UNKNOWNs are results too old to trust, and which
+         * nodes (selected by a filter) do not push this check at all. */
+        if (cc.stale) {
+                strv_sort(cc.stale);
+                printf("STALE:");
+                for (char **i = cc.stale; *i; i++)
+                        printf(" %s", *i);
+                printf("\n");
+        }
+        if (cc.not_pushed) {
+                strv_sort(cc.not_pushed);
+                printf("NOT PUSHED:");
+                for (char **i = cc.not_pushed; *i; i++)
+                        printf(" %s", *i);
+                printf("\n");
+        }
+        if (arg_verbose)
+                for (int s = 0; s < 4; s++)
+                        for (char **i = cc.names[s]; i && *i; i++) {
+                                RegistryEntry e = {};
+                                json_t *c = NULL, *o = NULL, *w = NULL;
+                                if (registry_read(config->registry_dir, *i, &e) >= 0 && e.root) {
+                                        c = json_object_get(json_object_get(e.root, "checks"), arg_command);
+                                        o = json_object_get(c, "output");
+                                        w = json_object_get(c, "when");
+                                }
+                                if (strv_contains(cc.not_pushed, *i))
+                                        printf("%s: does not push %s\n", *i, arg_command);
+                                else if (json_is_string(o))
+                                        printf("%s: %s (as of %" PRId64 " s ago%s)\n", *i, json_string_value(o),
+                                               now - (int64_t) json_integer_value(w),
+                                               strv_contains(cc.stale, *i) ? ", stale" : "");
+                                else
+                                        printf("%s: no stored result\n", *i);
+                                registry_entry_done(&e);
+                        }
+        return ret;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_json_ json_t *data = NULL;
         MusterConfig config;
@@ -160,6 +243,14 @@ static int run(int argc, char *argv[]) {
                        "invalid configuration");
                 filter_free(arg_opts.filter);
                 return NAGIOS_UNKNOWN;
+        }
+
+        if (arg_from_registry) {
+                ret = run_from_registry(&config);
+                config_done(&config);
+                filter_free(arg_opts.filter);
+                fflush(stdout);
+                return ret;
         }
 
         alarm_seconds = (unsigned) (config.client_timeout_usec / USEC_PER_SEC) + 2;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "agents/agents.h"
+#include "checks.h"
 #include "cli.h"
 #include "client.h"
 #include "control.h"
@@ -28,6 +29,7 @@ static bool arg_jsonl = false;
 static int arg_progress = -1;   /* -1: when stderr is a terminal and the output is text */
 static bool arg_local = false;
 static bool arg_forget = false;
+static const char *arg_check = NULL;
 static int arg_verbose = 0;
 static bool arg_help = false;
 static const char *arg_nodes = NULL;
@@ -70,6 +72,7 @@ static uint64_t discovery_timeout_shown = 0;
         "                              control socket, no broker involved\n"                               \
         "      --progress, --no-progress  Show discovery and a progress bar on stderr\n"                  \
         "      --forget                With nodes: retire the named nodes through the collector\n"        \
+        "      --check NAME            With nodes: show each node's pushed result of check NAME\n"        \
         "  -v, --verbose               Show more\n"                                                        \
         "  -c, --config PATH           Configuration file\n"                                               \
         "  -h, --help                  Show this help (muster COMMAND --help: the command's)\n"            \
@@ -84,6 +87,7 @@ static void help(void) {
                "  nrpe COMMAND [ARG ...]      Run an NRPE command on every matching node\n"
                "  nodes                       List registered nodes, their age and state\n"
                "  nodes --forget ID ...       Retire nodes for good through the collector\n"
+               "  nodes --check NAME          Show each node's stored result of a pushed check\n"
                "  inventory IDENTITY          Show a node's last registration\n"
                "  help [COMMAND]              Show this help, or a command's\n\n"
                "Options:\n"
@@ -115,10 +119,13 @@ static const struct {
         { "nodes", "muster nodes [OPTIONS]",
           "List the nodes in the registration directory with the age of their last\n"
           "registration and their state (current or stale). Filters select from the\n"
-          "registrations. Options: -j, --json, -c, --config, --registry-dir, the filters.\n", false },
+          "registrations. With --check NAME, also each node's stored result of the pushed\n"
+          "check NAME ([heartbeat] checks): its state (STALE when the node is) and output.\n"
+          "Options: -j, --json, --check, -c, --config, --registry-dir, the filters.\n", false },
         { "inventory", "muster inventory IDENTITY [OPTIONS]",
           "Show the last registration of one node: collective, time, interval, version,\n"
-          "uptime, boot ID, agents, classes and facts. Options: -j, --json, -c, --config,\n"
+          "uptime, boot ID, agents, classes, facts and the results of its pushed checks.\n"
+          "Options: -j, --json, -c, --config,\n"
           "--registry-dir.\n", false },
         { "help", "muster help [COMMAND]", "Show the help, or a command's.\n", false },
 };
@@ -780,8 +787,12 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
                 registry_list_done(&list);
                 return log_oom();
         }
+        if (arg_check && !nrpe_command_name_is_valid(arg_check)) {
+                registry_list_done(&list);
+                return fail(-EINVAL, "Invalid check name \"%s\".", arg_check);
+        }
         if (!arg_json)
-                printf("%-40s %10s  %s\n", "IDENTITY", "AGE", "STATE");
+                printf("%-40s %10s  %-8s%s\n", "IDENTITY", "AGE", "STATE", arg_check ? "  CHECK     OUTPUT" : "");
         for (size_t i = 0; i < list.n; i++) {
                 RegistryEntry *e = &list.entries[i];
                 if (arg_opts.filter && !filter_is_empty(arg_opts.filter)) {
@@ -798,21 +809,41 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
                 int64_t interval = e->interval > 0 ? e->interval : default_interval;
                 bool stale = registry_entry_is_stale(e, now, interval, grace);
                 int64_t age = now - (int64_t) e->mtime.tv_sec;
+                /* --check NAME: the pushed result as stored; a stale node's
+                 * result is too old to trust, as check-mc-nrpe --from-registry says. */
+                json_t *chk = arg_check ? json_object_get(json_object_get(e->root, "checks"), arg_check) : NULL;
+                if (arg_check && !chk)
+                        continue;
+                const char *cstate = chk ? (stale ? "STALE" : nagios_state_name(checks_get_state(
+                                                       json_object_get(e->root, "checks"), arg_check, NULL)))
+                                         : NULL;
+                const char *coutput = chk ? json_string_value(json_object_get(chk, "output")) : NULL;
                 n_stale += stale;
                 n_shown++;
-                if (arg_json)
-                        json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:s, s:b}",
-                                                             "identity", e->identity,
-                                                             "last_seen", (json_int_t) e->mtime.tv_sec,
-                                                             "age", (json_int_t) age,
-                                                             "interval", (json_int_t) interval,
-                                                             "state", stale ? "stale" : "current",
-                                                             "valid", e->registration != NULL));
-                else {
+                if (arg_json) {
+                        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:s, s:b}",
+                                              "identity", e->identity,
+                                              "last_seen", (json_int_t) e->mtime.tv_sec,
+                                              "age", (json_int_t) age,
+                                              "interval", (json_int_t) interval,
+                                              "state", stale ? "stale" : "current",
+                                              "valid", e->registration != NULL);
+                        if (o && chk)
+                                json_object_set_new(o, "check", json_pack("{s:s, s:s, s:s, s:O?, s:O?}",
+                                                                          "name", arg_check, "state", cstate,
+                                                                          "output", strempty(coutput),
+                                                                          "when", json_object_get(chk, "when"),
+                                                                          "perfdata",
+                                                                          json_object_get(chk, "perfdata")));
+                        json_array_append_new(arr, o);
+                } else {
                         char buf[32];
-                        printf("%-40s %10s  %s%s\n", e->identity,
+                        printf("%-40s %10s  %-8s%s", e->identity,
                                format_duration(buf, sizeof buf, (uint64_t) MAX(age, 0) * USEC_PER_SEC),
                                stale ? "stale" : "current", e->registration ? "" : " (unreadable registration)");
+                        if (chk)
+                                printf("  %-8s  %s", cstate, strempty(coutput));
+                        printf("\n");
                 }
         }
         if (arg_json)
@@ -870,6 +901,19 @@ static int verb_inventory(MusterConfig *config, int argc, char *argv[]) {
                 const char *key;
                 json_object_foreach(reg->facts, key, v)
                         printf("      %s => %s\n", key, json_string_value(v));
+                json_t *checks = json_object_get(e.root, "checks");
+                if (json_object_size(checks) > 0) {
+                        /* The states are current as of "Last seen"; the outputs as of
+                         * each check's own time (muster(7), PUSHED CHECKS). */
+                        printf("\n   Checks:\n");
+                        json_object_foreach(checks, key, v) {
+                                json_t *w = json_object_get(v, "when");
+                                printf("      %-20s %-8s %s (ran %" PRId64 " s ago)\n", key,
+                                       nagios_state_name(checks_get_state(checks, key, NULL)),
+                                       strempty(json_string_value(json_object_get(v, "output"))),
+                                       (int64_t) time(NULL) - (int64_t) json_integer_value(w));
+                        }
+                }
         }
         registry_entry_done(&e);
         return 0;
@@ -921,6 +965,7 @@ static int run(int argc, char *argv[]) {
                 ARG_BATCH_SLEEP,
                 ARG_DISPLAY,
                 ARG_FORGET,
+                ARG_CHECK,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -932,6 +977,7 @@ static int run(int argc, char *argv[]) {
                 { "progress", no_argument, NULL, ARG_PROGRESS },
                 { "no-progress", no_argument, NULL, ARG_NO_PROGRESS },
                 { "forget", no_argument, NULL, ARG_FORGET },
+                { "check", required_argument, NULL, ARG_CHECK },
                 { "config", required_argument, NULL, 'c' },
                 { "nodes", required_argument, NULL, ARG_NODES },
                 { "limit", required_argument, NULL, ARG_LIMIT },
@@ -994,6 +1040,9 @@ static int run(int argc, char *argv[]) {
                         continue;
                 case ARG_FORGET:
                         arg_forget = true;
+                        continue;
+                case ARG_CHECK:
+                        arg_check = optarg;
                         continue;
                 case ARG_NODES:
                         arg_nodes = optarg;

@@ -15,6 +15,7 @@
 
 #include "amqp-session.h"
 #include "catalog-ids.h"
+#include "checks.h"
 #include "config.h"
 #include "control.h"
 #include "credentials.h"
@@ -55,6 +56,15 @@ typedef struct Node {
         int64_t interval;
         bool stale;
         RegistryDigest digest; /* of the stored file, so repeats need no read */
+        /* Pushed checks (muster(7), PUSHED CHECKS): the latest state and
+         * time of each, from every registration; the file holds the states
+         * always and the outputs as of checks_written_at. */
+        char **check_names;
+        int8_t *check_states;
+        int64_t *check_when;
+        size_t n_checks;
+        int64_t checks_written_at;
+        ChecksFileKey key;     /* of the file as last written, for the check index */
 } Node;
 
 /* A delivery we could not write yet: kept, unacked, in order. */
@@ -100,6 +110,12 @@ typedef struct Manager {
         uint64_t received, written, touched, rejected[_REJECT_MAX];
         uint32_t per_second[60];
         int64_t per_second_at[60];
+
+        /* The check-state index (checks.h): rewritten shortly after a state changes. */
+        bool checks_index_dirty;
+        sd_event_source *checks_index_source;
+        uint64_t checks_index_delay;   /* grows with the time a write takes */
+        uint64_t check_state_changes;
 
         Control *control;
         MetricsServer *metrics;
@@ -195,6 +211,7 @@ static void node_event(Manager *m, const char *msgid, const char *event, int lev
 }
 
 static void node_free(void *p);
+static void manager_checks_index_changed(Manager *m);
 
 /* Remove a node: its file and its entry. Returns 1 when there was either,
  * 0 when the node was unknown, or a negative errno when the file could not
@@ -215,6 +232,8 @@ static int manager_remove_node(Manager *m, const char *identity) {
                 return had_file;
         if (n->stale)
                 m->n_stale--;
+        if (n->n_checks > 0)
+                manager_checks_index_changed(m);
         node_free(n);
         return 1;
 }
@@ -243,6 +262,85 @@ static char *raw_identity(const void *body, size_t size) {
         if (!json_is_string(v))
                 return NULL;
         return strndup(json_string_value(v), MIN(json_string_length(v), (size_t) 1024));
+}
+
+static const char *state_name(int s) {
+        static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+        return s >= 0 && s <= 3 ? names[s] : "NONE";
+}
+
+/* Take a registration's pushed checks into the node: log each state that
+ * changed (once per change: the node's previous state is remembered, also
+ * across restarts, from its file), and mark the index for rewriting. */
+static void manager_update_checks(Manager *m, const char *identity, Node *n, json_t *checks) {
+        size_t k = json_object_size(checks);
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ int8_t *states = NULL;
+        _cleanup_free_ int64_t *when = NULL;
+        bool changed = k != n->n_checks;
+        const char *name;
+        json_t *v;
+        size_t i = 0;
+
+        if (k > 0) {
+                names = calloc(k + 1, sizeof *names);
+                states = calloc(k, sizeof *states);
+                when = calloc(k, sizeof *when);
+                if (!names || !states || !when) {
+                        log_oom();
+                        return;
+                }
+        }
+        json_object_foreach(checks, name, v) {
+                int64_t w = 0;
+                int state = checks_get_state(checks, name, &w), previous = -1;
+                names[i] = strdup(name);
+                if (!names[i]) {
+                        log_oom();
+                        return;
+                }
+                states[i] = (int8_t) state;
+                when[i] = w;
+                for (size_t j = 0; j < n->n_checks; j++)
+                        if (streq(n->check_names[j], name)) {
+                                previous = n->check_states[j];
+                                break;
+                        }
+                if (previous != state) {
+                        changed = true;
+                        /* A check seen first is news only when it is not OK. */
+                        if (previous >= 0 || state != 0) {
+                                json_t *o = json_object_get(v, "output");
+                                m->check_state_changes++;
+                                log_struct(state == 0 ? LOG_NOTICE : LOG_WARNING, 0, MSGID_CHECK_STATE_CHANGED,
+                                           KV("MUSTER_EVENT", EVENT_CHECK_STATE_CHANGED,
+                                              "MUSTER_IDENTITY", identity,
+                                              "MUSTER_COLLECTIVE", m->config.collective,
+                                              "MUSTER_CHECK", name,
+                                              "MUSTER_STATE", state_name(state),
+                                              "MUSTER_PREVIOUS_STATE", state_name(previous),
+                                              "MUSTER_OUTPUT", json_string_value(o)),
+                                           "Check %s on %s is now %s (was %s): %s", name, identity,
+                                           state_name(state), state_name(previous), strempty(json_string_value(o)));
+                        }
+                }
+                i++;
+        }
+        if (!changed)
+                for (size_t j = 0; j < k; j++)
+                        if (!streq(names[j], n->check_names[j])) {
+                                changed = true;
+                                break;
+                        }
+        strv_free(n->check_names);
+        free(n->check_states);
+        free(n->check_when);
+        n->check_names = TAKE_PTR(names);
+        n->check_states = TAKE_PTR(states);
+        n->check_when = TAKE_PTR(when);
+        n->n_checks = k;
+        if (changed)
+                manager_checks_index_changed(m);
 }
 
 /* Validate and store one registration. Returns 0 when it was handled
@@ -281,6 +379,10 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
                 _cleanup_free_ char *id = raw_identity(body, size);
                 bool bad_id = strstr(err, "\"identity\"") != NULL;
                 manager_reject(m, tag, bad_id ? REJECT_INVALID_IDENTITY : REJECT_MALFORMED, id, err);
+                return 0;
+        }
+        if (checks_validate(json_object_get(reg->root, "checks"), err) < 0) {
+                manager_reject(m, tag, REJECT_MALFORMED, reg->identity, err);
                 return 0;
         }
         if (!streq(signer, "psk") && !streq(signer, reg->identity)) {
@@ -331,7 +433,12 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         }
 
         RegistryDigest digest = n ? n->digest : (RegistryDigest) {};
-        r = registry_store_known(m->dirfd, reg, now, MIN(reg->msgtime, now), &digest, &is_new);
+        json_t *checks = json_object_get(reg->root, "checks");
+        /* The digest covers the checks' states only: the outputs in the
+         * file are refreshed every check_output_refresh, not at every beat. */
+        bool refresh = n && json_object_size(checks) > 0 && m->config.check_output_refresh_usec > 0 &&
+                       now - n->checks_written_at >= (int64_t) (m->config.check_output_refresh_usec / USEC_PER_SEC);
+        r = registry_store_full(m->dirfd, reg, now, MIN(reg->msgtime, now), &digest, refresh, &is_new);
         if (r < 0 && !write_error_is_global(m, r)) {
                 /* This node's path alone (a directory, a symlink, an immutable
                  * file in its place): reject this one and go on with the fleet. */
@@ -367,6 +474,14 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         n->last_seen = reg->msgtime;
         n->interval = reg->interval;
         n->digest = digest;
+        if (r > 0) {
+                n->checks_written_at = now;
+                /* A new file: the index must name it, or readers read the file. */
+                (void) checks_file_key(m->dirfd, reg->identity, &n->key, NULL, NULL);
+                manager_checks_index_changed(m);
+        }
+        if (checks || n->n_checks > 0)
+                manager_update_checks(m, reg->identity, n, checks);
         return 0;
 }
 
@@ -708,14 +823,109 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Every node's check states in one file, for check-mc-nrpe --from-registry. */
+static int manager_write_checks_index(Manager *m) {
+        ChecksIndexWriter *w = NULL;
+        const char *id;
+        void *v;
+        size_t i = 0;
+        int r;
+
+        m->checks_index_dirty = false;
+        r = checks_index_writer_new(m->dirfd, &w);
+        if (r < 0)
+                goto fail;
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        while (hashmap_iterate(m->nodes, &i, &id, &v)) {
+                Node *n = v;
+                /* Every node, so that a reader knows its file needs no reading. */
+                r = checks_index_writer_add(w, id, &n->key, n->interval, n->check_names, n->check_states,
+                                            n->n_checks);
+                if (r < 0)
+                        goto fail;
+        }
+        r = checks_index_writer_commit(w);
+        checks_index_writer_free(w);
+        if (r < 0)
+                goto fail_logged;
+        /* A large fleet's index takes a while: spend at most 5 % on it. */
+        m->checks_index_delay = MAX(USEC_PER_SEC, 20 * (now_usec(CLOCK_MONOTONIC) - start));
+        return 0;
+fail:
+        checks_index_writer_free(w);
+fail_logged:
+        m->checks_index_dirty = true;
+        if (ratelimit_below(&m->error_ratelimit, NULL))
+                log_warning_errno(r, "Failed to write the check index %s/%s: %m, retrying.", m->config.state_dir,
+                                  CHECKS_INDEX_NAME);
+        return r;
+}
+
+static int on_checks_index(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        if (manager_write_checks_index(m) < 0)
+                (void) event_source_rearm(s, 5 * USEC_PER_SEC);
+        else
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        return 0;
+}
+
+/* At most one rewrite a second, however many states change in it. */
+static void manager_checks_index_changed(Manager *m) {
+        m->checks_index_dirty = true;
+        if (!m->event)
+                return;
+        if (m->checks_index_source) {
+                int enabled = SD_EVENT_OFF;
+                (void) sd_event_source_get_enabled(m->checks_index_source, &enabled);
+                if (enabled == SD_EVENT_OFF)
+                        (void) event_source_rearm(m->checks_index_source, MAX(m->checks_index_delay, USEC_PER_SEC));
+                return;
+        }
+        (void) sd_event_add_time_relative(m->event, &m->checks_index_source, CLOCK_MONOTONIC,
+                                          MAX(m->checks_index_delay, USEC_PER_SEC), 0, on_checks_index, m);
+}
+
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_update_status(userdata);
         (void) event_source_rearm(s, 10 * USEC_PER_SEC);
         return 0;
 }
 
+/* The states in a stored file: what the collector remembers across restarts. */
+static int node_load_checks(Node *n, json_t *root) {
+        json_t *checks = json_object_get(root, "checks"), *received = json_object_get(root, "received");
+        size_t k = json_object_size(checks), i = 0;
+        const char *name;
+        json_t *v;
+
+        if (k == 0 || checks_validate(checks, (char[MESSAGE_ERROR_MAX]) {}) < 0)
+                return 0;
+        n->check_names = calloc(k + 1, sizeof *n->check_names);
+        n->check_states = calloc(k, sizeof *n->check_states);
+        n->check_when = calloc(k, sizeof *n->check_when);
+        if (!n->check_names || !n->check_states || !n->check_when)
+                return -ENOMEM;
+        json_object_foreach(checks, name, v) {
+                n->check_names[i] = strdup(name);
+                if (!n->check_names[i])
+                        return -ENOMEM;
+                n->check_states[i] = (int8_t) checks_get_state(checks, name, &n->check_when[i]);
+                i++;
+        }
+        n->n_checks = k;
+        n->checks_written_at = json_is_integer(received) ? (int64_t) json_integer_value(received) : 0;
+        return 0;
+}
+
+typedef struct LoadState {
+        Hashmap *nodes;
+        int dirfd;
+} LoadState;
+
 static int load_entry(RegistryEntry *e, void *userdata) {
-        Hashmap *nodes = userdata;
+        LoadState *lm = userdata;
+        Hashmap *nodes = lm->nodes;
         Node *n = calloc(1, sizeof *n);
         int r;
 
@@ -728,6 +938,11 @@ static int load_entry(RegistryEntry *e, void *userdata) {
         n->interval = e->interval;
         if (e->root)
                 (void) registry_digest(e->root, &n->digest);
+        (void) checks_file_key(lm->dirfd, e->identity, &n->key, NULL, NULL);
+        if (e->registration && node_load_checks(n, e->root) < 0) {
+                registry_entry_done(e);
+                return -ENOMEM;
+        }
         registry_entry_done(e);
         return 0;
 }
@@ -750,7 +965,7 @@ static int manager_open_state(Manager *m, const char *dir) {
         if (!nodes)
                 return log_oom();
         /* One file at a time: a large fleet's state is never all in memory. */
-        r = registry_foreach(dir, true, load_entry, nodes);
+        r = registry_foreach(dir, true, load_entry, &(LoadState) { .nodes = nodes, .dirfd = fd });
         if (r < 0) {
                 hashmap_free(nodes, node_free);
                 if (r == -ENOMEM)
@@ -764,6 +979,7 @@ static int manager_open_state(Manager *m, const char *dir) {
                 (void) close(m->dirfd);
         m->dirfd = TAKE_FD(fd);
         log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), dir);
+        manager_checks_index_changed(m);
         /* Nodes that went quiet while we were away are reported at the first sweep. */
         return 0;
 }
@@ -942,6 +1158,40 @@ static void on_control(ControlConnection *cc, const char *verb, json_t *msg, voi
                 (void) control_connection_send(cc, s, strlen(s));
 }
 
+/* Pushed checks: the latest state of each and how old it is. */
+static void render_check_metrics(Manager *m, FILE *f) {
+        int64_t now = (int64_t) time(NULL);
+        const char *id;
+        void *v;
+        size_t i;
+
+        fprintf(f, "# HELP muster_check_state Latest state of each pushed check (0 OK, 1 WARNING, 2 CRITICAL, "
+                   "3 UNKNOWN).\n"
+                   "# TYPE muster_check_state gauge\n");
+        for (i = 0; hashmap_iterate(m->nodes, &i, &id, &v);) {
+                Node *n = v;
+                for (size_t k = 0; k < n->n_checks; k++) {
+                        fputs("muster_check_state{identity=\"", f);
+                        metrics_label_escape(f, id);
+                        fprintf(f, "\",check=\"%s\"} %d\n", n->check_names[k], n->check_states[k]);
+                }
+        }
+        fprintf(f, "# HELP muster_check_age_seconds Seconds since each pushed check last ran on its node.\n"
+                   "# TYPE muster_check_age_seconds gauge\n");
+        for (i = 0; hashmap_iterate(m->nodes, &i, &id, &v);) {
+                Node *n = v;
+                for (size_t k = 0; k < n->n_checks; k++) {
+                        fputs("muster_check_age_seconds{identity=\"", f);
+                        metrics_label_escape(f, id);
+                        fprintf(f, "\",check=\"%s\"} %" PRId64 "\n", n->check_names[k],
+                                MAX(now - n->check_when[k], (int64_t) 0));
+                }
+        }
+        fprintf(f, "# HELP muster_check_state_changes_total Pushed check state changes logged.\n"
+                   "# TYPE muster_check_state_changes_total counter\n"
+                   "muster_check_state_changes_total %" PRIu64 "\n", m->check_state_changes);
+}
+
 static void render_metrics(FILE *f, void *userdata) {
         Manager *m = userdata;
         const char *id;
@@ -981,10 +1231,17 @@ static void render_metrics(FILE *f, void *userdata) {
                 metrics_label_escape(f, id);
                 fprintf(f, "\"} %" PRId64 "\n", ((Node *) v)->last_seen);
         }
+        render_check_metrics(m, f);
 }
 
 static void node_free(void *p) {
-        free(p);
+        Node *n = p;
+        if (!n)
+                return;
+        strv_free(n->check_names);
+        free(n->check_states);
+        free(n->check_when);
+        free(n);
 }
 
 static Manager *manager_free(Manager *m) {
@@ -996,6 +1253,9 @@ static Manager *manager_free(Manager *m) {
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
         m->retry_source = sd_event_source_disable_unref(m->retry_source);
         m->status_source = sd_event_source_disable_unref(m->status_source);
+        if (m->checks_index_dirty && m->dirfd >= 0)
+                (void) manager_write_checks_index(m);
+        m->checks_index_source = sd_event_source_disable_unref(m->checks_index_source);
         control_free(m->control);
         metrics_server_free(m->metrics);
         sd_event_unref(m->event);
@@ -1061,6 +1321,9 @@ static int manager_new(Manager **ret) {
                         return log_error_errno(r, "Failed to serve metrics on %s: %m",
                                                mfd >= 0 ? "the passed socket" : m->config.metrics_address);
         }
+        /* The index follows the files as loaded (a node's checks may have
+         * changed, or gone, while the collector was away). */
+        (void) manager_write_checks_index(m);
         *ret = TAKE_PTR(m);
         return 0;
 }

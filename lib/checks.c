@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checks.h"
+#include "client.h"
+#include "hashmap.h"
+#include "registry.h"
+#include "nrpe.h"
+#include "util.h"
+
+#define CHECKS_INDEX_HEADER "muster-checks 1\n"
+#define CHECKS_INDEX_MAX (UINT64_C(1) << 30)
+
+/* At most max bytes of s, not cutting a UTF-8 sequence. */
+static json_t *string_cut(const char *s, size_t max) {
+        size_t n = strlen(s ?: "");
+        if (n > max) {
+                n = max;
+                while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+                        n--;
+        }
+        _cleanup_free_ char *clean = utf8_sanitize(s ?: "", n);
+        return clean ? json_string(clean) : NULL;
+}
+
+json_t *check_result_build(int state, const char *output, const char *perfdata, uint64_t duration_usec,
+                           int64_t when) {
+        json_t *o = string_cut(output, CHECK_OUTPUT_MAX), *p = string_cut(perfdata, CHECK_OUTPUT_MAX);
+        if (!o || !p) {
+                json_decref(o);
+                json_decref(p);
+                return NULL;
+        }
+        return json_pack("{s:i, s:o, s:o, s:I, s:I}", "state", state < 0 || state > 3 ? 3 : state, "output", o,
+                         "perfdata", p, "duration_usec", (json_int_t) MIN(duration_usec, (uint64_t) INT64_MAX),
+                         "when", (json_int_t) when);
+}
+
+_printf_(2, 3) static int fail(char *err, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, MESSAGE_ERROR_MAX, fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+int checks_validate(json_t *checks, char err[static MESSAGE_ERROR_MAX]) {
+        const char *name;
+        json_t *v;
+
+        if (!checks)
+                return 0;
+        if (!json_is_object(checks))
+                return fail(err, "field \"checks\" must be an object");
+        if (json_object_size(checks) > CHECKS_MAX)
+                return fail(err, "field \"checks\" has more than 64 entries");
+        json_object_foreach(checks, name, v) {
+                json_t *s, *o, *p, *d, *w;
+                if (!nrpe_command_name_is_valid(name))
+                        return fail(err, "check name \"%.64s\" is not a valid NRPE command name", name);
+                if (!json_is_object(v))
+                        return fail(err, "check \"%.64s\" must be an object", name);
+                s = json_object_get(v, "state");
+                o = json_object_get(v, "output");
+                p = json_object_get(v, "perfdata");
+                d = json_object_get(v, "duration_usec");
+                w = json_object_get(v, "when");
+                if (!json_is_integer(s) || json_integer_value(s) < 0 || json_integer_value(s) > 3)
+                        return fail(err, "check \"%.64s\": \"state\" must be 0 to 3", name);
+                if ((o && !json_is_string(o)) || (p && !json_is_string(p)))
+                        return fail(err, "check \"%.64s\": \"output\" and \"perfdata\" must be strings", name);
+                if ((o && json_string_length(o) > CHECK_OUTPUT_MAX) || (p && json_string_length(p) > CHECK_OUTPUT_MAX))
+                        return fail(err, "check \"%.64s\": output or perfdata longer than 1024 bytes", name);
+                if ((d && (!json_is_integer(d) || json_integer_value(d) < 0)) ||
+                    !json_is_integer(w) || json_integer_value(w) < 0)
+                        return fail(err, "check \"%.64s\": \"when\" and \"duration_usec\" must be non-negative integers",
+                                    name);
+        }
+        return 0;
+}
+
+json_t *checks_states(json_t *checks) {
+        json_t *states = json_object(), *v;
+        const char *name;
+
+        if (!states)
+                return NULL;
+        json_object_foreach(checks, name, v) {
+                json_t *s = json_object_get(v, "state");
+                if (json_object_set_new(states, name, json_integer(json_is_integer(s) ? json_integer_value(s) : 3)) < 0) {
+                        json_decref(states);
+                        return NULL;
+                }
+        }
+        return states;
+}
+
+int checks_get_state(json_t *checks, const char *name, int64_t *ret_when) {
+        json_t *c = json_object_get(checks, name), *s, *w;
+        if (!json_is_object(c))
+                return -ENOENT;
+        s = json_object_get(c, "state");
+        w = json_object_get(c, "when");
+        if (ret_when)
+                *ret_when = json_is_integer(w) ? (int64_t) json_integer_value(w) : 0;
+        return json_is_integer(s) && json_integer_value(s) >= 0 && json_integer_value(s) <= 3 ?
+                       (int) json_integer_value(s) : 3;
+}
+
+void checks_index_done(ChecksIndex *x) {
+        free(x->nodes);
+        free(x->buf);
+        *x = (ChecksIndex) {};
+}
+
+int checks_index_read(int dirfd, ChecksIndex *ret) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ ChecksIndexNode *nodes = NULL;
+        size_t n = 0, alloc = 0, size = 0;
+        struct stat st;
+
+        fd = openat(dirfd, CHECKS_INDEX_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size > CHECKS_INDEX_MAX)
+                return -EBADMSG;
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (size < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + size, (size_t) st.st_size - size);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        buf[size] = '\0';
+        if (!startswith(buf, CHECKS_INDEX_HEADER))
+                return -EBADMSG;
+        for (char *p = buf + strlen(CHECKS_INDEX_HEADER), *eol; *p; p = eol + 1) {
+                char *sp1, *sp2, *end;
+                (void) sp2;
+                eol = strchr(p, '\n');
+                if (!eol)
+                        return -EBADMSG; /* written atomically: a line always ends */
+                *eol = '\0';
+                sp1 = strchr(p, ' ');
+                if (!sp1)
+                        return -EBADMSG;
+                *sp1 = '\0';
+                ChecksFileKey key;
+                unsigned long long ino, bnsec;
+                long long bsec, interval;
+                int consumed = 0;
+                if (sscanf(sp1 + 1, "%llu.%lld.%llu %lld%n", &ino, &bsec, &bnsec, &interval, &consumed) != 4 ||
+                    interval < 0 || bnsec >= 1000000000ULL)
+                        return -EBADMSG;
+                key = (ChecksFileKey) { .ino = ino, .btime_sec = bsec, .btime_nsec = (uint32_t) bnsec };
+                end = sp1 + 1 + consumed;
+                if (*end != ' ' && *end != '\0')
+                        return -EBADMSG;
+                sp2 = *end == ' ' ? end + 1 : end;
+                if (GREEDY_REALLOC(nodes, alloc, n + 1) < 0)
+                        return -ENOMEM;
+                nodes[n++] = (ChecksIndexNode) { .identity = p, .key = key, .interval = interval, .states = sp2 };
+        }
+        *ret = (ChecksIndex) { .nodes = TAKE_PTR(nodes), .n = n, .buf = TAKE_PTR(buf) };
+        return 0;
+}
+
+int checks_index_state(const ChecksIndexNode *n, const char *name) {
+        size_t len = strlen(name);
+        for (const char *p = n->states; p && *p;) {
+                const char *sp = strchrnul(p, ' ');
+                if ((size_t) (sp - p) == len + 2 && strncmp(p, name, len) == 0 && p[len] == '=' && p[len + 1] >= '0' &&
+                    p[len + 1] <= '3')
+                        return p[len + 1] - '0';
+                p = *sp ? sp + 1 : sp;
+        }
+        return -ENOENT;
+}
+
+struct ChecksIndexWriter {
+        int dirfd;
+        FILE *f;
+        char tmp[64];
+};
+
+ChecksIndexWriter *checks_index_writer_free(ChecksIndexWriter *w) {
+        if (!w)
+                return NULL;
+        if (w->f) {
+                fclose(w->f);
+                (void) unlinkat(w->dirfd, w->tmp, 0);
+        }
+        free(w);
+        return NULL;
+}
+
+int checks_index_writer_new(int dirfd, ChecksIndexWriter **ret) {
+        static uint64_t counter = 0;
+        ChecksIndexWriter *w = calloc(1, sizeof *w);
+        int fd;
+
+        if (!w)
+                return -ENOMEM;
+        w->dirfd = dirfd;
+        snprintf(w->tmp, sizeof w->tmp, ".#checks.%u.%" PRIu64, (unsigned) getpid(), ++counter);
+        fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+        if (fd < 0) {
+                int r = -errno;
+                free(w);
+                return r;
+        }
+        w->f = fdopen(fd, "we");
+        if (!w->f) {
+                int r = -errno;
+                close(fd);
+                (void) unlinkat(dirfd, w->tmp, 0);
+                free(w);
+                return r;
+        }
+        fputs(CHECKS_INDEX_HEADER, w->f);
+        *ret = w;
+        return 0;
+}
+
+int checks_file_key(int dirfd, const char *name, ChecksFileKey *ret_key, int64_t *ret_mtime, bool *ret_regular) {
+        struct statx sx;
+        if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+                  STATX_TYPE | STATX_INO | STATX_MTIME | STATX_BTIME, &sx) < 0)
+                return -errno;
+        *ret_key = (ChecksFileKey) {
+                .ino = sx.stx_ino,
+                .btime_sec = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec : 0,
+                .btime_nsec = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_nsec : 0,
+        };
+        if (ret_mtime)
+                *ret_mtime = sx.stx_mtime.tv_sec;
+        if (ret_regular)
+                *ret_regular = S_ISREG(sx.stx_mode);
+        return 0;
+}
+
+static bool key_equal(const ChecksFileKey *a, const ChecksFileKey *b) {
+        return a->ino == b->ino && a->btime_sec == b->btime_sec && a->btime_nsec == b->btime_nsec;
+}
+
+int checks_index_writer_add(ChecksIndexWriter *w, const char *identity, const ChecksFileKey *key, int64_t interval,
+                            char *const *names, const int8_t *states, size_t n) {
+        fprintf(w->f, "%s %" PRIu64 ".%" PRId64 ".%" PRIu32 " %" PRId64, identity, key->ino, key->btime_sec,
+                key->btime_nsec, interval);
+        for (size_t i = 0; i < n; i++)
+                fprintf(w->f, " %s=%d", names[i], states[i]);
+        fputc('\n', w->f);
+        return ferror(w->f) ? -EIO : 0;
+}
+
+int checks_index_writer_commit(ChecksIndexWriter *w) {
+        FILE *f = TAKE_PTR(w->f);
+        int r = 0;
+
+        if (fflush(f) != 0 || ferror(f))
+                r = errno > 0 ? -errno : -EIO;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        if (r == 0 && renameat(w->dirfd, w->tmp, w->dirfd, CHECKS_INDEX_NAME) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(w->dirfd, w->tmp, 0);
+        return r;
+}
+
+void checks_collation_done(ChecksCollation *c) {
+        for (size_t i = 0; i < 4; i++)
+                strv_free(c->names[i]);
+        strv_free(c->stale);
+        strv_free(c->not_pushed);
+        *c = (ChecksCollation) {};
+}
+
+static int collate_one(ChecksCollation *c, const char *identity, int state, bool stale) {
+        if (stale) {
+                state = 3;
+                if (strv_extend(&c->stale, identity) < 0)
+                        return -ENOMEM;
+        }
+        if (strv_extend(&c->names[state], identity) < 0)
+                return -ENOMEM;
+        c->n++;
+        return 0;
+}
+
+static void hashmap_freep(Hashmap **h) {
+        hashmap_free(*h, NULL);
+}
+
+int checks_collate_registry(const char *dir, const char *collective, const Filter *filter, const char *check,
+                            int64_t now, int64_t grace, int64_t default_interval, ChecksCollation *ret) {
+        _cleanup_(checks_collation_done) ChecksCollation c = {};
+        _cleanup_(checks_index_done) ChecksIndex x = {};
+        _cleanup_(hashmap_freep) Hashmap *only = NULL, *index = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_strv_free_ char **ids = NULL;
+        struct dirent *de;
+        int r;
+
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        if (filter && !filter_is_empty(filter)) {
+                /* The stored facts and classes, as registry discovery reads them. */
+                r = client_registry_discover(dir, collective, filter, &ids, NULL);
+                if (r < 0)
+                        return r;
+                only = hashmap_new();
+                if (!only)
+                        return -ENOMEM;
+                for (char **i = ids; i && *i; i++)
+                        if (hashmap_put(only, *i, *i) < 0)
+                                return -ENOMEM;
+        }
+
+        r = checks_index_read(dirfd(d), &x);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0) {
+                c.used_index = true;
+                index = hashmap_new();
+                if (!index)
+                        return -ENOMEM;
+                for (size_t i = 0; i < x.n; i++)
+                        if (hashmap_put(index, x.nodes[i].identity, &x.nodes[i]) < 0)
+                                return -ENOMEM;
+        }
+
+        while ((errno = 0, de = readdir(d))) {
+                ChecksFileKey key;
+                int64_t mtime, interval;
+                bool regular;
+                int state;
+
+                if (de->d_name[0] == '.' || !identity_is_valid(de->d_name))
+                        continue;
+                if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+                        continue;
+                if (only && !hashmap_get(only, de->d_name))
+                        continue;
+                if (checks_file_key(dirfd(d), de->d_name, &key, &mtime, &regular) < 0 || !regular)
+                        continue; /* removed meanwhile */
+                ChecksIndexNode *n = index ? hashmap_get(index, de->d_name) : NULL;
+                if (n && key_equal(&n->key, &key)) {
+                        state = checks_index_state(n, check);
+                        interval = n->interval;
+                } else {
+                        /* Newer than the index (or no index): the file itself. */
+                        RegistryEntry e = {};
+                        c.n_read++;
+                        if (registry_read(dir, de->d_name, &e) < 0)
+                                continue;
+                        if (!e.registration || (collective && !streq(e.registration->collective, collective))) {
+                                registry_entry_done(&e);
+                                continue;
+                        }
+                        state = checks_get_state(json_object_get(e.root, "checks"), check, NULL);
+                        interval = e.interval;
+                        mtime = e.mtime.tv_sec;
+                        registry_entry_done(&e);
+                }
+                if (interval <= 0)
+                        interval = default_interval;
+                if (state < 0) {
+                        /* Selected by a filter, but this node does not push the check. */
+                        if (only && (strv_extend(&c.not_pushed, de->d_name) < 0 ||
+                                     collate_one(&c, de->d_name, 3, false) < 0))
+                                return -ENOMEM;
+                        continue;
+                }
+                /* The file's mtime is when the node last registered, and so
+                 * when this result was last confirmed (check_mcollective's test). */
+                if (collate_one(&c, de->d_name, state, now - mtime > interval + grace) < 0)
+                        return -ENOMEM;
+        }
+        if (errno > 0)
+                return -errno;
+        *ret = c;
+        c = (ChecksCollation) {};
+        return 0;
+}
