@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Pushed checks, their cost (muster(7), PUSHED CHECKS):
+
+1. The collector's rate for repeat registrations whose 5 checks' outputs
+   change at every beat (states unchanged), against the same registrations
+   without checks (the baseline), in the same run: COUNT signed
+   registrations of COUNT nodes are preloaded into the collector's queue
+   twice, the first time to create the files, then as repeats (later
+   msgtime, new outputs), and the real muster-collector is started; the rate
+   is from READY=1 until the last one is stored (its control socket).
+2. check-mc-nrpe CHECK --from-registry over FILES nodes, against
+   check_mcollective on the same directory: the files are written in the
+   collector's format, then a real muster-collector loads them (and writes
+   its check index) before the timings.
+
+    bench/pushed-checks.py --build build --rounds 2
+
+Starts its own RabbitMQ node (tests/integration/harness.py) and stops every
+process it started."""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SOURCE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
+from harness import Broker  # noqa: E402
+from fleet import NotifySocket, write_config  # noqa: E402
+
+try:
+    import pika
+except ImportError:
+    sys.exit("python3-pika is needed")
+
+COLLECTIVE = "bench"
+CHECKS = ("check_disk", "check_load", "check_mem", "check_ntp", "check_procs")
+
+
+def binary(build, name):
+    for sub in ("tools", "daemons", "bench"):
+        p = os.path.join(build, sub, name)
+        if os.path.exists(p):
+            return p
+    sys.exit(f"{name} not found in {build}")
+
+
+def checks(beat, rnd):
+    """5 results, all OK, whose output and perfdata change at every beat."""
+    now = int(time.time())
+    out = {}
+    for c in CHECKS:
+        v = rnd.randrange(1, 10**6)
+        out[c] = {"state": 0, "output": f"{c.upper()[6:]} OK - value {v} at beat {beat}",
+                  "perfdata": f"v={v};800000;900000;0", "duration_usec": rnd.randrange(1000, 90000), "when": now}
+    return out
+
+
+def registration(identity, i, msgtime, beat, with_checks, rnd):
+    reg = {"protocol": "muster:registration:1", "identity": identity, "collective": COLLECTIVE,
+           "msgtime": msgtime, "interval": 300,
+           "facts": {"group": str(i % 10), "role": "web" if i % 3 else "db", "os": "debian"},
+           "classes": ["sim", "web" if i % 3 else "db"], "agents": ["discovery", "rpcutil", "nrpe"],
+           "boot_id": "00000000-0000-4000-8000-000000000000", "uptime": 3600 + beat, "version": "bench"}
+    if with_checks:
+        reg["checks"] = checks(beat, rnd)
+    return reg
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.tmp = tempfile.mkdtemp(prefix="muster-pushed-", dir="/var/tmp")
+        self.psk = os.path.join(self.tmp, "psk")
+        with open(self.psk, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        with open(self.psk, "rb") as f:
+            self.key = f.read().rstrip(b"\n")
+        self.broker = None
+        self.procs = []
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.broker:
+            self.broker.stop()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def config(self, name, state_dir, control):
+        path = os.path.join(self.tmp, name)
+        write_config(path, {
+            "main": {"collective": COLLECTIVE, "log_level": "notice", "log_target": "console"},
+            "broker": {"url": self.broker.url, "connect_timeout": "5s"},
+            "security": {"psk_file": self.psk},
+            "client": {"registry_dir": state_dir},
+            "collector": {"name": name.replace(".conf", ""), "state_dir": state_dir, "control_socket": control,
+                          "sweep_interval": "300s"},
+        })
+        return path
+
+    def preload(self, queue, regs):
+        conn = pika.BlockingConnection(pika.URLParameters(self.broker.url))
+        try:
+            ch = conn.channel()
+            ch.exchange_declare("muster.registration", "topic", durable=True)
+            ch.queue_declare(queue, durable=True, arguments={"x-queue-type": "classic"})
+            ch.queue_bind(queue, "muster.registration", f"{COLLECTIVE}.registration.#")
+            ch.queue_purge(queue)
+            for reg in regs:
+                body = json.dumps(reg, separators=(",", ":")).encode()
+                sig = hmac.new(self.key, body, hashlib.sha256).hexdigest()
+                props = pika.BasicProperties(content_type="application/json", delivery_mode=2,
+                                             headers={"x-muster-signature-scheme": "hmac-sha256",
+                                                      "x-muster-signature": sig})
+                ch.basic_publish("muster.registration", f"{COLLECTIVE}.registration.{reg['identity']}", body,
+                                 props)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if ch.queue_declare(queue, durable=True, passive=True).method.message_count >= len(regs):
+                    return
+                conn.sleep(0.1)
+            raise RuntimeError(f"registrations did not all reach {queue}")
+        finally:
+            conn.close()
+
+    def status(self, path):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(30)
+            s.connect(path)
+            s.sendall(b'{"verb":"status"}\n')
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        return json.loads(data)
+
+    def collector(self, conf, count, tag):
+        """Start a collector, return (registrations/s from READY to the last stored, status)."""
+        notify_path = os.path.join(self.tmp, f"notify-{tag}")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)
+        notify = NotifySocket(notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        env.pop("JOURNAL_STREAM", None)
+        err = open(os.path.join(self.tmp, f"collector-{tag}.err"), "ab")
+        p = subprocess.Popen([binary(self.build, "muster-collector"), "--config", conf], stdout=err,
+                             stderr=err, env=env)
+        self.procs.append(p)
+        try:
+            notify.wait_for("READY=1", 120)
+            t0 = time.monotonic()
+            control = os.path.join(self.tmp, f"control-{os.path.basename(conf)}")
+            while True:
+                try:
+                    st = self.status(control)
+                except (TimeoutError, OSError):
+                    continue  # a busy collector answers late: its loop is storing
+                if st is None:
+                    continue
+                if st["written"] + st["touched"] + sum(st["rejected"].values()) >= count:
+                    break
+                if time.monotonic() - t0 > 300:
+                    raise RuntimeError(f"collector stored only part: {st}")
+                time.sleep(0.005)
+            return count / (time.monotonic() - t0), st
+        finally:
+            p.terminate()
+            p.wait()
+            notify.close()
+            err.close()
+
+    def repeat_rate(self, with_checks, rnd_seed):
+        """Files created first, then COUNT repeats measured."""
+        n = self.args.count
+        kind = "checks" if with_checks else "plain"
+        state = tempfile.mkdtemp(prefix=f"state-{kind}-", dir=self.tmp)
+        control = os.path.join(self.tmp, f"control-{kind}.conf")
+        conf = self.config(f"{kind}.conf", state, control)
+        queue = f"muster.registrations.{kind}"
+        rnd = random.Random(rnd_seed)
+        now = int(time.time())
+        self.preload(queue, [registration(f"reg{i:06d}", i, now - 60, 1, with_checks, rnd) for i in range(n)])
+        self.collector(conf, n, f"{kind}-new")
+        self.preload(queue, [registration(f"reg{i:06d}", i, now - 30, 2, with_checks, rnd) for i in range(n)])
+        rate, st = self.collector(conf, n, f"{kind}-repeat")
+        shutil.rmtree(state, ignore_errors=True)
+        return rate, st
+
+    def make_registry(self, n):
+        """n node files as the collector writes them, 1 % stale, 2 % CRITICAL check_disk."""
+        d = os.path.join(self.tmp, "registry")
+        os.mkdir(d)
+        rnd = random.Random(1)
+        now = int(time.time())
+        for i in range(n):
+            ident = f"node{i:06d}"
+            reg = registration(ident, i, now - 10, 1, True, rnd)
+            if i % 50 == 7:
+                reg["checks"]["check_disk"]["state"] = 2
+            reg["received"] = now - 10
+            path = os.path.join(d, ident)
+            with open(path, "w") as f:
+                f.write(json.dumps(reg, separators=(",", ":"), sort_keys=True) + "\n")
+            t = now - 3600 if i % 100 == 3 else now - 10
+            os.utime(path, (t, t))
+        # A real collector loads them and writes its check index.
+        conf = self.config("index.conf", d, os.path.join(self.tmp, "control-index.conf"))
+        notify_path = os.path.join(self.tmp, "notify-index")
+        notify = NotifySocket(notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        p = subprocess.Popen([binary(self.build, "muster-collector"), "--config", conf], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        notify.wait_for("READY=1", 300)
+        p.terminate()
+        p.wait()
+        notify.close()
+        if not os.path.exists(os.path.join(d, ".checks-index")):
+            raise RuntimeError("the collector wrote no check index")
+        return d, conf
+
+    def timed(self, argv):
+        t0 = time.monotonic()
+        r = subprocess.run(argv, capture_output=True, text=True)
+        return time.monotonic() - t0, r
+
+    def run(self):
+        self.broker = Broker()
+        self.broker.start()
+        a = self.args
+        res = {"repeat": [], "plugins": []}
+        for rnd in range(a.rounds):
+            print(f"pushed-checks: round {rnd + 1}: collector repeats", file=sys.stderr, flush=True)
+            base, st0 = self.repeat_rate(False, rnd)
+            with_c, st1 = self.repeat_rate(True, rnd)
+            res["repeat"].append({"baseline": base, "checks": with_c, "ratio": with_c / base,
+                                  "touched_baseline": st0["touched"], "touched_checks": st1["touched"],
+                                  "written_checks": st1["written"]})
+        print(f"pushed-checks: writing {a.files} node files", file=sys.stderr, flush=True)
+        d, conf = self.make_registry(a.files)
+        cm = [binary(self.build, "check_mcollective"), "--directory", d, "--interval", "300"]
+        fr = [binary(self.build, "check-mc-nrpe"), "check_disk", "--from-registry", "--config", conf]
+        self.timed(cm)
+        self.timed(fr)  # warm the cache for both
+        for rnd in range(a.rounds):
+            print(f"pushed-checks: round {rnd + 1}: plugins", file=sys.stderr, flush=True)
+            tc, tf, out_c, out_f = [], [], "", ""
+            for _ in range(a.repeats):
+                t, r = self.timed(cm)
+                tc.append(t)
+                out_c = r.stdout
+                t, r = self.timed(fr)
+                tf.append(t)
+                out_f = r.stdout
+            res["plugins"].append({"check_mcollective_ms": statistics.median(tc) * 1000,
+                                   "from_registry_ms": statistics.median(tf) * 1000,
+                                   "ratio": statistics.median(tf) / statistics.median(tc),
+                                   "check_mcollective_out": out_c.splitlines()[0][:200],
+                                   "from_registry_out": out_f.splitlines()[0][:200]})
+        return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--count", type=int, default=20000, help="registrations per collector phase")
+    ap.add_argument("--files", type=int, default=100000, help="nodes for the plugin comparison")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each plugin per round")
+    ap.add_argument("--json")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory in /var/tmp")
+    args = ap.parse_args()
+    b = Bench(args)
+    try:
+        res = b.run()
+    finally:
+        b.close()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    print(f"### Repeat registrations ({args.count} nodes, 5 checks whose outputs change at every beat)\n")
+    print("| round | without checks /s | with 5 checks /s | ratio | touched (checks) | rewritten (checks) |")
+    print("|---|---|---|---|---|---|")
+    for i, r in enumerate(res["repeat"], 1):
+        print(f"| {i} | {r['baseline']:,.0f} | {r['checks']:,.0f} | {r['ratio']:.2f} | {r['touched_checks']} "
+              f"| {r['written_checks']} |")
+    print(f"\n### check-mc-nrpe --from-registry vs check_mcollective, {args.files} nodes "
+          f"(median of {args.repeats} runs each)\n")
+    print("| round | check_mcollective ms | check-mc-nrpe --from-registry ms | ratio |")
+    print("|---|---|---|---|")
+    for i, r in enumerate(res["plugins"], 1):
+        print(f"| {i} | {r['check_mcollective_ms']:.0f} | {r['from_registry_ms']:.0f} | {r['ratio']:.2f} |")
+    print()
+    for r in res["plugins"][:1]:
+        print("    " + r["check_mcollective_out"])
+        print("    " + r["from_registry_out"])
+
+
+if __name__ == "__main__":
+    main()
