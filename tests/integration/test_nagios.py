@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The shipped Nagios and Icinga 2 command definitions, used as a Nagios or
 Icinga 2 user would: Debian's nagios4 validates a configuration that uses
-each definition of conf.d/nagios/muster.cfg.in, then runs each as a
+each definition of config/nagios/muster.cfg.in, then runs each as a
 scheduled check, as the nagios user, against a private fleet, and the state,
 output, perfdata and long output Nagios recorded (status.dat) are read back;
 Debian's icinga2 validates the CheckCommand objects of
-conf.d/icinga2/muster.conf beside the Template Library that icinga2.conf
+config/icinga2/muster.conf beside the Template Library that icinga2.conf
 includes by default, then runs both as scheduled checks and the results
 are read back through its PerfdataWriter.
 
@@ -36,9 +36,9 @@ DUMMY = PLUGINS / "check_dummy"
 
 
 def shipped_nagios_cfg():
-    """conf.d/nagios/muster.cfg.in as meson installs it, with the plugin
+    """config/nagios/muster.cfg.in as meson installs it, with the plugin
     directory pointed at the build."""
-    text = (SOURCE / "conf.d" / "nagios" / "muster.cfg.in").read_text()
+    text = (SOURCE / "config" / "nagios" / "muster.cfg.in").read_text()
     text = text.replace("@NAGIOS_PLUGINDIR@/check-mc-nrpe", binary("check-mc-nrpe"))
     text = text.replace("@NAGIOS_PLUGINDIR@/check_mcollective", binary("check_mcollective"))
     text = text.replace("@PKGSYSCONFDIR@", "/etc/muster")
@@ -289,7 +289,7 @@ class NagiosAndIcinga(unittest.TestCase):
         self.assertEqual(len(lines), 3, lines)
         for line in lines[:2]:
             self.assertIn(f"{binary('check-mc-nrpe')} '$ARG1$' --config /etc/muster/nagios/muster.conf ", line)
-        icinga = (SOURCE / "conf.d" / "icinga2" / "muster.conf").read_text()
+        icinga = (SOURCE / "config" / "icinga2" / "muster.conf").read_text()
         self.assertIn('vars.mc_nrpe_config = "/etc/muster/nagios/muster.conf"', icinga)
 
     def test_1_nagios_validates(self):
@@ -381,7 +381,7 @@ include <plugins-contrib>
 include <manubulon>
 include <windows-plugins>
 include <nscp>
-include "{SOURCE}/conf.d/icinga2/muster.conf"
+include "{SOURCE}/config/icinga2/muster.conf"
 
 object Host "monitor" {{
   check_command = "dummy"
@@ -451,7 +451,7 @@ object Service "registrations" {{
             conf.write_text(f"""
 const PluginDir = "{Path(binary("check-mc-nrpe")).parent}"
 include <itl>
-include "{SOURCE}/conf.d/icinga2/muster.conf"
+include "{SOURCE}/config/icinga2/muster.conf"
 
 object CheckerComponent "checker" {{ }}
 object PerfdataWriter "perfdata" {{
