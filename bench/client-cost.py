@@ -96,7 +96,7 @@ def timed(argv):
 
 def bench_registry(args, tmp, results):
     for n in args.files:
-        d = os.path.join(tmp, f"registry-{n}")
+        d = os.path.join(args.registry_base or tmp, f"registry-{n}")
         rc, out, err, _ = timed([binary(args.build, "client-cost"), "registry", "--dir", d, "--nodes", str(n),
                                  "--repeats", str(args.repeats)])
         if rc != 0:
@@ -138,7 +138,7 @@ def bench_replies(args, tmp, results):
             write_config(client_conf, c)
             out = os.path.join(tmp, f"sim-{n}.out")
             with open(out, "wb") as f, open(os.path.join(tmp, f"sim-{n}.err"), "wb") as e:
-                p = subprocess.Popen([binary(args.build, "muster-simulator"), "--config", sim_conf, "--nodes",
+                p = subprocess.Popen([binary(args.sim_build or args.build, "muster-simulator"), "--config", sim_conf, "--nodes",
                                       str(n), "--registry-dir", reg, "--check-mode", "inproc"], stdout=f, stderr=e)
             procs.append(p)
             wait_line(out, "READY", p, 120 + n / 30)
@@ -167,10 +167,14 @@ def bench_replies(args, tmp, results):
                         raise SystemExit(f"muster ping ({build}) N={n}: {got} replies, exit {rc}: {err[-500:]}")
                     r[key].append(cpu * 1e6 / n)
             if args.perf:
-                data = os.path.join(args.perf, f"muster-ping-{n}.perf.data")
-                subprocess.run(["perf", "record", "-q", "-g", "-o", data, "--", binary(args.build, "muster"),
-                                "--config", client_conf, "ping", "--dm", "registry", "--dt", "30s", "--json"],
-                               stdout=subprocess.DEVNULL, check=False)
+                for name, argv in (
+                        ("muster-ping", [binary(args.build, "muster"), "--config", client_conf, "ping", "--dm",
+                                         "registry", "--dt", "30s", "--json"]),
+                        ("client-call", [binary(args.build, "client-cost"), "replies", "--config", client_conf,
+                                         "--dir", reg, "--repeats", "1"])):
+                    data = os.path.join(args.perf, f"{name}-{n}.perf.data")
+                    subprocess.run(["perf", "record", "-q", "-F", "4000", "--call-graph", "dwarf,16384", "-o", data,
+                                    "--", *argv], stdout=subprocess.DEVNULL, check=False)
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=120)
             procs.remove(p)
@@ -221,17 +225,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
     ap.add_argument("--old-build", help="a build of the earlier code, for its `muster`")
+    ap.add_argument("--sim-build", help="take muster-simulator from this build (default --build)")
     ap.add_argument("--sizes", default="1000,10000", help="simulated nodes for the reply figures")
     ap.add_argument("--files", default="10000,50000", help="registry files for the registry figures")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default="registry,replies")
     ap.add_argument("--perf", help="record a perf profile of `muster ping` at each size into this directory")
+    ap.add_argument("--registry-base", help="keep the registry directories here and reuse them in later runs")
     ap.add_argument("--json")
     ap.add_argument("--tmpdir", default="/var/tmp")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     args.old_build = os.path.abspath(args.old_build) if args.old_build else None
+    args.sim_build = os.path.abspath(args.sim_build) if args.sim_build else None
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.files = [int(x) for x in args.files.split(",") if x]
     only = set(args.only.split(","))

@@ -6,6 +6,7 @@
 
 #include "client.h"
 #include "credentials.h"
+#include "hashmap.h"
 #include "log.h"
 #include "message.h"
 #include "registry.h"
@@ -223,66 +224,21 @@ int client_limit_nodes(char ***l, size_t count, unsigned percent, bool random, u
         return 0;
 }
 
-/* A set of identities, for O(1) "expected?" and "already answered?". */
-typedef struct NameSet {
-        char **keys;
-        uint8_t *state;   /* 0 empty, 1 expected, 2 answered, 3 unreachable */
-        size_t n_buckets;
-} NameSet;
-
-static uint64_t hash_str(const char *s) {
-        uint64_t h = UINT64_C(1469598103934665603);
-        for (; *s; s++)
-                h = (h ^ (uint8_t) *s) * UINT64_C(1099511628211);
-        return h;
-}
-
-static int nameset_init(NameSet *s, size_t n) {
-        size_t b = 64;
-        while (b < n * 2 + 16)
-                b *= 2;
-        s->keys = calloc(b, sizeof(char *));
-        s->state = calloc(b, 1);
-        s->n_buckets = b;
-        return s->keys && s->state ? 0 : -ENOMEM;
-}
-
-static void nameset_done(NameSet *s) {
-        free(s->keys);
-        free(s->state);
-        *s = (NameSet) {};
-}
-
-/* Keys are borrowed. Returns the slot. */
-static size_t nameset_slot(const NameSet *s, const char *k) {
-        size_t i = hash_str(k) & (s->n_buckets - 1);
-        while (s->keys[i] && !streq(s->keys[i], k))
-                i = (i + 1) & (s->n_buckets - 1);
-        return i;
-}
-
-static int nameset_grow(NameSet *s) {
-        NameSet n = {};
-        if (nameset_init(&n, s->n_buckets) < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < s->n_buckets; i++)
-                if (s->keys[i]) {
-                        size_t k = nameset_slot(&n, s->keys[i]);
-                        n.keys[k] = s->keys[i];
-                        n.state[k] = s->state[i];
-                }
-        nameset_done(s);
-        *s = n;
-        return 0;
-}
+/* Who is expected and who answered, by identity (lib/hashmap.c): the value
+ * is the node's state. */
+enum {
+        NODE_UNKNOWN = 0,      /* not in the map */
+        NODE_EXPECTED = 1,
+        NODE_ANSWERED = 2,
+        NODE_UNREACHABLE = 3,  /* expected; its directed request came back unroutable */
+};
 
 typedef struct CallState {
         Client *client;
         const ClientRequest *req;
         const char *requestid;
         const char *routing_prefix;    /* "<collective>.node." for returned messages */
-        NameSet seen;
-        size_t n_seen_keys;
+        Hashmap *seen;
         size_t n_expected;             /* sent so far and expected; 0 = open ended (wait for the deadline) */
         size_t n_total;                /* expected in all, every batch included */
         bool wait_all;                 /* wait until the deadline even when complete (batch pause) */
@@ -291,20 +247,14 @@ typedef struct CallState {
         uint64_t published_at;
         ClientResult *result;
         size_t alloc;
-        char **owned_names;            /* keys added for unexpected repliers */
 } CallState;
 
-static int state_add_key(CallState *st, char *key, uint8_t value) {
-        if ((st->n_seen_keys + 1) * 2 > st->seen.n_buckets)
-                if (nameset_grow(&st->seen) < 0)
-                        return -ENOMEM;
-        size_t k = nameset_slot(&st->seen, key);
-        if (!st->seen.keys[k]) {
-                st->seen.keys[k] = key;
-                st->n_seen_keys++;
-        }
-        st->seen.state[k] = value;
-        return 0;
+static int state_set(CallState *st, const char *identity, uint8_t state) {
+        return hashmap_put(st->seen, identity, (void *) (uintptr_t) state) < 0 ? -ENOMEM : 0;
+}
+
+static uint8_t state_get(const CallState *st, const char *identity) {
+        return (uint8_t) (uintptr_t) hashmap_get(st->seen, identity);
 }
 
 static bool call_complete(const CallState *st) {
@@ -342,13 +292,12 @@ static int handle_reply(CallState *st, amqp_envelope_t *env) {
                 return 0; /* one node may not answer for another */
         }
 
-        size_t k = nameset_slot(&st->seen, reply->senderid);
-        uint8_t state = st->seen.keys[k] ? st->seen.state[k] : 0;
-        if (state == 2)
+        uint8_t state = state_get(st, reply->senderid);
+        if (state == NODE_ANSWERED)
                 return 0; /* duplicate */
-        if (state == 1 || state == 3)
+        if (state == NODE_EXPECTED || state == NODE_UNREACHABLE)
                 st->n_answered_expected++;
-        if (state == 3)
+        if (state == NODE_UNREACHABLE)
                 st->n_unreachable--;
 
         ClientResult *res = st->result;
@@ -370,13 +319,10 @@ static int handle_reply(CallState *st, amqp_envelope_t *env) {
         }
         res->n_replies++;
 
-        if (state == 0) {
-                /* Not expected (broadcast): remember it by the reply's own copy. */
-                r = state_add_key(st, cr->identity, 2);
-                if (r < 0)
-                        return r;
-        } else
-                st->seen.state[k] = 2;
+        /* Not expected (broadcast): remembered from now on, as answered. */
+        r = state_set(st, cr->identity, NODE_ANSWERED);
+        if (r < 0)
+                return r;
 
         if (st->req->on_reply)
                 st->req->on_reply(cr, res->n_replies, st->n_total, st->req->userdata);
@@ -392,11 +338,8 @@ static void handle_return(CallState *st, const amqp_basic_return_t *m) {
                 return;
         memcpy(id, (const char *) m->routing_key.bytes + plen, m->routing_key.len - plen);
         id[m->routing_key.len - plen] = '\0';
-        size_t k = nameset_slot(&st->seen, id);
-        if (st->seen.keys[k] && st->seen.state[k] == 1) {
-                st->seen.state[k] = 3;
+        if (state_get(st, id) == NODE_EXPECTED && state_set(st, id, NODE_UNREACHABLE) >= 0)
                 st->n_unreachable++;
-        }
 }
 
 /* Collect replies until every expected node answered or the deadline. */
@@ -539,18 +482,64 @@ static int publish_request(CallState *st, const char *agent, const char *action,
 
 static int finish_missing(CallState *st) {
         ClientResult *res = st->result;
-        for (size_t i = 0; i < st->seen.n_buckets; i++) {
-                if (!st->seen.keys[i])
+        size_t n_missing = 0, n_unreachable = 0, i = 0;
+        const char *k;
+        void *v;
+
+        while (hashmap_iterate(st->seen, &i, NULL, &v))
+                if ((uintptr_t) v == NODE_EXPECTED || (uintptr_t) v == NODE_UNREACHABLE)
+                        n_missing++;
+        if (n_missing == 0)
+                return 0;
+        res->missing = calloc(n_missing + 1, sizeof(char *));
+        res->unreachable = calloc(st->n_unreachable + 1, sizeof(char *));
+        if (!res->missing || !res->unreachable)
+                return -ENOMEM;
+        n_missing = 0;
+        i = 0;
+        while (hashmap_iterate(st->seen, &i, &k, &v)) {
+                if ((uintptr_t) v != NODE_EXPECTED && (uintptr_t) v != NODE_UNREACHABLE)
                         continue;
-                if (st->seen.state[i] == 1 || st->seen.state[i] == 3)
-                        if (strv_extend(&res->missing, st->seen.keys[i]) < 0)
-                                return -ENOMEM;
-                if (st->seen.state[i] == 3)
-                        if (strv_extend(&res->unreachable, st->seen.keys[i]) < 0)
-                                return -ENOMEM;
+                if (!(res->missing[n_missing++] = strdup(k)))
+                        return -ENOMEM;
+                if ((uintptr_t) v == NODE_UNREACHABLE && n_unreachable < st->n_unreachable &&
+                    !(res->unreachable[n_unreachable++] = strdup(k)))
+                        return -ENOMEM;
+        }
+        if (n_unreachable == 0) {
+                free(res->unreachable);
+                res->unreachable = NULL;
         }
         strv_sort(res->missing);
         strv_sort(res->unreachable);
+        return 0;
+}
+
+/* The names of l, each once, in their first order. */
+static int names_unique(char *const *l, char ***ret) {
+        Hashmap *set = hashmap_new();
+        char **u = NULL;
+        size_t n = 0, alloc = 0;
+        int r = 0;
+
+        if (!set)
+                return -ENOMEM;
+        for (; l && *l && r >= 0; l++) {
+                r = hashmap_put(set, *l, (void *) 1);
+                if (r <= 0)
+                        continue;  /* seen before, or out of memory */
+                if (GREEDY_REALLOC(u, alloc, n + 2) < 0 || !(u[n] = strdup(*l))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                u[++n] = NULL;
+        }
+        hashmap_free(set, NULL);
+        if (r < 0) {
+                strv_free(u);
+                return r;
+        }
+        *ret = u;
         return 0;
 }
 
@@ -598,9 +587,8 @@ static int broadcast_discover(Client *c, const ClientRequest *req, const char *p
                 dreq.userdata = (void *) req;
                 req->on_discovery(0, req->discovery_timeout_usec, false, req->userdata);
         }
-        r = nameset_init(&ds.seen, 64);
-        if (r >= 0)
-                r = random_hex_id(requestid);
+        ds.seen = hashmap_new();
+        r = ds.seen ? random_hex_id(requestid) : -ENOMEM;
         if (r >= 0) {
                 ds.requestid = requestid;
                 ds.published_at = now_usec(CLOCK_MONOTONIC);
@@ -617,7 +605,7 @@ static int broadcast_discover(Client *c, const ClientRequest *req, const char *p
         if (req->on_discovery)
                 req->on_discovery(dres.n_replies, req->discovery_timeout_usec, true, req->userdata);
         client_result_done(&dres);
-        nameset_done(&ds.seen);
+        hashmap_free(ds.seen, NULL);
         if (r < 0) {
                 strv_free(ids);
                 return r;
@@ -652,17 +640,17 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 }
                 copy.filter = agent_filter;
         }
-        r = nameset_init(&st.seen, 64);
-        if (r < 0)
+        st.seen = hashmap_new();
+        if (!st.seen) {
+                r = -ENOMEM;
                 goto finish;
+        }
 
         /* Discovery: who is expected to answer. */
         if (req->targets) {
-                for (char **t = req->targets; *t; t++)
-                        if (!strv_contains(res.expected, *t) && strv_extend(&res.expected, *t) < 0) {
-                                r = -ENOMEM;
-                                goto finish;
-                        }
+                r = names_unique(req->targets, &res.expected);
+                if (r < 0)
+                        goto finish;
                 res.directed = true;
         } else if (req->method == DISCOVERY_REGISTRY) {
                 r = client_registry_discover(c->config->registry_dir, c->config->collective, req->filter,
@@ -675,11 +663,9 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 res.directed = true;
         } else if (req->direct_identities && filter_identities_are_names(req->filter)) {
                 /* Named nodes need no discovery: address them directly. */
-                for (char **t = req->filter->identities; *t; t++)
-                        if (!strv_contains(res.expected, *t) && strv_extend(&res.expected, *t) < 0) {
-                                r = -ENOMEM;
-                                goto finish;
-                        }
+                r = names_unique(req->filter->identities, &res.expected);
+                if (r < 0)
+                        goto finish;
                 res.directed = true;
         } else if (!req->discovery_only || limited || batched) {
                 r = broadcast_discover(c, req, prefix, &res.expected);
@@ -705,7 +691,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                         goto finish;
                 }
                 for (char **e = res.expected; *e; e++) {
-                        r = state_add_key(&st, *e, 1);
+                        r = state_set(&st, *e, NODE_EXPECTED);
                         if (r < 0)
                                 goto finish;
                 }
@@ -732,21 +718,24 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 req->on_discovery(0, req->discovery_timeout_usec, false, req->userdata);
         st.published_at = now_usec(CLOCK_MONOTONIC);
         for (size_t sent = 0;;) {
-                _cleanup_strv_free_ char **group = NULL;
+                _cleanup_free_ char **group = NULL;  /* borrowed from res.expected */
                 uint64_t batch_start = now_usec(CLOCK_MONOTONIC);
 
+                size_t n_group = 0;
                 if (res.directed) {
-                        for (size_t i = sent; i < n_expected && i < sent + batch; i++)
-                                if (strv_extend(&group, res.expected[i]) < 0) {
-                                        r = -ENOMEM;
-                                        goto finish;
-                                }
+                        n_group = MIN(batch, n_expected - sent);
+                        group = calloc(n_group + 1, sizeof(char *));
+                        if (!group) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        memcpy(group, res.expected + sent, n_group * sizeof(char *));
                 }
                 r = publish_request(&st, agent, action, requestid, res.directed ? group : NULL);
                 if (r < 0)
                         goto finish;
                 res.n_batches++;
-                sent += res.directed ? strv_length(group) : n_expected;
+                sent += res.directed ? n_group : n_expected;
                 st.n_expected = open_ended ? 0 : sent;
 
                 /* --timeout bounds each batch, as mco's; without batches it is the whole run's. */
@@ -785,7 +774,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
 
 finish:
         res.run_usec = now_usec(CLOCK_MONOTONIC) - start;
-        nameset_done(&st.seen);
+        hashmap_free(st.seen, NULL);
         if (r < 0) {
                 client_result_done(&res);
                 return r;
