@@ -242,6 +242,25 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
                 jobqueue_submit(&s->jobs, j);
                 break;
         }
+
+        case DISPATCH_RUN_ALL: {
+                /* nrpe runallcommands: every command answered in-process. */
+                size_t k = nrpe_batch_n_commands(d.batch);
+                for (size_t i = 0; i < k; i++)
+                        (void) nrpe_batch_add_result(d.batch, nrpe_batch_command(d.batch, i), 0, SIMULATED_OUTPUT,
+                                                     strlen(SIMULATED_OUTPUT));
+                int statuscode;
+                const char *statusmsg;
+                _cleanup_json_ json_t *data = nrpe_batch_reply(d.batch, &statuscode, &statusmsg);
+                if (!data) {
+                        sim_fail(s, log_oom());
+                        break;
+                }
+                n->core.stats.checks_run += k;
+                s->checks_inproc += k;
+                (void) node_send_reply(n, d.request, reply_to, federated, statuscode, statusmsg, data);
+                break;
+        }
         }
         dispatch_done(&d);
 }

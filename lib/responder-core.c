@@ -31,6 +31,7 @@ void dispatch_done(Dispatch *d) {
         json_decref(d->data);
         free(d->command);
         free(d->command_line);
+        nrpe_batch_unref(d->batch);
         *d = (Dispatch) {};
 }
 
@@ -215,6 +216,14 @@ static int dispatch_remember(ResponderCore *c, Request **req, const char *signer
         return 1;
 }
 
+/* The policy allows the action, and the one the agent table says it also needs. */
+static bool dispatch_allowed(const ResponderCore *c, const char *signer, const Request *req) {
+        if (!policy_allows(c->policy, signer, req->agent, req->action))
+                return false;
+        const AgentAction *a = agent_find_action(agent_get(req->agent), req->action);
+        return !a || !a->policy_also || policy_allows(c->policy, signer, req->agent, a->policy_also);
+}
+
 static int dispatch(ResponderCore *c, const void *body, size_t size, const char *scheme, const char *key_id,
                     const char *signature, const char *reply_to, bool check_reply_to, bool local, int64_t now,
                     Dispatch *d) {
@@ -264,7 +273,7 @@ static int dispatch(ResponderCore *c, const void *body, size_t size, const char 
                 return 0;
         }
 
-        if (!policy_allows(c->policy, signer, req->agent, req->action)) {
+        if (!dispatch_allowed(c, signer, req)) {
                 char msg[300];
 
                 c->stats.served++;

@@ -74,7 +74,8 @@ typedef enum DispatchKind {
         DISPATCH_DROP,      /* invalid: log (rate limited) and forget */
         DISPATCH_IGNORE,    /* valid, but the filter does not select us: stay silent */
         DISPATCH_REPLY,     /* answer now */
-        DISPATCH_RUN,       /* run an NRPE command, then answer with responder_nrpe_reply() */
+        DISPATCH_RUN,       /* run an NRPE command, then answer with nrpe_result_data() */
+        DISPATCH_RUN_ALL,   /* run every command of batch, then answer with nrpe_batch_reply() */
 } DispatchKind;
 
 typedef struct Dispatch {
@@ -87,6 +88,7 @@ typedef struct Dispatch {
         json_t *data;                      /* REPLY */
         char *command;                     /* RUN: command name */
         char *command_line;                /* RUN: expanded command line */
+        NrpeBatch *batch;                  /* RUN_ALL: the commands and their results */
         char caller[KEY_ID_MAX];           /* who signed it: a key id, "psk" or "local"; set once the
                                             * signature verified */
         bool denied;                       /* REPLY: refused by the policy */

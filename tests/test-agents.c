@@ -7,7 +7,9 @@
 #include "../lib/config.h"
 #include "agents/agents.h"
 #include "message.h"
+#include "nagios.h"
 #include "nrpe.h"
+#include "policy.h"
 #include "replay.h"
 #include "responder-core.h"
 #include "sign.h"
@@ -110,7 +112,7 @@ static void test_table(void) {
                              *n = agent_actions_joined("nrpe"), *u = agent_actions_joined("puppet");
         ASSERT_STR_EQ(d, "ping");
         ASSERT_STR_EQ(r, "agent_inventory, daemon_stats, get_fact, inventory");
-        ASSERT_STR_EQ(n, "runcommand");
+        ASSERT_STR_EQ(n, "runallcommands, runcommand");
         ASSERT_NULL(u);
         _cleanup_free_ char *names = agent_names_joined(", ", " and "), *plain = agent_names_joined(", ", ", ");
         ASSERT_STR_EQ(names, "discovery, rpcutil and nrpe");
@@ -135,10 +137,16 @@ static void test_dispatch(void) {
                         if (d.kind == DISPATCH_REPLY && d.statuscode != STATUS_OK)
                                 test_fail(__FILE__, __LINE__, "%s %s answered %d %s", agent_table[i]->name, action,
                                           d.statuscode, d.statusmsg);
-                        ASSERT_TRUE(d.kind == DISPATCH_REPLY || d.kind == DISPATCH_RUN);
+                        ASSERT_TRUE(d.kind == DISPATCH_REPLY || d.kind == DISPATCH_RUN || d.kind == DISPATCH_RUN_ALL);
                         if (d.kind == DISPATCH_RUN) {
                                 ASSERT_STR_EQ(d.command, "check_true");
                                 ASSERT_STR_EQ(d.command_line, "/bin/true");
+                        }
+                        if (d.kind == DISPATCH_RUN_ALL) {
+                                ASSERT_STR_EQ(action, "runallcommands");
+                                ASSERT_INT_EQ(nrpe_batch_n_commands(d.batch), 1);
+                                ASSERT_STR_EQ(nrpe_batch_command(d.batch, 0), "check_true");
+                                ASSERT_STR_EQ(nrpe_batch_command_line(d.batch, 0), "/bin/true");
                         }
                         dispatch_done(&d);
                 }
@@ -185,6 +193,126 @@ static void test_dispatch(void) {
         ASSERT_INT_EQ(f.core.stats.by_agent[AGENT_RPCUTIL], 4 + 1 + 1);
         ASSERT_INT_EQ(f.core.stats.by_agent[AGENT_NRPE], (int) agent_nrpe.n_actions + 1);
         dispatch_done(&d);
+        TEST_OK();
+
+        fixture_done(&f);
+}
+
+static void test_runallcommands(void) {
+        static const char cfg[] = "command[check_b]=/bin/echo b $ARG1$\n"
+                                  "command[check_a]=/bin/true\n"
+                                  "command[check_c]=/bin/false\n";
+        Fixture f;
+        Dispatch d;
+        int statuscode;
+        const char *statusmsg;
+
+        fixture_init(&f);
+
+        TEST("nrpe runallcommands: every command of the config, in name order, $ARGn$ empty");
+        ASSERT_OK(nrpe_config_parse_buffer(f.nrpe, "more.cfg", NULL, cfg, strlen(cfg)));
+        dispatch_action(&f, "nrpe", "runallcommands", NULL, &d);
+        ASSERT_INT_EQ(d.kind, DISPATCH_RUN_ALL);
+        ASSERT_NOT_NULL(d.request);
+        ASSERT_INT_EQ(nrpe_batch_n_commands(d.batch), 4);
+        ASSERT_STR_EQ(nrpe_batch_command(d.batch, 0), "check_a");
+        ASSERT_STR_EQ(nrpe_batch_command(d.batch, 1), "check_b");
+        ASSERT_STR_EQ(nrpe_batch_command_line(d.batch, 1), "/bin/echo b ");
+        ASSERT_STR_EQ(nrpe_batch_command(d.batch, 3), "check_true");
+        ASSERT_NULL(nrpe_batch_command(d.batch, 4));
+        TEST_OK();
+
+        TEST("nrpe runallcommands: one reply once every command answered, the worst state as its status");
+        NrpeBatch *b = d.batch;
+        ASSERT_FALSE(nrpe_batch_complete(b));
+        ASSERT_FALSE(nrpe_batch_add_result(b, "check_a", 0, "OK: fine|a=1\n", 13));
+        ASSERT_FALSE(nrpe_batch_add_result(b, "check_b", 3, "UNKNOWN: command timed out after 2 s", 36));
+        ASSERT_FALSE(nrpe_batch_add_result(b, "check_c", 1, "WARNING: high\nline 2\n", 21));
+        json_t *partial = nrpe_batch_reply(b, &statuscode, &statusmsg);
+        ASSERT_NOT_NULL(partial);
+        ASSERT_INT_EQ(statuscode, STATUS_ABORTED);
+        ASSERT_STR_EQ(statusmsg, "WARNING");      /* WARNING is worse than UNKNOWN */
+        json_decref(partial);
+        ASSERT_TRUE(nrpe_batch_add_result(b, "check_true", 2, "CRITICAL: down", 14));
+        ASSERT_TRUE(nrpe_batch_complete(b));
+        json_t *data = nrpe_batch_reply(b, &statuscode, &statusmsg);
+        ASSERT_NOT_NULL(data);
+        ASSERT_INT_EQ(statuscode, STATUS_ABORTED);
+        ASSERT_STR_EQ(statusmsg, "CRITICAL");
+        json_t *cmds = json_object_get(data, "commands");
+        ASSERT_INT_EQ(json_object_size(cmds), 4);
+        json_t *a = json_object_get(cmds, "check_a");
+        ASSERT_INT_EQ(json_integer_value(json_object_get(a, "exitcode")), 0);
+        ASSERT_STR_EQ(json_string_value(json_object_get(a, "output")), "OK: fine");
+        ASSERT_STR_EQ(json_string_value(json_object_get(a, "perfdata")), "a=1");
+        ASSERT_STR_EQ(json_string_value(json_object_get(a, "long_output")), "");
+        ASSERT_NULL(json_object_get(a, "command"));
+        json_t *c = json_object_get(cmds, "check_c");
+        ASSERT_INT_EQ(json_integer_value(json_object_get(c, "exitcode")), 1);
+        ASSERT_STR_EQ(json_string_value(json_object_get(c, "long_output")), "line 2");
+        ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(cmds, "check_b"), "output")),
+                      "UNKNOWN: command timed out after 2 s");
+        json_decref(data);
+        dispatch_done(&d);
+        TEST_OK();
+
+        TEST("nrpe runallcommands: all OK answers statuscode 0 \"OK\"; no commands at all too, at once");
+        b = nrpe_batch_new();
+        ASSERT_NOT_NULL(b);
+        ASSERT_OK(nrpe_batch_add_command(b, "check_x", "/bin/true"));
+        ASSERT_TRUE(nrpe_batch_add_result(b, "check_x", 0, "OK", 2));
+        data = nrpe_batch_reply(b, &statuscode, &statusmsg);
+        ASSERT_INT_EQ(statuscode, STATUS_OK);
+        ASSERT_STR_EQ(statusmsg, "OK");
+        json_decref(data);
+        nrpe_batch_unref(b);
+
+        NrpeConfig *saved = f.nrpe;
+        f.core.nrpe = NULL;
+        dispatch_action(&f, "nrpe", "runallcommands", NULL, &d);
+        ASSERT_INT_EQ(d.kind, DISPATCH_REPLY);
+        ASSERT_INT_EQ(d.statuscode, STATUS_OK);
+        ASSERT_TRUE(json_is_object(json_object_get(d.data, "commands")));
+        ASSERT_INT_EQ(json_object_size(json_object_get(d.data, "commands")), 0);
+        dispatch_done(&d);
+        f.core.nrpe = saved;
+        TEST_OK();
+
+        TEST("policy: runallcommands only where runcommand is allowed too");
+        static const struct {
+                const char *policy;
+                bool runcommand, runallcommands;
+        } cases[] = {
+                /* a key allowed only runcommand does not get runallcommands */
+                { "policy default deny\nallow psk nrpe runcommand\n", true, false },
+                /* nor one allowed runallcommands but not runcommand */
+                { "policy default deny\nallow psk nrpe runallcommands\n", false, false },
+                /* denied runcommand under a default allow: denied both */
+                { "deny psk nrpe runcommand\n", false, false },
+                { "policy default deny\nallow psk nrpe runcommand,runallcommands\n", true, true },
+                { "allow psk nrpe *\n", true, true },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                Policy *p = NULL;
+                ASSERT_OK(policy_parse("test.policy", cases[i].policy, &p));
+                f.core.policy = p;
+                dispatch_action(&f, "nrpe", "runcommand", "{\"command\":\"check_true\"}", &d);
+                ASSERT_INT_EQ(d.kind == DISPATCH_RUN, cases[i].runcommand);
+                ASSERT_INT_EQ(d.denied, !cases[i].runcommand);
+                dispatch_done(&d);
+                dispatch_action(&f, "nrpe", "runallcommands", NULL, &d);
+                if (cases[i].runallcommands)
+                        ASSERT_INT_EQ(d.kind, DISPATCH_RUN_ALL);
+                else {
+                        ASSERT_INT_EQ(d.kind, DISPATCH_REPLY);
+                        ASSERT_TRUE(d.denied);
+                        ASSERT_INT_EQ(d.statuscode, STATUS_ABORTED);
+                        ASSERT_STR_EQ(d.statusmsg, "Not authorized: psk may not call nrpe runallcommands");
+                }
+                dispatch_done(&d);
+                f.core.policy = NULL;
+                policy_free(p);
+        }
         TEST_OK();
 
         fixture_done(&f);
@@ -244,6 +372,7 @@ static void test_config(void) {
 int main(void) {
         test_table();
         test_dispatch();
+        test_runallcommands();
         test_config();
         return 0;
 }

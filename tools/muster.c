@@ -29,6 +29,7 @@ static bool arg_jsonl = false;
 static int arg_progress = -1;   /* -1: when stderr is a terminal and the output is text */
 static bool arg_local = false;
 static bool arg_forget = false;
+static bool arg_all = false;
 static const char *arg_check = NULL;
 static int arg_verbose = 0;
 static bool arg_help = false;
@@ -72,6 +73,7 @@ static uint64_t discovery_timeout_shown = 0;
         "                              control socket, no broker involved\n"                               \
         "      --progress, --no-progress  Show discovery and a progress bar on stderr\n"                  \
         "      --forget                With nodes: retire the named nodes through the collector\n"        \
+        "      --all                   With nrpe: run every NRPE command of each node at once\n"          \
         "      --check NAME            With nodes: show each node's pushed result of check NAME\n"        \
         "  -v, --verbose               Show more\n"                                                        \
         "  -c, --config PATH           Configuration file\n"                                               \
@@ -85,6 +87,7 @@ static void help(void) {
                "  ping                        Discover the nodes and show their round trip times\n"
                "  rpc AGENT ACTION [K=V ...]  Call an agent action on every matching node\n"
                "  nrpe COMMAND [ARG ...]      Run an NRPE command on every matching node\n"
+               "  nrpe --all                  Run every NRPE command on every matching node: a table\n"
                "  nodes                       List registered nodes, their age and state\n"
                "  nodes --forget ID ...       Retire nodes for good through the collector\n"
                "  nodes --check NAME          Show each node's stored result of a pushed check\n"
@@ -112,10 +115,14 @@ static const struct {
           "arguments as the request's data. The responder's agents and actions:\n"
           "  discovery ping\n"
           "  rpcutil inventory | agent_inventory | daemon_stats | get_fact fact=NAME\n"
-          "  nrpe runcommand command=NAME\n", true },
-        { "nrpe", "muster nrpe COMMAND [ARG ...] [OPTIONS]",
+          "  nrpe runcommand command=NAME | runallcommands\n", true },
+        { "nrpe", "muster nrpe COMMAND [ARG ...] [OPTIONS]\n       muster nrpe --all [OPTIONS]",
           "Run the NRPE command COMMAND on every matching node that serves nrpe and show\n"
-          "each node's first output line and a count per exit status. ARGs fill $ARG1$...\n", true },
+          "each node's first output line and a count per exit status. ARGs fill $ARG1$...\n"
+          "With --all, each node runs every command it defines (nrpe runallcommands, in\n"
+          "parallel, with runcommand's limits and timeout) and answers them all at once:\n"
+          "a table of nodes and commands with their states, then the output of those not OK\n"
+          "(of all with -v); --json gives every result.\n", true },
         { "nodes", "muster nodes [OPTIONS]",
           "List the nodes in the registration directory with the age of their last\n"
           "registration and their state (current or stale). Filters select from the\n"
@@ -665,6 +672,109 @@ static int nrpe_state(const ClientReply *rep) {
         return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : 3;
 }
 
+/* The state of command name in a runallcommands reply; -1 when the node
+ * did not run it. */
+static int nrpe_all_state(const ClientReply *rep, const char *name) {
+        json_t *cmds = rep->data ? json_object_get(rep->data, "commands") : NULL;
+        json_t *c = json_is_object(cmds) ? json_object_get(cmds, name) : NULL;
+        if (!json_is_object(c))
+                return -1;
+        json_t *ec = json_object_get(c, "exitcode");
+        return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : 3;
+}
+
+/* muster nrpe --all: nrpe runallcommands on every node, shown as a table of
+ * nodes × commands (a command a node does not define is "-"; a node that
+ * answered no results shows its status message). */
+static int verb_nrpe_all(MusterConfig *config, int argc) {
+        _cleanup_strv_free_ char **unknown = NULL, **columns = NULL;
+        ClientResult res = {};
+        size_t counts[4] = {};
+        int r;
+
+        if (argc > 0)
+                return fail(-EINVAL, "Usage: muster nrpe --all (no command); see muster help nrpe.");
+        if (arg_local)
+                return call_local(config, "nrpe", "runallcommands", NULL);
+
+        ClientRequest req = { .agent = "nrpe", .action = "runallcommands", .filter = arg_opts.filter };
+        cli_request_defaults(config, &req);
+        r = call(config, &req, &res);
+        if (r < 0)
+                return r;
+        if (!request_sent(&res))
+                unknown = unknown_agents(config, &req);
+
+        /* The columns: every command any node ran, in name order. */
+        for (size_t i = 0; i < res.n_replies; i++) {
+                json_t *cmds = res.replies[i].data ? json_object_get(res.replies[i].data, "commands") : NULL;
+                const char *name;
+                json_t *v;
+                json_object_foreach(json_is_object(cmds) ? cmds : NULL, name, v) {
+                        if (!strv_contains(columns, name) && strv_extend(&columns, name) < 0) {
+                                client_result_done(&res);
+                                return log_oom();
+                        }
+                        counts[nrpe_all_state(&res.replies[i], name)]++;
+                }
+        }
+        strv_sort(columns);
+
+        if (!arg_json && !arg_jsonl && request_sent(&res)) {
+                int idw = 4;
+                for (size_t i = 0; i < res.n_replies; i++)
+                        idw = MAX(idw, (int) strlen(res.replies[i].identity));
+                if (res.n_replies > 0) {
+                        printf("%-*s", idw, "NODE");
+                        for (char **c = columns; c && *c; c++)
+                                printf("  %-*s", c[1] ? MAX(8, (int) strlen(*c)) : 0, *c);
+                        printf("\n");
+                }
+                for (size_t i = 0; i < res.n_replies; i++) {
+                        const ClientReply *rep = &res.replies[i];
+                        json_t *cmds = rep->data ? json_object_get(rep->data, "commands") : NULL;
+                        if (!display_reply(rep->statuscode == 0))
+                                continue;
+                        printf("%-*s", idw, rep->identity);
+                        if (!json_is_object(cmds)) {
+                                printf("  %s\n", rep->statusmsg);
+                                continue;
+                        }
+                        for (char **c = columns; c && *c; c++) {
+                                int st = nrpe_all_state(rep, *c);
+                                /* padded to the column, but for the last one */
+                                printf("  %-*s", c[1] ? MAX(8, (int) strlen(*c)) : 0,
+                                       st < 0 ? "-" : nagios_state_name(st));
+                        }
+                        printf("\n");
+                }
+                /* Why: the first output line of each result not OK (of each with -v). */
+                bool first = true;
+                for (size_t i = 0; i < res.n_replies; i++) {
+                        const ClientReply *rep = &res.replies[i];
+                        json_t *cmds = rep->data ? json_object_get(rep->data, "commands") : NULL;
+                        if (!json_is_object(cmds) || !display_reply(rep->statuscode == 0))
+                                continue;
+                        for (char **c = columns; c && *c; c++) {
+                                int st = nrpe_all_state(rep, *c);
+                                if (st < 0 || (st == 0 && !arg_verbose))
+                                        continue;
+                                json_t *o = json_object_get(json_object_get(cmds, *c), "output");
+                                printf("%s%s %s: %s\n", first ? "\n" : "", rep->identity, *c,
+                                       json_is_string(o) ? json_string_value(o) : "");
+                                first = false;
+                        }
+                }
+                printf("\nSummary of Exit Code:\n\n");
+                for (int i = 0; i < 4; i++)
+                        printf("%14s : %zu\n", nagios_state_name(i), counts[i]);
+        }
+        r = print_result(&res, unknown);
+        int ret = r < 0 ? r : exit_status(&res);
+        client_result_done(&res);
+        return ret;
+}
+
 static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
         _cleanup_json_ json_t *data = NULL, *args = NULL;
         _cleanup_strv_free_ char **unknown = NULL;
@@ -672,6 +782,8 @@ static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
         size_t counts[4] = {};
         int r;
 
+        if (arg_all)
+                return verb_nrpe_all(config, argc);
         if (argc < 1)
                 return fail(-EINVAL, "Usage: muster nrpe COMMAND [ARG ...]; see muster help nrpe.");
         if (!nrpe_command_name_is_valid(argv[0]))
@@ -965,6 +1077,7 @@ static int run(int argc, char *argv[]) {
                 ARG_BATCH_SLEEP,
                 ARG_DISPLAY,
                 ARG_FORGET,
+                ARG_ALL,
                 ARG_CHECK,
         };
         static const struct option options[] = {
@@ -977,6 +1090,7 @@ static int run(int argc, char *argv[]) {
                 { "progress", no_argument, NULL, ARG_PROGRESS },
                 { "no-progress", no_argument, NULL, ARG_NO_PROGRESS },
                 { "forget", no_argument, NULL, ARG_FORGET },
+                { "all", no_argument, NULL, ARG_ALL },
                 { "check", required_argument, NULL, ARG_CHECK },
                 { "config", required_argument, NULL, 'c' },
                 { "nodes", required_argument, NULL, ARG_NODES },
@@ -1040,6 +1154,9 @@ static int run(int argc, char *argv[]) {
                         continue;
                 case ARG_FORGET:
                         arg_forget = true;
+                        continue;
+                case ARG_ALL:
+                        arg_all = true;
                         continue;
                 case ARG_CHECK:
                         arg_check = optarg;

@@ -159,7 +159,10 @@ static void manager_kill_orphans(Manager *m) {
                 log_notice("Killed %d process(es) a check left behind.", k);
 }
 
-static void manager_log_check(Job *j, int exitcode, bool timed_out, json_t *data, uint64_t duration_usec) {
+/* j: the job that holds the request (for runallcommands the batch's owner);
+ * command: the check that ran. */
+static void manager_log_check(Job *j, const char *command, int exitcode, bool timed_out, json_t *data,
+                              uint64_t duration_usec) {
         char ec[16], dur[32];
 
         json_t *o = json_object_get(data, "output");
@@ -168,8 +171,8 @@ static void manager_log_check(Job *j, int exitcode, bool timed_out, json_t *data
         log_struct(timed_out ? LOG_WARNING : LOG_INFO, 0, timed_out ? MSGID_CHECK_TIMEOUT : MSGID_CHECK_FINISHED,
                    KV("MUSTER_EVENT", timed_out ? EVENT_CHECK_TIMEOUT : EVENT_CHECK_FINISHED,
                       "MUSTER_AGENT", "nrpe",
-                      "MUSTER_ACTION", "runcommand",
-                      "MUSTER_COMMAND", j->command,
+                      "MUSTER_ACTION", j->request->action,
+                      "MUSTER_COMMAND", command,
                       "MUSTER_REQUESTID", j->request->requestid,
                       "MUSTER_SENDER", j->request->senderid,
                       "MUSTER_CALLER", j->caller,
@@ -177,9 +180,66 @@ static void manager_log_check(Job *j, int exitcode, bool timed_out, json_t *data
                                                                                       : j->request->callerid,
                       "MUSTER_EXITCODE", ec,
                       "MUSTER_DURATION_USEC", dur),
-                   "Check %s finished %s in %.1f ms for %s: %s", j->command,
+                   "Check %s finished %s in %.1f ms for %s: %s", command,
                    nagios_state_name(exitcode), (double) duration_usec / 1000.0, j->caller,
                    json_string_value(o));
+}
+
+/* One command of an nrpe runallcommands finished (or never ran): into its
+ * batch; the last one answers the request, which the batch's owner job holds. */
+static void manager_batch_result(Manager *m, Job *j, int error, int exitcode, const char *output, size_t size,
+                                 uint64_t duration_usec, bool timed_out) {
+        NrpeBatch *b = TAKE_PTR(j->userdata);
+        Job *owner = nrpe_batch_get_userdata(b);
+
+        if (error == 0) {
+                _cleanup_json_ json_t *one = nrpe_result_data(j->command, exitcode, output, size);
+                if (one)
+                        manager_log_check(owner, j->command, exitcode, timed_out, one, duration_usec);
+        }
+        if (nrpe_batch_add_result(b, j->command, exitcode, output, size)) {
+                int statuscode = STATUS_UNKNOWN_ERROR;
+                const char *statusmsg = "Unknown error: out of memory";
+                _cleanup_json_ json_t *data = nrpe_batch_reply(b, &statuscode, &statusmsg);
+                if (!data)
+                        log_oom();   /* answered with the error above */
+                (void) manager_send_reply(m, owner->request, owner->reply_to, owner->federated, owner->control,
+                                          statuscode, statusmsg, data);
+        }
+        nrpe_batch_unref(b);
+}
+
+static void job_free_void(void *j) {
+        job_free(j);
+}
+
+/* nrpe runallcommands: one job per command, each through the queue as a
+ * runcommand is; the request rides in the batch's owner job. */
+static void manager_run_all(Manager *m, Dispatch *d, const char *reply_to, bool federated,
+                            ControlConnection *control) {
+        NrpeBatch *b = d->batch;
+        Job *owner;
+
+        if (job_new_from_dispatch(d, reply_to, federated, control, &owner) < 0) {
+                log_oom();
+                if (control)
+                        (void) control_connection_send_error(control, "out of memory");
+                return;
+        }
+        nrpe_batch_set_userdata(b, owner, job_free_void);
+        for (size_t i = 0; i < nrpe_batch_n_commands(b); i++) {
+                const char *command = nrpe_batch_command(b, i);
+                Job *j;
+
+                if (job_new_command(command, nrpe_batch_command_line(b, i), &j) < 0) {
+                        static const char msg[] = "UNKNOWN: out of memory";
+                        log_oom();
+                        (void) nrpe_batch_add_result(b, command, 3, msg, sizeof msg - 1);
+                        continue;
+                }
+                j->userdata = nrpe_batch_ref(b);
+                jobqueue_submit(&m->jobs, j);
+        }
 }
 
 static void job_finished(Job *j, int error, int exitcode, const char *output, size_t size, uint64_t duration_usec,
@@ -195,6 +255,13 @@ static void job_finished(Job *j, int error, int exitcode, const char *output, si
         } else if (error != -EBUSY)
                 log_error_errno(error, "Failed to start check %s: %m", j->command);
 
+        if (j->userdata) {
+                manager_batch_result(m, j, error, exitcode, output, size, duration_usec, timed_out);
+                if (m->state == STATE_STOPPING && m->jobs.n_running == 0 && m->jobs.n_pending == 0)
+                        sd_event_exit(m->event, 0);
+                return;
+        }
+
         _cleanup_json_ json_t *data = nrpe_result_data(j->command, exitcode, output, size);
         if (!data) {
                 /* Never an OK without its data: the caller sees an error. */
@@ -203,7 +270,7 @@ static void job_finished(Job *j, int error, int exitcode, const char *output, si
                                           STATUS_UNKNOWN_ERROR, "Unknown error: out of memory", NULL);
         } else {
                 if (error == 0)
-                        manager_log_check(j, exitcode, timed_out, data, duration_usec);
+                        manager_log_check(j, j->command, exitcode, timed_out, data, duration_usec);
                 (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control,
                                           exitcode == 0 ? STATUS_OK : STATUS_ABORTED,
                                           nagios_state_name(exitcode), data);
@@ -286,6 +353,10 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
                 jobqueue_submit(&m->jobs, j);
                 break;
         }
+
+        case DISPATCH_RUN_ALL:
+                manager_run_all(m, &d, reply_to, federated, control);
+                break;
         }
         dispatch_done(&d);
 }
@@ -697,6 +768,12 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
         /* Queued requests that never started are answered as aborted. */
         for (Job *j; (j = jobqueue_pop_pending(&m->jobs)); ) {
+                if (j->userdata) {
+                        static const char msg[] = "UNKNOWN: responder is shutting down";
+                        manager_batch_result(m, j, -ECANCELED, 3, msg, sizeof msg - 1, 0, false);
+                        job_free(j);
+                        continue;
+                }
                 _cleanup_json_ json_t *data = nrpe_result_data(j->command, 3, "UNKNOWN: responder is shutting down",
                                                                strlen("UNKNOWN: responder is shutting down"));
                 (void) manager_send_reply(m, j->request, j->reply_to, j->federated, j->control, STATUS_ABORTED,
@@ -774,6 +851,11 @@ static void on_control_request(ControlConnection *cc, const char *verb, json_t *
 static Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* Batches of runallcommands still running go with their jobs. */
+        for (Job *j = m->jobs.running; j; j = j->next)
+                j->userdata = nrpe_batch_unref(j->userdata);
+        for (Job *j = m->jobs.pending_head; j; j = j->next)
+                j->userdata = nrpe_batch_unref(j->userdata);
         jobqueue_clear(&m->jobs);
         control_free(m->control);
         manager_disconnect(m);

@@ -24,6 +24,10 @@ typedef int (*AgentHandler)(ResponderCore *c, const Request *req, int64_t now, D
 typedef struct AgentAction {
         const char *name;
         AgentHandler handler;
+        /* Another action of the same agent that the policy must allow too:
+         * one that does what it does, many times over (nrpe runallcommands
+         * runs what runcommand runs), is never allowed where that one is not. */
+        const char *policy_also;
 } AgentAction;
 
 typedef enum AgentId {
@@ -60,3 +64,36 @@ char *agent_names_joined(const char *sep, const char *last_sep);
 /* The nrpe agent's reply data for one finished command: {command,
  * exitcode 0..3, output, perfdata, long_output}. NULL: out of memory. */
 json_t *nrpe_result_data(const char *command, int exitcode, const char *output, size_t size);
+
+/* nrpe runallcommands: every command of the node's NRPE config, each run as
+ * runcommand runs it (with no arguments: $ARGn$ are empty), answered in one
+ * reply once all have finished:
+ *   data = {"commands": {NAME: {exitcode, output, perfdata, long_output}}}
+ *   statuscode 0 "OK" when every command is OK (or none is defined), else
+ *   1 and the worst state (CRITICAL > WARNING > UNKNOWN) as statusmsg.
+ * The handler answers DISPATCH_RUN_ALL with a batch: the caller runs each
+ * pending command (its own queue, limits, user and timeout), reports each
+ * result, and replies when the batch is complete. */
+typedef struct NrpeBatch NrpeBatch;
+
+NrpeBatch *nrpe_batch_new(void);
+NrpeBatch *nrpe_batch_ref(NrpeBatch *b);
+NrpeBatch *nrpe_batch_unref(NrpeBatch *b);
+/* Adds a command to run. */
+int nrpe_batch_add_command(NrpeBatch *b, const char *command, const char *command_line);
+/* The commands to run, in name order. */
+size_t nrpe_batch_n_commands(const NrpeBatch *b);
+const char *nrpe_batch_command(const NrpeBatch *b, size_t i);
+const char *nrpe_batch_command_line(const NrpeBatch *b, size_t i);
+/* Records the result of a command (run or not: exitcode 3 and an UNKNOWN
+ * line when it could not run). Returns true when every command added has
+ * its result. A result lost to out of memory still counts; the reply is
+ * then NULL. */
+bool nrpe_batch_add_result(NrpeBatch *b, const char *command, int exitcode, const char *output, size_t size);
+bool nrpe_batch_complete(const NrpeBatch *b);
+/* The reply: data (new reference; NULL on out of memory, the answer is then
+ * "unknown error"), statuscode and statusmsg as above. */
+json_t *nrpe_batch_reply(const NrpeBatch *b, int *ret_statuscode, const char **ret_statusmsg);
+/* Whatever the caller keeps with the batch (freed with it by destroy). */
+void nrpe_batch_set_userdata(NrpeBatch *b, void *userdata, void (*destroy)(void *userdata));
+void *nrpe_batch_get_userdata(const NrpeBatch *b);
