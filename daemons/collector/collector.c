@@ -95,6 +95,10 @@ typedef struct Manager {
         int dirfd;
         Hashmap *nodes;
         size_t n_stale;
+        /* The registry's index (registry.h): rewritten when nodes changed,
+         * and again while it could not be stamped. */
+        bool registry_index_dirty, registry_index_stamped;
+        sd_event_source *registry_index_source;
 
         /* Stored but not yet acked: one multiple ack per read from the
          * socket, always after the renames it covers. */
@@ -227,6 +231,7 @@ static int manager_remove_node(Manager *m, const char *identity) {
                         return -errno;
                 had_file = false;
         }
+        m->registry_index_dirty = true;
         n = hashmap_remove(m->nodes, identity);
         if (!n)
                 return had_file;
@@ -455,6 +460,8 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         else
                 m->touched++;
         count_registration(m, now);
+        if (r > 0)
+                m->registry_index_dirty = true;
 
         if (!n) {
                 n = calloc(1, sizeof *n);
@@ -886,6 +893,25 @@ static void manager_checks_index_changed(Manager *m) {
                                           MAX(m->checks_index_delay, USEC_PER_SEC), 0, on_checks_index, m);
 }
 
+static int on_registry_index(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->dirfd >= 0 && (m->registry_index_dirty || !m->registry_index_stamped)) {
+                RegistryScanStats st = {};
+                m->registry_index_dirty = false;
+                int r = registry_index_write(m->config.state_dir, &st);
+                if (r < 0) {
+                        m->registry_index_dirty = true;
+                        if (ratelimit_below(&m->error_ratelimit, NULL))
+                                log_warning_errno(r, "Failed to write the registry index in %s: %m, ignoring.",
+                                                  m->config.state_dir);
+                } else
+                        m->registry_index_stamped = st.stamped;
+        }
+        (void) event_source_rearm(s, REGISTRY_INDEX_INTERVAL_SEC * USEC_PER_SEC);
+        return 0;
+}
+
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_update_status(userdata);
         (void) event_source_rearm(s, 10 * USEC_PER_SEC);
@@ -979,6 +1005,7 @@ static int manager_open_state(Manager *m, const char *dir) {
                 (void) close(m->dirfd);
         m->dirfd = TAKE_FD(fd);
         log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), dir);
+        m->registry_index_dirty = true;
         manager_checks_index_changed(m);
         /* Nodes that went quiet while we were away are reported at the first sweep. */
         return 0;
@@ -1251,6 +1278,7 @@ static Manager *manager_free(Manager *m) {
         free(m->session.url);
         m->reconnect_source = sd_event_source_disable_unref(m->reconnect_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
+        m->registry_index_source = sd_event_source_disable_unref(m->registry_index_source);
         m->retry_source = sd_event_source_disable_unref(m->retry_source);
         m->status_source = sd_event_source_disable_unref(m->status_source);
         if (m->checks_index_dirty && m->dirfd >= 0)
@@ -1302,6 +1330,8 @@ static int manager_new(Manager **ret) {
             (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||
             (r = sd_event_add_time_relative(m->event, &m->sweep_source, CLOCK_MONOTONIC,
                                             m->config.sweep_interval_usec, 0, on_sweep, m)) < 0 ||
+            (r = sd_event_add_time_relative(m->event, &m->registry_index_source, CLOCK_MONOTONIC, USEC_PER_SEC,
+                                            0, on_registry_index, m)) < 0 ||
             (r = sd_event_add_time_relative(m->event, &m->status_source, CLOCK_MONOTONIC, 10 * USEC_PER_SEC, 0,
                                             on_status_timer, m)) < 0)
                 return log_error_errno(r, "Failed to set up the event loop: %m");

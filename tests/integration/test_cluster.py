@@ -214,8 +214,8 @@ class ClusterTests(unittest.TestCase):
         self.publish(self.cluster.nodes[0], names, self.fleet.collective)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            a = set(os.listdir(d1))
-            b = set(os.listdir(d2))
+            a = {f for f in os.listdir(d1) if not f.startswith(".")}
+            b = {f for f in os.listdir(d2) if not f.startswith(".")}
             if len(a | b) >= k:
                 break
             time.sleep(0.2)
