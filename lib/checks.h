@@ -102,6 +102,7 @@ typedef struct ChecksCollation {
         size_t n;                /* nodes counted */
         bool used_index;
         size_t n_read;           /* files read because the index did not cover them */
+        size_t n_names[4], alloc_names[4], n_stale, alloc_stale, n_not_pushed, alloc_not_pushed;
 } ChecksCollation;
 
 int checks_collate_registry(const char *dir, const char *collective, const Filter *filter, const char *check,

@@ -277,7 +277,52 @@ static const char *state_name(int s) {
 /* Take a registration's pushed checks into the node: log each state that
  * changed (once per change: the node's previous state is remembered, also
  * across restarts, from its file), and mark the index for rewriting. */
+static void check_state_changed(Manager *m, const char *identity, const char *name, int state, int previous,
+                                json_t *result) {
+        json_t *o = json_object_get(result, "output");
+        m->check_state_changes++;
+        log_struct(state == 0 ? LOG_NOTICE : LOG_WARNING, 0, MSGID_CHECK_STATE_CHANGED,
+                   KV("MUSTER_EVENT", EVENT_CHECK_STATE_CHANGED,
+                      "MUSTER_IDENTITY", identity,
+                      "MUSTER_COLLECTIVE", m->config.collective,
+                      "MUSTER_CHECK", name,
+                      "MUSTER_STATE", state_name(state),
+                      "MUSTER_PREVIOUS_STATE", state_name(previous),
+                      "MUSTER_OUTPUT", json_string_value(o)),
+                   "Check %s on %s is now %s (was %s): %s", name, identity, state_name(state),
+                   state_name(previous), strempty(json_string_value(o)));
+}
+
+/* The common case: the same checks as last time, in the same order. Only
+ * states and times are updated, nothing is allocated. Returns false when
+ * the set of checks differs. */
+static bool manager_update_checks_in_place(Manager *m, const char *identity, Node *n, json_t *checks) {
+        const char *name;
+        json_t *v;
+        size_t i = 0;
+
+        if (json_object_size(checks) != n->n_checks)
+                return false;
+        json_object_foreach(checks, name, v)
+                if (!streq(name, n->check_names[i++]))
+                        return false;
+        i = 0;
+        json_object_foreach(checks, name, v) {
+                int64_t w = 0;
+                int state = checks_get_state(checks, name, &w);
+                if (state != n->check_states[i]) {
+                        check_state_changed(m, identity, name, state, n->check_states[i], v);
+                        n->check_states[i] = (int8_t) state;
+                        manager_checks_index_changed(m);
+                }
+                n->check_when[i++] = w;
+        }
+        return true;
+}
+
 static void manager_update_checks(Manager *m, const char *identity, Node *n, json_t *checks) {
+        if (manager_update_checks_in_place(m, identity, n, checks))
+                return;
         size_t k = json_object_size(checks);
         _cleanup_strv_free_ char **names = NULL;
         _cleanup_free_ int8_t *states = NULL;
@@ -314,20 +359,8 @@ static void manager_update_checks(Manager *m, const char *identity, Node *n, jso
                 if (previous != state) {
                         changed = true;
                         /* A check seen first is news only when it is not OK. */
-                        if (previous >= 0 || state != 0) {
-                                json_t *o = json_object_get(v, "output");
-                                m->check_state_changes++;
-                                log_struct(state == 0 ? LOG_NOTICE : LOG_WARNING, 0, MSGID_CHECK_STATE_CHANGED,
-                                           KV("MUSTER_EVENT", EVENT_CHECK_STATE_CHANGED,
-                                              "MUSTER_IDENTITY", identity,
-                                              "MUSTER_COLLECTIVE", m->config.collective,
-                                              "MUSTER_CHECK", name,
-                                              "MUSTER_STATE", state_name(state),
-                                              "MUSTER_PREVIOUS_STATE", state_name(previous),
-                                              "MUSTER_OUTPUT", json_string_value(o)),
-                                           "Check %s on %s is now %s (was %s): %s", name, identity,
-                                           state_name(state), state_name(previous), strempty(json_string_value(o)));
-                        }
+                        if (previous >= 0 || state != 0)
+                                check_state_changed(m, identity, name, state, previous, v);
                 }
                 i++;
         }
