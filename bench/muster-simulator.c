@@ -20,8 +20,10 @@
  * so the simulator is pessimistic for the fleet's side of a round trip.
  *
  * NRPE requests are answered in-process ("OK - simulated") or really run
- * through nrpe_run_start() on the sd-event loop, with one process-wide
- * limit on concurrent checks, since all identities share this machine. */
+ * through muster-responder's own job queue (lib/jobqueue.c) on the sd-event
+ * loop, with one process-wide limit on concurrent checks, since all
+ * identities share this machine. The queue and bindings of each identity
+ * are set up by the daemon's node_queue_setup(). */
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +38,7 @@
 #include "amqp-session.h"
 #include "config.h"
 #include "credentials.h"
+#include "daemon-util.h"
 #include "federation.h"
 #include "hashmap.h"
 #include "jobqueue.h"
@@ -43,6 +46,7 @@
 #include "nagios.h"
 #include "message.h"
 #include "nagios.h"
+#include "node-queue.h"
 #include "nrpe.h"
 #include "policy.h"
 #include "registry.h"
@@ -268,9 +272,8 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
 static void on_delivery(amqp_envelope_t *env, void *userdata) {
         Conn *c = userdata;
         Sim *s = c->sim;
-        const amqp_basic_properties_t *p = &env->message.properties;
-        char tag[256], scheme[32], sig[SIGNATURE_HEX_MAX], reply_to[256], key_id[KEY_ID_MAX];
-        const char *rt = NULL;
+        DeliveryHeaders h;
+        char tag[256];
         SimNode *n = NULL;
 
         c->last_delivery_tag = env->delivery_tag;
@@ -286,18 +289,9 @@ static void on_delivery(amqp_envelope_t *env, void *userdata) {
                 return;
         }
 
-        if ((p->_flags & AMQP_BASIC_REPLY_TO_FLAG) && p->reply_to.len > 0 && p->reply_to.len < sizeof reply_to &&
-            !memchr(p->reply_to.bytes, 0, p->reply_to.len)) {
-                memcpy(reply_to, p->reply_to.bytes, p->reply_to.len);
-                reply_to[p->reply_to.len] = '\0';
-                rt = reply_to;
-        }
-
-        node_handle_request(n, env->message.body.bytes, env->message.body.len,
-                            amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
-                            amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
-                            amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt,
-                            amqp_delivery_federated(p));
+        delivery_headers_read(&env->message.properties, &h);
+        node_handle_request(n, env->message.body.bytes, env->message.body.len, h.scheme, h.key_id, h.signature,
+                            h.reply_to, h.federated);
 }
 
 /* As the daemon: read everything available, then ack it all at once. */
@@ -510,48 +504,12 @@ static int conn_setup(Sim *s, Conn *c) {
 /* What muster-responder's manager_setup_consumer() does, for one identity. */
 static int node_setup_consumer(Sim *s, SimNode *n, const char *bcast, const char *directed) {
         AmqpSession *as = &n->conn->session;
-        _cleanup_free_ char *queue = NULL, *key = NULL, *tag = NULL;
-        amqp_queue_declare_ok_t *q;
-        amqp_basic_consume_ok_t *ok;
+        _cleanup_free_ char *tag = NULL;
         int r;
 
-        q = amqp_queue_declare(as->conn, AMQP_CHANNEL, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
-        r = amqp_reply_to_errno(amqp_get_rpc_reply(as->conn), "queue declare", as->error, sizeof as->error);
+        r = node_queue_setup(as, &n->config, n->identity, bcast, directed, NULL, &tag);
         if (r < 0)
                 return r;
-        queue = strndup(q->queue.bytes, q->queue.len);
-        if (!queue)
-                return -ENOMEM;
-
-        for (char **a = n->config.agents; a && *a; a++) {
-                free(key);
-                key = routing_key_agent(n->config.collective, *a);
-                if (!key)
-                        return -ENOMEM;
-                amqp_queue_bind(as->conn, AMQP_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(bcast),
-                                amqp_cstring_bytes(key), amqp_empty_table);
-                r = amqp_reply_to_errno(amqp_get_rpc_reply(as->conn), "queue bind", as->error, sizeof as->error);
-                if (r < 0)
-                        return r;
-        }
-        free(key);
-        key = routing_key_node(n->config.collective, n->identity);
-        if (!key)
-                return -ENOMEM;
-        amqp_queue_bind(as->conn, AMQP_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(directed),
-                        amqp_cstring_bytes(key), amqp_empty_table);
-        r = amqp_reply_to_errno(amqp_get_rpc_reply(as->conn), "queue bind", as->error, sizeof as->error);
-        if (r < 0)
-                return r;
-
-        ok = amqp_basic_consume(as->conn, AMQP_CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 1,
-                                amqp_empty_table);
-        r = amqp_reply_to_errno(amqp_get_rpc_reply(as->conn), "basic consume", as->error, sizeof as->error);
-        if (r < 0)
-                return r;
-        tag = strndup(ok->consumer_tag.bytes, ok->consumer_tag.len);
-        if (!tag)
-                return -ENOMEM;
         amqp_maybe_release_buffers(as->conn);
         r = hashmap_put(n->conn->by_tag, tag, n);
         if (r < 0)
@@ -719,6 +677,9 @@ static int sim_new(Sim **ret) {
                 .userdata = s,
         };
 
+        r = sigprocmask_block(SIGTERM, SIGINT, SIGUSR1, SIGCHLD, -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
         r = sd_event_new(&s->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
@@ -881,8 +842,6 @@ static int parse_argv(int argc, char *argv[]) {
 }
 
 static int run(int argc, char *argv[]) {
-        _cleanup_(sim_freep) Sim *s = NULL;
-        sigset_t ss;
         int r;
 
         log_setup("muster-simulator", false);
@@ -890,14 +849,7 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGUSR1);
-        sigaddset(&ss, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
-                return log_error_errno(-errno, "Failed to block signals: %m");
-
+        _cleanup_(sim_freep) Sim *s = NULL;
         r = sim_new(&s);
         if (r < 0)
                 return r;

@@ -3,7 +3,6 @@
  * one state file per node; acks only once the file is in place. */
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,6 +16,7 @@
 #include "catalog-ids.h"
 #include "checks.h"
 #include "config.h"
+#include "daemon-util.h"
 #include "control.h"
 #include "credentials.h"
 #include "hashmap.h"
@@ -1401,37 +1401,15 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("muster-collector %s\n", PACKAGE_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc)
+        static const DaemonArgs args = { .name = "muster-collector", .help = help, .config = &arg_config };
+        int r = daemon_parse_argv(argc, argv, &args);
+        if (r == -E2BIG)
                 return log_error_errno(-EINVAL, "This program takes no arguments.");
-        return 1;
+        return r;
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        sigset_t ss;
         int r;
 
         log_setup("muster-collector", true);
@@ -1439,12 +1417,9 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
-                return log_error_errno(-errno, "Failed to block signals: %m");
+        r = sigprocmask_block(SIGTERM, SIGINT, SIGHUP, -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
 
         r = manager_new(&m);
         if (r < 0)

@@ -2,7 +2,6 @@
 /* muster-heartbeat: publish this node's registration, wait for the broker
  * to confirm it, exit. Run by muster-heartbeat.timer. */
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include "catalog-ids.h"
 #include "checks.h"
 #include "config.h"
+#include "daemon-util.h"
 #include "credentials.h"
 #include "facts.h"
 #include "log.h"
@@ -38,37 +38,26 @@ static void help(void) {
                "See muster-heartbeat(8).\n");
 }
 
+enum { ARG_DEREGISTER = 0x200 };
+
+static int parse_extra(int c, const char *arg) {
+        if (c != ARG_DEREGISTER)
+                return -EINVAL;
+        arg_deregister = true;
+        return 0;
+}
+
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_DEREGISTER };
-        static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+        static const struct option extra[] = {
                 { "deregister", no_argument, NULL, ARG_DEREGISTER },
                 {}
         };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("muster-heartbeat %s\n", PACKAGE_VERSION);
-                        return 0;
-                case ARG_DEREGISTER:
-                        arg_deregister = true;
-                        break;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc)
+        static const DaemonArgs args = { .name = "muster-heartbeat", .help = help, .config = &arg_config,
+                                         .extra = extra, .parse_extra = parse_extra };
+        int r = daemon_parse_argv(argc, argv, &args);
+        if (r == -E2BIG)
                 return log_error_errno(-EINVAL, "This program takes no arguments.");
-        return 1;
+        return r;
 }
 
 /* One line on stderr and in the journal, so systemctl status shows why. */

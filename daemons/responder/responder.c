@@ -2,7 +2,6 @@
 /* muster-responder: consumes requests for this node, checks signature, TTL
  * and filter, runs the agent and publishes the reply. */
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -16,6 +15,7 @@
 #include "amqp-session.h"
 #include "catalog-ids.h"
 #include "config.h"
+#include "daemon-util.h"
 #include "control.h"
 #include "credentials.h"
 #include "facts.h"
@@ -23,6 +23,7 @@
 #include "jobqueue.h"
 #include "log.h"
 #include "nagios.h"
+#include "node-queue.h"
 #include "nrpe.h"
 #include "policy.h"
 #include "responder-core.h"
@@ -362,22 +363,11 @@ static void manager_handle_request(Manager *m, const void *body, size_t size, co
 }
 
 static void manager_handle_delivery(Manager *m, amqp_envelope_t *env) {
-        const amqp_basic_properties_t *p = &env->message.properties;
-        char scheme[32], sig[SIGNATURE_HEX_MAX], reply_to[256], key_id[KEY_ID_MAX];
-        const char *rt = NULL;
+        DeliveryHeaders h;
 
-        if ((p->_flags & AMQP_BASIC_REPLY_TO_FLAG) && p->reply_to.len > 0 && p->reply_to.len < sizeof reply_to &&
-            !memchr(p->reply_to.bytes, 0, p->reply_to.len)) {
-                memcpy(reply_to, p->reply_to.bytes, p->reply_to.len);
-                reply_to[p->reply_to.len] = '\0';
-                rt = reply_to;
-        }
-
-        manager_handle_request(m, env->message.body.bytes, env->message.body.len,
-                               amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
-                               amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
-                               amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), rt,
-                               amqp_delivery_federated(p), NULL);
+        delivery_headers_read(&env->message.properties, &h);
+        manager_handle_request(m, env->message.body.bytes, env->message.body.len, h.scheme, h.key_id, h.signature,
+                               h.reply_to, h.federated, NULL);
 }
 
 static void manager_disconnect(Manager *m) {
@@ -453,9 +443,7 @@ static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int manager_setup_consumer(Manager *m) {
         AmqpSession *s = &m->session;
-        _cleanup_free_ char *bcast = NULL, *directed = NULL, *key = NULL;
-        amqp_queue_declare_ok_t *q;
-        amqp_basic_consume_ok_t *c;
+        _cleanup_free_ char *bcast = NULL, *directed = NULL;
         int r;
 
         r = amqp_session_declare_exchanges(s, &m->config);
@@ -468,50 +456,13 @@ static int manager_setup_consumer(Manager *m) {
             config_exchange(&m->config, "directed", &directed) < 0)
                 return -ENOMEM;
 
-        /* One exclusive, server-named queue for this responder. */
-        q = amqp_queue_declare(s->conn, AMQP_CHANNEL, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
-        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue declare", s->error, sizeof s->error);
-        if (r < 0)
-                return r;
-        m->queue = strndup(q->queue.bytes, q->queue.len);
-        if (!m->queue)
-                return -ENOMEM;
-
-        for (char **a = m->config.agents; a && *a; a++) {
-                free(key);
-                key = routing_key_agent(m->config.collective, *a);
-                if (!key)
-                        return -ENOMEM;
-                amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(bcast),
-                                amqp_cstring_bytes(key), amqp_empty_table);
-                r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue bind", s->error, sizeof s->error);
-                if (r < 0)
-                        return r;
-        }
-        free(key);
-        key = routing_key_node(m->config.collective, m->config.identity);
-        if (!key)
-                return -ENOMEM;
-        amqp_queue_bind(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_cstring_bytes(directed),
-                        amqp_cstring_bytes(key), amqp_empty_table);
-        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "queue bind", s->error, sizeof s->error);
-        if (r < 0)
-                return r;
-
         amqp_basic_qos(s->conn, AMQP_CHANNEL, 0, PREFETCH, 0);
         r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "basic qos", s->error, sizeof s->error);
         if (r < 0)
                 return r;
 
-        c = amqp_basic_consume(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(m->queue), amqp_empty_bytes, 0, 0, 1,
-                               amqp_empty_table);
-        r = amqp_reply_to_errno(amqp_get_rpc_reply(s->conn), "basic consume", s->error, sizeof s->error);
-        if (r < 0)
-                return r;
-        m->consumer_tag = strndup(c->consumer_tag.bytes, c->consumer_tag.len);
-        if (!m->consumer_tag)
-                return -ENOMEM;
-        return 0;
+        /* One exclusive, server-named queue for this responder. */
+        return node_queue_setup(s, &m->config, m->config.identity, bcast, directed, &m->queue, &m->consumer_tag);
 }
 
 static int manager_connect(Manager *m) {
@@ -943,37 +894,15 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        arg_config = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("muster-responder %s\n", PACKAGE_VERSION);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc)
+        static const DaemonArgs args = { .name = "muster-responder", .help = help, .config = &arg_config };
+        int r = daemon_parse_argv(argc, argv, &args);
+        if (r == -E2BIG)
                 return log_error_errno(-EINVAL, "This program takes no arguments.");
-        return 1;
+        return r;
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        sigset_t ss;
         int r;
 
         log_setup("muster-responder", true);
@@ -982,13 +911,9 @@ static int run(int argc, char *argv[]) {
         if (r <= 0)
                 return r;
 
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        sigaddset(&ss, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
-                return log_error_errno(-errno, "Failed to block signals: %m");
+        r = sigprocmask_block(SIGTERM, SIGINT, SIGHUP, SIGCHLD, -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to block signals: %m");
         /* Daemonizing checks come back to us, not to PID 1, so we can kill them. */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
                 log_warning_errno(-errno, "Failed to become a child subreaper: %m, ignoring.");
