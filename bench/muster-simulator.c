@@ -43,7 +43,6 @@
 #include "hashmap.h"
 #include "jobqueue.h"
 #include "log.h"
-#include "nagios.h"
 #include "message.h"
 #include "nagios.h"
 #include "node-queue.h"
