@@ -228,7 +228,7 @@ class Bench:
         p.terminate()
         p.wait()
         notify.close()
-        if not os.path.exists(os.path.join(d, ".checks-index")):
+        if not os.path.exists(os.path.join(d, ".index/checks")):
             raise RuntimeError("the collector wrote no check index")
         return d, conf
 

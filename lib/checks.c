@@ -215,8 +215,13 @@ int checks_index_writer_new(int dirfd, ChecksIndexWriter **ret) {
 
         if (!w)
                 return -ENOMEM;
+        if (mkdirat(dirfd, ".index", 0755) < 0 && errno != EEXIST) {
+                int r = -errno;
+                free(w);
+                return r;
+        }
         w->dirfd = dirfd;
-        snprintf(w->tmp, sizeof w->tmp, ".#checks.%u.%" PRIu64, (unsigned) getpid(), ++counter);
+        snprintf(w->tmp, sizeof w->tmp, ".index/checks.#%u.%" PRIu64, (unsigned) getpid(), ++counter);
         fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
         if (fd < 0) {
                 int r = -errno;

@@ -46,7 +46,10 @@ int checks_get_state(json_t *checks, const char *name, int64_t *ret_when);
  * the collector replaces a changed file by a new one and only sets the
  * mtime of a repeat, so a file whose key differs is newer than the index
  * and is read instead. A stale index is thus slower, never wrong. */
-#define CHECKS_INDEX_NAME ".checks-index"
+/* Under the registry index's directory (REGISTRY_INDEX_NAME): writing it
+ * there does not move the state directory's mtime, which the registry
+ * index takes as its stamp. */
+#define CHECKS_INDEX_NAME ".index/checks"
 
 typedef struct ChecksFileKey {
         uint64_t ino;
