@@ -11,6 +11,41 @@
 #include "sign.h"
 #include "util.h"
 
+#define HMAC_BLOCK 64   /* SHA-256's block size */
+
+/* RFC 2104: the hash states after (K ^ ipad) and (K ^ opad), K being the key
+ * or, when longer than a block, its hash. */
+static int psk_prepare(Psk *p) {
+        uint8_t k[HMAC_BLOCK] = {}, pad[HMAC_BLOCK];
+        unsigned klen = 0;
+        int r = -EIO;
+
+        if (p->size > HMAC_BLOCK) {
+                if (!EVP_Digest(p->key, p->size, k, &klen, EVP_sha256(), NULL))
+                        goto finish;
+        } else
+                memcpy(k, p->key, p->size);
+        p->inner = EVP_MD_CTX_new();
+        p->outer = EVP_MD_CTX_new();
+        if (!p->inner || !p->outer) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = 0; i < HMAC_BLOCK; i++)
+                pad[i] = k[i] ^ 0x36;
+        if (!EVP_DigestInit_ex(p->inner, EVP_sha256(), NULL) || !EVP_DigestUpdate(p->inner, pad, HMAC_BLOCK))
+                goto finish;
+        for (size_t i = 0; i < HMAC_BLOCK; i++)
+                pad[i] = k[i] ^ 0x5c;
+        if (!EVP_DigestInit_ex(p->outer, EVP_sha256(), NULL) || !EVP_DigestUpdate(p->outer, pad, HMAC_BLOCK))
+                goto finish;
+        r = 0;
+finish:
+        explicit_bzero(k, sizeof k);
+        explicit_bzero(pad, sizeof pad);
+        return r;
+}
+
 int psk_from_memory(const void *key, size_t size, Psk **ret) {
         if (size < PSK_MIN_SIZE || size > PSK_MAX_SIZE)
                 return -EINVAL;
@@ -24,6 +59,11 @@ int psk_from_memory(const void *key, size_t size, Psk **ret) {
         }
         memcpy(p->key, key, size);
         p->size = size;
+        int r = psk_prepare(p);
+        if (r < 0) {
+                psk_free(p);
+                return r;
+        }
         *ret = p;
         return 0;
 }
@@ -55,15 +95,34 @@ Psk *psk_free(Psk *p) {
                 return NULL;
         explicit_bzero(p->key, p->size);
         free(p->key);
+        EVP_MD_CTX_free(p->inner);
+        EVP_MD_CTX_free(p->outer);
         free(p);
         return NULL;
 }
 
-int sign_body(const Psk *psk, const void *body, size_t size, char ret[static SIGNATURE_HEX_MAX]) {
-        uint8_t mac[EVP_MAX_MD_SIZE];
-        unsigned mac_len = 0;
+static void md_ctx_freep(EVP_MD_CTX **c) {
+        EVP_MD_CTX_free(*c);
+}
 
-        if (!HMAC(EVP_sha256(), psk->key, (int) psk->size, body, size, mac, &mac_len))
+int sign_body(const Psk *psk, const void *body, size_t size, char ret[static SIGNATURE_HEX_MAX]) {
+        _cleanup_(md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
+        uint8_t inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+        unsigned inner_len = 0, mac_len = 0;
+
+        if (!psk->inner || !psk->outer) {
+                /* A Psk not made by psk_from_memory(): the one-shot way. */
+                if (!HMAC(EVP_sha256(), psk->key, (int) psk->size, body, size, mac, &mac_len))
+                        return -EIO;
+                hex_encode(mac, mac_len, ret);
+                return 0;
+        }
+        if (!c)
+                return -ENOMEM;
+        if (!EVP_MD_CTX_copy_ex(c, psk->inner) || !EVP_DigestUpdate(c, body, size) ||
+            !EVP_DigestFinal_ex(c, inner, &inner_len) ||
+            !EVP_MD_CTX_copy_ex(c, psk->outer) || !EVP_DigestUpdate(c, inner, inner_len) ||
+            !EVP_DigestFinal_ex(c, mac, &mac_len))
                 return -EIO;
         hex_encode(mac, mac_len, ret);
         return 0;

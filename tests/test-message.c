@@ -5,6 +5,9 @@
 #include "../lib/config.h"
 #include "filter.h"
 #include "log.h"
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "macro.h"
 #include "message.h"
 #include "nrpe.h"
@@ -548,6 +551,25 @@ static void test_sign(void) {
         ASSERT_INT_EQ(sign_body(p1, "Hi There", 8, sig), 0);
         ASSERT_STR_EQ(sig, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
         p1 = psk_free(p1);
+        TEST_OK();
+
+        TEST("sign_body: the precomputed key states give OpenSSL's one-shot HMAC for keys of 16 to 4096 bytes");
+        static const size_t sizes[] = { 16, 20, 63, 64, 65, 131, 4096 };
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                uint8_t key[4096], mac[EVP_MAX_MD_SIZE];
+                unsigned mac_len = 0;
+                char hex[SIGNATURE_HEX_MAX];
+                for (size_t j = 0; j < sizes[i]; j++)
+                        key[j] = (uint8_t) (j * 7 + i);
+                ASSERT_INT_EQ(psk_from_memory(key, sizes[i], &p1), 0);
+                for (size_t len = 0; len < 300; len += 37) {
+                        ASSERT_INT_EQ(sign_body(p1, key, len, sig), 0);
+                        ASSERT_NOT_NULL(HMAC(EVP_sha256(), key, (int) sizes[i], key, len, mac, &mac_len));
+                        hex_encode(mac, mac_len, hex);
+                        ASSERT_STR_EQ(sig, hex);
+                }
+                p1 = psk_free(p1);
+        }
         TEST_OK();
 
         TEST("verify_body: good, tampered body, tampered signature, wrong key");
