@@ -640,6 +640,10 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 }
                 copy.filter = agent_filter;
         }
+        /* Set below; declared here, before the first jump to finish. */
+        size_t n_expected, batch;
+        const char *agent, *action;
+
         st.seen = hashmap_new();
         if (!st.seen) {
                 r = -ENOMEM;
@@ -684,7 +688,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         strv_sort(res.expected);
         res.discovery_usec = now_usec(CLOCK_MONOTONIC) - start;
 
-        size_t n_expected = strv_length(res.expected);
+        n_expected = strv_length(res.expected);
         if (!open_ended) {
                 if (n_expected == 0) {
                         r = 0;
@@ -702,10 +706,10 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         if (r < 0)
                 goto finish;
         st.requestid = requestid;
-        const char *agent = req->discovery_only ? "discovery" : req->agent;
-        const char *action = req->discovery_only ? "ping" : req->action;
+        agent = req->discovery_only ? "discovery" : req->agent;
+        action = req->discovery_only ? "ping" : req->action;
 
-        size_t batch = n_expected;
+        batch = n_expected;
         if (batched && req->batch_percent > 0)
                 batch = MAX((n_expected * req->batch_percent + 99) / 100, (size_t) 1);  /* rounded up, as mco */
         else if (batched)

@@ -498,8 +498,7 @@ static int sha256_hex(const void *p, size_t n, char ret[65]) {
         uint8_t md[32];
         if (EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL) != 1)
                 return -ENOMEM;
-        for (size_t i = 0; i < 32; i++)
-                snprintf(ret + 2 * i, 3, "%02x", md[i]);
+        hex_encode(md, 32, ret);
         return 0;
 }
 
@@ -530,16 +529,18 @@ static int index_load(int dfd, Index *ret) {
         x.buf[size] = '\0';
 
         /* Trailer: "end <count> <sha256 of everything before it>\n". */
+        char *trailer, *count_s, *sum, *line, *nl;
         r = -EBADMSG;
         if (size < strlen(INDEX_MAGIC) || memcmp(x.buf, INDEX_MAGIC, strlen(INDEX_MAGIC)) != 0 ||
             x.buf[size - 1] != '\n' || strlen(x.buf) != size)
                 goto fail;
         x.buf[size - 1] = '\0';
-        char *trailer = strrchr(x.buf, '\n');
+        trailer = strrchr(x.buf, '\n');
         if (!trailer || strncmp(trailer + 1, "end ", 4) != 0)
                 goto fail;
         trailer++;
-        char *count_s = trailer + 4, *sum = strchr(count_s, ' ');
+        count_s = trailer + 4;
+        sum = strchr(count_s, ' ');
         char hex[65];
         uint64_t count;
         if (!sum || strlen(sum + 1) != 64)
@@ -555,7 +556,8 @@ static int index_load(int dfd, Index *ret) {
                 goto fail;
 
         /* "dir <inode> <sec>.<nsec>\n", or "dir -\n" when no stamp could be taken. */
-        char *line = x.buf + strlen(INDEX_MAGIC), *nl = strchr(line, '\n');
+        line = x.buf + strlen(INDEX_MAGIC);
+        nl = strchr(line, '\n');
         if (!nl || strncmp(line, "dir ", 4) != 0)
                 goto fail;
         *nl = '\0';

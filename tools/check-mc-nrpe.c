@@ -218,6 +218,7 @@ static int run(int argc, char *argv[]) {
         MusterConfig config;
         Client client = {};
         ClientResult result = {};
+        ClientRequest req;
         NagiosCollation col = {};
         int r, ret;
 
@@ -273,7 +274,7 @@ static int run(int argc, char *argv[]) {
                 ret = NAGIOS_UNKNOWN;
                 goto finish;
         }
-        ClientRequest req = {
+        req = (ClientRequest) {
                 .agent = "nrpe",
                 .action = "runcommand",
                 .data = data,

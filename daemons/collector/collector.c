@@ -869,13 +869,14 @@ static int manager_write_checks_index(Manager *m) {
         const char *id;
         void *v;
         size_t i = 0;
+        uint64_t start;
         int r;
 
         m->checks_index_dirty = false;
         r = checks_index_writer_new(m->dirfd, &w);
         if (r < 0)
                 goto fail;
-        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        start = now_usec(CLOCK_MONOTONIC);
         while (hashmap_iterate(m->nodes, &i, &id, &v)) {
                 Node *n = v;
                 /* Every node, so that a reader knows its file needs no reading. */
@@ -1038,8 +1039,8 @@ static int manager_open_state(Manager *m, const char *dir) {
                 (void) close(m->dirfd);
         m->dirfd = TAKE_FD(fd);
         log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), dir);
-        m->registry_index_dirty = true;
         manager_checks_index_changed(m);
+        m->registry_index_dirty = true;
         /* Nodes that went quiet while we were away are reported at the first sweep. */
         return 0;
 }
