@@ -185,6 +185,7 @@ int main(void) {
         check_same("nosuch", "role=web", "");
         {
                 _cleanup_free_ char *s = discover("other", NULL, 0, &st, NULL);
+                ASSERT_STR_EQ(s, "broken other1");
                 ASSERT_TRUE(st.stamped);
                 ASSERT_UINT_EQ(st.n_read, 0);
         }
