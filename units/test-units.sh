@@ -37,6 +37,18 @@ if [ -n "$(uniq -d "$tmp/catalog")" ]; then
         fail=1
 fi
 
+# 4. muster(7)'s journal table names every event with its MESSAGE_ID.
+sed -n 's/^#define MSGID_\([A-Z_]*\) *"\([0-9a-f]\{32\}\)".*/\1 \2/p' "$src/lib/catalog-ids.h" |
+while read -r name id; do
+        event=$(sed -n "s/^#define EVENT_$name *\"\(.*\)\"/\1/p" "$src/lib/catalog-ids.h")
+        [ -n "$event" ] || continue
+        if ! grep -Eq "^$event +$id " "$src/man/muster.7.scd"; then
+                echo "man/muster.7.scd: the journal table lacks \"$event $id\"" >&2
+                echo fail >"$tmp/table-failed"
+        fi
+done
+[ -e "$tmp/table-failed" ] && fail=1
+
 if command -v journalctl >/dev/null; then
         mkdir -p "$tmp/root/usr/lib/systemd/catalog" "$tmp/root/var/lib/systemd/catalog"
         cp "$units/muster.catalog" "$tmp/root/usr/lib/systemd/catalog/"
