@@ -59,6 +59,14 @@ static uint64_t discovery_timeout_shown = 0;
                 log_error_errno((r), "%s", error_text);                                   \
         })
 
+/* The same for an error of the command line: muster then exits 2, not 1. */
+static bool usage_failed = false;
+#define usage_fail(...)                                                                   \
+        ({                                                                                \
+                usage_failed = true;                                                      \
+                fail(-EINVAL, __VA_ARGS__);                                               \
+        })
+
 #define COMMON_OPTIONS_HELP                                                                                \
         "  -j, --json                  Print JSON\n"                                                       \
         "      --jsonl                 Print one JSON object per line, each answer as it arrives\n"        \
@@ -379,7 +387,7 @@ static int read_nodes_file(const char *path, char ***ret) {
                 if (!identity_is_valid(l)) {
                         if (f != stdin)
                                 fclose(f);
-                        return fail(-EINVAL, "%s:%zu: \"%s\" is not a valid identity.", streq(path, "-") ? "stdin" : path,
+                        return usage_fail( "%s:%zu: \"%s\" is not a valid identity.", streq(path, "-") ? "stdin" : path,
                                     lineno, l);
                 }
                 if (!strv_contains(ids, l) && strv_extend(&ids, l) < 0) {
@@ -567,7 +575,7 @@ static int verb_ping(MusterConfig *config, int argc, char *argv[]) {
         int r;
 
         if (argc > 0)
-                return fail(-EINVAL, "ping takes no arguments.");
+                return usage_fail( "ping takes no arguments.");
         if (arg_local)
                 return call_local(config, "discovery", "ping", NULL);
         cli_request_defaults(config, &req);
@@ -632,19 +640,19 @@ static int verb_rpc(MusterConfig *config, int argc, char *argv[]) {
         int r;
 
         if (argc < 2)
-                return fail(-EINVAL, "Usage: muster rpc AGENT ACTION [KEY=VALUE ...]; see muster help rpc.");
+                return usage_fail( "Usage: muster rpc AGENT ACTION [KEY=VALUE ...]; see muster help rpc.");
         if (!name_is_valid(argv[0], 64) || !name_is_valid(argv[1], 64))
-                return fail(-EINVAL, "Agent and action must be names of 1 to 64 characters from [A-Za-z0-9_-].");
+                return usage_fail( "Agent and action must be names of 1 to 64 characters from [A-Za-z0-9_-].");
         data = json_object();
         if (!data)
                 return log_oom();
         for (int i = 2; i < argc; i++) {
                 char *eq = strchr(argv[i], '=');
                 if (!eq || eq == argv[i])
-                        return fail(-EINVAL, "Arguments must be KEY=VALUE, got \"%s\".", argv[i]);
+                        return usage_fail( "Arguments must be KEY=VALUE, got \"%s\".", argv[i]);
                 _cleanup_free_ char *k = strndup(argv[i], (size_t) (eq - argv[i]));
                 if (!k || json_object_set_new(data, k, json_string(eq + 1)) < 0)
-                        return fail(-EINVAL, "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
+                        return usage_fail( "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
         }
         if (arg_local)
                 return call_local(config, argv[0], argv[1], data);
@@ -693,7 +701,7 @@ static int verb_nrpe_all(MusterConfig *config, int argc) {
         int r;
 
         if (argc > 0)
-                return fail(-EINVAL, "Usage: muster nrpe --all (no command); see muster help nrpe.");
+                return usage_fail( "Usage: muster nrpe --all (no command); see muster help nrpe.");
         if (arg_local)
                 return call_local(config, "nrpe", "runallcommands", NULL);
 
@@ -785,13 +793,13 @@ static int verb_nrpe(MusterConfig *config, int argc, char *argv[]) {
         if (arg_all)
                 return verb_nrpe_all(config, argc);
         if (argc < 1)
-                return fail(-EINVAL, "Usage: muster nrpe COMMAND [ARG ...]; see muster help nrpe.");
+                return usage_fail( "Usage: muster nrpe COMMAND [ARG ...]; see muster help nrpe.");
         if (!nrpe_command_name_is_valid(argv[0]))
-                return fail(-EINVAL, "Invalid NRPE command name \"%s\".", argv[0]);
+                return usage_fail( "Invalid NRPE command name \"%s\".", argv[0]);
         args = json_array();
         for (int i = 1; args && i < argc; i++)
                 if (json_array_append_new(args, json_string(argv[i])) < 0)
-                        return fail(-EINVAL, "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
+                        return usage_fail( "Invalid argument \"%s\" (not UTF-8?).", argv[i]);
         data = json_pack("{s:s}", "command", argv[0]);
         if (!data || !args)
                 return log_oom();
@@ -842,10 +850,10 @@ static int forget_nodes(MusterConfig *config, int argc, char *argv[]) {
         int r, ret = 0;
 
         if (argc == 0)
-                return log_error_errno(-EINVAL, "Usage: muster nodes --forget IDENTITY...");
+                return usage_fail("Usage: muster nodes --forget IDENTITY...");
         for (int k = 0; k < argc; k++) {
                 if (!identity_is_valid(argv[k]))
-                        return log_error_errno(-EINVAL, "Invalid identity \"%s\".", argv[k]);
+                        return usage_fail("Invalid identity \"%s\".", argv[k]);
                 if (!ids || json_array_append_new(ids, json_string(argv[k])) < 0)
                         return log_oom();
         }
@@ -889,7 +897,7 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
         if (arg_forget)
                 return forget_nodes(config, argc, argv);
         if (argc > 0)
-                return fail(-EINVAL, "nodes takes no arguments.");
+                return usage_fail( "nodes takes no arguments.");
         r = registry_list(config->registry_dir, true, &list);
         if (r < 0)
                 return fail(r, "Failed to read the registry %s: %s%s", config->registry_dir, strerror(-r), config_hint());
@@ -901,7 +909,7 @@ static int verb_nodes(MusterConfig *config, int argc, char *argv[]) {
         }
         if (arg_check && !nrpe_command_name_is_valid(arg_check)) {
                 registry_list_done(&list);
-                return fail(-EINVAL, "Invalid check name \"%s\".", arg_check);
+                return usage_fail( "Invalid check name \"%s\".", arg_check);
         }
         if (!arg_json)
                 printf("%-40s %10s  %-8s%s\n", "IDENTITY", "AGE", "STATE", arg_check ? "  CHECK     OUTPUT" : "");
@@ -971,9 +979,9 @@ static int verb_inventory(MusterConfig *config, int argc, char *argv[]) {
         int r;
 
         if (argc != 1)
-                return fail(-EINVAL, "Usage: muster inventory IDENTITY; see muster help inventory.");
+                return usage_fail( "Usage: muster inventory IDENTITY; see muster help inventory.");
         if (!identity_is_valid(argv[0]))
-                return fail(-EINVAL, "Invalid identity \"%s\".", argv[0]);
+                return usage_fail( "Invalid identity \"%s\".", argv[0]);
         r = registry_read(config->registry_dir, argv[0], &e);
         if (r == -ENOENT)
                 return fail(r, "No registration for %s in %s%s.", argv[0], config->registry_dir, config_hint());
@@ -1272,7 +1280,7 @@ static int run(int argc, char *argv[]) {
                 r = verbs[i].fn(&config, argc - optind - 1, argv + optind + 1);
                 config_done(&config);
                 filter_free(arg_opts.filter);
-                if (r == -EINVAL)
+                if (r < 0 && usage_failed)
                         goto usage_error; /* the command's own arguments */
                 if (r < 0)
                         goto error;

@@ -101,23 +101,23 @@ class Tls(unittest.TestCase):
 
     def test_wrong_ca(self):
         r = self.ping(tls_ca=f"{self.pki}/other-ca.pem")
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stderr, r"cannot connect to a broker: amqps://localhost:\d+/: cannot connect: .*(certificate|SSL)")
 
     def test_missing_ca_file(self):
         r = self.ping(tls_ca=f"{self.pki}/nope.pem")
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("cannot load CA file", r.stderr)
 
     def test_no_client_certificate(self):
         r = self.ping(tls_cert=None, tls_key=None)
-        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("cannot connect to a broker", r.stderr)
 
     def test_host_name_verification(self):
         url = f"amqps://127.0.0.1:{self.broker.tls_port}/"
         r = self.ping(url=url)
-        self.assertEqual(r.returncode, 2, "the certificate names localhost, not 127.0.0.1")
+        self.assertEqual(r.returncode, 1, "the certificate names localhost, not 127.0.0.1")
         self.assertIn("cannot connect", r.stderr)
         r = self.ping(url=url, tls_verify_hostname="no")
         self.assertEqual(r.returncode, 0, r.stderr)
