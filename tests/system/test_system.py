@@ -542,6 +542,24 @@ class System(unittest.TestCase):
         ids = self.container.run("id", "muster-check").stdout
         self.assertNotIn("(muster)", ids)
 
+    def test_99_purge_deregisters_the_node(self):
+        """Removing muster-node keeps the node's registration (a stopped node
+        must still page); purging it deregisters the node through postrm:
+        the collector logs node-deregistered and the file goes. Last: it
+        takes the node daemons away."""
+        reg = self.root / "var/lib/muster/registrations"
+        self.wait(lambda: (reg / "sysnode").exists(), 40, "a registration file from the timer")
+        self.container.run("dpkg", "--remove", "muster-node", timeout=120)
+        time.sleep(2)
+        self.assertTrue((reg / "sysnode").exists(), "a remove must not deregister the node")
+        r = self.container.run("dpkg", "--purge", "muster-node", timeout=120)
+        self.wait(lambda: not (reg / "sysnode").exists(), 30, "the node's file removed after the purge")
+        got = self.container.run("journalctl", "MUSTER_EVENT=node-deregistered", "-o", "json").stdout.splitlines()
+        self.assertIn("sysnode", {json.loads(x).get("MUSTER_IDENTITY") for x in got}, r.stdout + r.stderr)
+        # The collector goes on: check_mcollective now counts no node.
+        r = sh(str(BUILD / "tools/check_mcollective"), "-d", str(reg), "-i", "10", check=False)
+        self.assertTrue(r.stdout.startswith("OK: 0 / 0 hosts"), r.stdout)
+
     def as_nagios(self, *args):
         return self.container.run("runuser", "-u", "nagios", "--", *args, check=False, timeout=60)
 
