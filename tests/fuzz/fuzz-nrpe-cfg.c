@@ -18,7 +18,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 static void expand(const char *line) {
         static char *const none[] = { NULL };
-        static char *const three[] = { (char *) "1", (char *) "", (char *) "x y $ARG1$ $$", NULL };
+        static char *const three[] = { (char *) "1", (char *) "", (char *) "x y ARG1 %%", NULL };
+        /* Refused whatever nasty_metachars says: $ ` \ and newlines, a leading '-'. */
+        static char *const always[] = { (char *) "x $ARG1$", NULL };
+        static char *const option[] = { (char *) "--help", NULL };
         static char *const with_null[] = { (char *) "a", NULL, (char *) "c" };
         static char *const nasty[] = { (char *) "ok", (char *) "rm -rf /; echo", NULL };
         static char *const sixteen[16] = {
@@ -43,6 +46,8 @@ static void expand(const char *line) {
                 { three, 3, false, NULL, -EPERM },
                 { three, 3, true, NULL, 1 },
                 { three, 3, true, "", 1 },
+                { always, 1, true, "", -EINVAL },
+                { option, 1, true, "", -EINVAL },
                 { with_null, 3, true, NULL, 1 },
                 { nasty, 2, true, NULL, -EINVAL },
                 { nasty, 2, true, "#", 1 },
