@@ -259,6 +259,7 @@ static int run_replies(void) {
                 return log_error_errno(-ENOENT, "No nodes in %s.", arg_dir);
 
         r = client_open(&c, &config, now_usec(CLOCK_MONOTONIC) + 600 * USEC_PER_SEC);
+        log_warnings(c.warnings);
         if (r < 0)
                 return log_error_errno(r, "%s", c.error);
         for (unsigned i = 0; i < arg_repeats; i++) {

@@ -652,8 +652,10 @@ static int sim_new(Sim **ret) {
         if (arg_bench_checks == 0) {
                 /* What muster-responder's runtime_load() sets up. */
                 char error[CREDENTIALS_ERROR_MAX];
-                r = credentials_load(&s->config, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &s->creds, error,
-                                     sizeof error);
+                _cleanup_strv_free_ char **warnings = NULL;
+                r = credentials_load(&s->config, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &s->creds, &warnings,
+                                     error, sizeof error);
+                log_warnings(warnings);
                 if (r < 0)
                         return log_error_errno(r, "Failed to %s.", error);
                 if (s->config.policy_file) {

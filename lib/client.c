@@ -54,7 +54,8 @@ int client_open(Client *c, MusterConfig *config, uint64_t deadline) {
 
         Credentials creds;
         char reason[sizeof c->error - sizeof "cannot " + 1];
-        r = credentials_load(config, CREDENTIALS_SIGN | CREDENTIALS_NODE_KEYS, &creds, reason, sizeof reason);
+        r = credentials_load(config, CREDENTIALS_SIGN | CREDENTIALS_NODE_KEYS, &creds, &c->warnings, reason,
+                             sizeof reason);
         if (r < 0) {
                 snprintf(c->error, sizeof c->error, "cannot %s", reason);
                 return r;
@@ -103,6 +104,8 @@ void client_close(Client *c) {
         c->node_keys = keyring_free(c->node_keys);
         free(c->callerid);
         c->callerid = NULL;
+        strv_free(c->warnings);
+        c->warnings = NULL;
 }
 
 typedef struct Discovery {

@@ -75,6 +75,7 @@ typedef struct Client {
         Signer signer;            /* what requests are signed with */
         KeyRing *node_keys;       /* who replies may be signed by */
         Verifier verifier;
+        char **warnings;          /* client_open() loading the keys: for the tool to log (log_warnings()) */
         AmqpSession session;
         char *callerid;
         uint64_t deadline;             /* CLOCK_MONOTONIC usec */
@@ -82,7 +83,8 @@ typedef struct Client {
 } Client;
 
 /* Read key, connect to a broker, start consuming the direct reply-to
- * pseudo-queue. Returns a negative errno with c->error set. */
+ * pseudo-queue. Returns a negative errno with c->error set. Either way
+ * c->warnings holds what loading the keys went on past. */
 int client_open(Client *c, MusterConfig *config, uint64_t deadline);
 void client_close(Client *c);
 

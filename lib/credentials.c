@@ -5,9 +5,6 @@
 
 #include "credentials.h"
 
-/* keyring_load_dir() logged which two files. */
-#define DUPLICATE_KEY "one public key is there under two key ids"
-
 void credentials_done(Credentials *c) {
         psk_free(c->psk);
         signer_done(&c->signer);
@@ -23,13 +20,16 @@ static int fail(Credentials *creds, int r, char *ret_error, size_t n, const char
         return r;
 }
 
-int credentials_load(const MusterConfig *c, CredentialsFlags flags, Credentials *ret, char *ret_error, size_t n) {
+int credentials_load(const MusterConfig *c, CredentialsFlags flags, Credentials *ret, char ***warnings,
+                     char *ret_error, size_t n) {
         Credentials creds = {};
-        char size_why[64];
+        char size_why[64], keys_why[CREDENTIALS_ERROR_MAX];
         int r;
 
         bool psk_needed = c->accept_psk != 0 || ((flags & CREDENTIALS_SIGN) && !c->private_key);
-        r = psk_load(c->psk_file, &creds.psk);
+        r = psk_load(c->psk_file, &creds.psk, warnings);
+        if (r == -ENOMEM)
+                return fail(&creds, r, ret_error, n, "read key file", c->psk_file, NULL);
         if (r < 0 && psk_needed) {
                 snprintf(size_why, sizeof size_why, "it must hold %d to %d bytes", PSK_MIN_SIZE, PSK_MAX_SIZE);
                 return fail(&creds, r, ret_error, n, "read key file", c->psk_file, r == -EINVAL ? size_why : NULL);
@@ -48,16 +48,16 @@ int credentials_load(const MusterConfig *c, CredentialsFlags flags, Credentials 
 
         bool accept_psk = c->accept_psk != 0;
         if (flags & CREDENTIALS_CLIENT_KEYS) {
-                r = keyring_load_dir(c->client_keys_dir, &creds.keys);
+                r = keyring_load_dir(c->client_keys_dir, &creds.keys, warnings, keys_why, sizeof keys_why);
                 if (r < 0)
                         return fail(&creds, r, ret_error, n, "load client keys from", c->client_keys_dir,
-                                    r == -ENOTUNIQ ? DUPLICATE_KEY : NULL);
+                                    r == -ENOTUNIQ ? keys_why : NULL);
                 accept_psk = config_accept_psk(c, keyring_size(creds.keys));
         } else if (flags & CREDENTIALS_NODE_KEYS) {
-                r = keyring_load_dir(c->node_keys_dir, &creds.keys);
+                r = keyring_load_dir(c->node_keys_dir, &creds.keys, warnings, keys_why, sizeof keys_why);
                 if (r < 0)
                         return fail(&creds, r, ret_error, n, "load node keys from", c->node_keys_dir,
-                                    r == -ENOTUNIQ ? DUPLICATE_KEY : NULL);
+                                    r == -ENOTUNIQ ? keys_why : NULL);
         }
         creds.verifier = (Verifier) { .psk = creds.psk, .accept_psk = accept_psk, .keys = creds.keys };
 

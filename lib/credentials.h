@@ -39,7 +39,15 @@ typedef struct Credentials {
  *   read key file /etc/muster/psk: Permission denied
  *   read key file /etc/muster/psk: it must hold 16 to 4096 bytes
  *   load the Ed25519 private key /etc/muster/node.pem: not an Ed25519 key in PEM
- *   load client keys from /etc/muster/clients.d: one public key is there under two key ids
+ *   load client keys from /etc/muster/clients.d: /etc/muster/clients.d/alice.pem and
+ *     /etc/muster/clients.d/ops.pem hold the same public key: one key may have only one id
+ * Whatever goes on past a problem (a PSK readable by everyone, key files
+ * skipped) is appended to *warnings (may be NULL), on success and on failure,
+ * one whole sentence each for the caller to log at LOG_WARNING before the
+ * error (log_warnings()), and free:
+ *   Key file /etc/muster/psk is readable by everyone; it should be mode 0640 or stricter.
+ *   /etc/muster/clients.d/local.pem: key id "local" is reserved, ignoring.
  * Credentials may be moved by value: nothing in them points into them. */
-int credentials_load(const MusterConfig *c, CredentialsFlags flags, Credentials *ret, char *ret_error, size_t n);
+int credentials_load(const MusterConfig *c, CredentialsFlags flags, Credentials *ret, char ***warnings,
+                     char *ret_error, size_t n);
 void credentials_done(Credentials *c);

@@ -61,6 +61,13 @@ int log_struct_internal(int level, int error, const char *file, int line, const 
 
 #define log_oom() log_error_errno(-ENOMEM, "Out of memory.")
 
+/* Log each sentence of the strv l, which a loader handed up, as a warning. */
+#define log_warnings(l)                                                        \
+        do {                                                                   \
+                for (char *const *_w = (l); _w && *_w; _w++)                   \
+                        log_warning("%s", *_w);                                \
+        } while (0)
+
 #define log_struct(level, error, message_id, kv, ...)                          \
         log_struct_internal(level, error, __FILE__, __LINE__, __func__, message_id, kv, __VA_ARGS__)
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -7,7 +9,6 @@
 #include <sys/stat.h>
 
 #include "hashmap.h"
-#include "log.h"
 #include "sign.h"
 #include "util.h"
 
@@ -68,7 +69,27 @@ int psk_from_memory(const void *key, size_t size, Psk **ret) {
         return 0;
 }
 
-int psk_load(const char *path, Psk **ret) {
+/* Append one warning to *warnings, unless warnings is NULL. */
+_printf_(2, 3)
+static int warn(char ***warnings, const char *format, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        if (!warnings)
+                return 0;
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        r = strv_push(warnings, s);
+        if (r < 0)
+                free(s);
+        return r;
+}
+
+int psk_load(const char *path, Psk **ret, char ***warnings) {
         _cleanup_free_ char *buf = NULL;
         size_t size;
         struct stat st;
@@ -83,9 +104,11 @@ int psk_load(const char *path, Psk **ret) {
                 size--;
         if (size > 0 && buf[size - 1] == '\r')
                 size--;
+        /* Not ", ignoring": the key is used all the same. */
         if (stat(path, &st) >= 0 && (st.st_mode & S_IROTH))
-                log_warning("Key file %s is readable by everyone; it should be mode 0640 or stricter.", path);
-        r = psk_from_memory(buf, size, ret);
+                r = warn(warnings, "Key file %s is readable by everyone; it should be mode 0640 or stricter.", path);
+        if (r >= 0)
+                r = psk_from_memory(buf, size, ret);
         explicit_bzero(buf, size);
         return r;
 }
@@ -182,7 +205,35 @@ typedef struct LoadedKey {
         uint8_t raw[32];
 } LoadedKey;
 
-int keyring_load_dir(const char *dir, KeyRing **ret) {
+/* The Ed25519 public key in path, and its raw bytes. 0 when read; 1 when
+ * skipped, with a warning; a negative errno on failure. */
+static int keyring_read_key(const char *path, const char *id, EVP_PKEY **ret, uint8_t raw[static 32],
+                            char ***warnings) {
+        _cleanup_fclose_ FILE *fp = NULL;
+        EVP_PKEY *pk;
+        size_t raw_len = 32;
+        int r;
+
+        if (!key_id_is_valid(id))
+                r = warn(warnings, "%s: \"%s\" is not a valid key id, ignoring.", path, id);
+        else if (key_id_is_reserved(id))
+                r = warn(warnings, "%s: key id \"%s\" is reserved, ignoring.", path, id);
+        else if (!(fp = fopen(path, "re")))
+                r = warn(warnings, "Failed to open %s: %s, ignoring.", path, strerror(errno));
+        else {
+                pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+                if (pk && EVP_PKEY_get_id(pk) == EVP_PKEY_ED25519 &&
+                    EVP_PKEY_get_raw_public_key(pk, raw, &raw_len) == 1 && raw_len == 32) {
+                        *ret = pk;
+                        return 0;
+                }
+                EVP_PKEY_free(pk);
+                r = warn(warnings, "%s is not an Ed25519 public key in PEM, ignoring.", path);
+        }
+        return r < 0 ? r : 1;
+}
+
+int keyring_load_dir(const char *dir, KeyRing **ret, char ***warnings, char *ret_error, size_t n) {
         _cleanup_strv_free_ char **files = NULL;
         _cleanup_free_ LoadedKey *loaded = NULL;
         size_t n_loaded = 0;
@@ -202,42 +253,28 @@ int keyring_load_dir(const char *dir, KeyRing **ret) {
         for (char **f = files; f && *f; f++) {
                 const char *base = strrchr(*f, '/') ? strrchr(*f, '/') + 1 : *f;
                 _cleanup_free_ char *id = strndup(base, strlen(base) - 4);
+                LoadedKey this = { .path = *f };
+                EVP_PKEY *pk = NULL;
+
                 if (!id) {
                         keyring_free(k);
                         return -ENOMEM;
                 }
-                if (!key_id_is_valid(id)) {
-                        log_warning("%s: \"%s\" is not a valid key id, ignoring.", *f, id);
-                        continue;
+                r = keyring_read_key(*f, id, &pk, this.raw, warnings);
+                if (r < 0) {
+                        keyring_free(k);
+                        return r;
                 }
-                if (key_id_is_reserved(id)) {
-                        log_warning("%s: key id \"%s\" is reserved, ignoring.", *f, id);
+                if (r > 0)
                         continue;
-                }
-                _cleanup_fclose_ FILE *fp = fopen(*f, "re");
-                if (!fp) {
-                        log_warning_errno(-errno, "Failed to open %s: %m, ignoring.", *f);
-                        continue;
-                }
-                EVP_PKEY *pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
-                if (!pk || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
-                        EVP_PKEY_free(pk);
-                        log_warning("%s is not an Ed25519 public key in PEM, ignoring.", *f);
-                        continue;
-                }
                 /* One key, one id: a key under two ids would let its holder
                  * pick whichever the policy treats better. */
-                LoadedKey this = { .path = *f };
-                size_t raw_len = sizeof this.raw;
-                if (EVP_PKEY_get_raw_public_key(pk, this.raw, &raw_len) != 1 || raw_len != sizeof this.raw) {
-                        EVP_PKEY_free(pk);
-                        log_warning("%s is not an Ed25519 public key in PEM, ignoring.", *f);
-                        continue;
-                }
                 for (size_t i = 0; i < n_loaded; i++)
                         if (memcmp(loaded[i].raw, this.raw, sizeof this.raw) == 0) {
-                                log_error("%s and %s hold the same public key: one key may have only one id.",
-                                          loaded[i].path, *f);
+                                if (ret_error && n > 0)
+                                        snprintf(ret_error, n,
+                                                 "%s and %s hold the same public key: one key may have only one id",
+                                                 loaded[i].path, *f);
                                 EVP_PKEY_free(pk);
                                 keyring_free(k);
                                 return -ENOTUNIQ;

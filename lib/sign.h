@@ -34,10 +34,14 @@ typedef struct Psk {
         void *inner, *outer;
 } Psk;
 
+/* Loaders that go on past a problem hand it up: they append a whole log
+ * sentence to *warnings (a strv the caller owns, logs at LOG_WARNING and
+ * frees; NULL drops them), whether they succeed or fail. */
+
 /* Read a pre-shared key file: its bytes, less one trailing newline. Keys
- * shorter than PSK_MIN_SIZE are refused with -EINVAL. Warns when the file is
- * readable by others. */
-int psk_load(const char *path, Psk **ret);
+ * shorter than PSK_MIN_SIZE are refused with -EINVAL. A file readable by
+ * others is used, with a warning. */
+int psk_load(const char *path, Psk **ret, char ***warnings);
 int psk_from_memory(const void *key, size_t size, Psk **ret);
 Psk *psk_free(Psk *p);
 static inline void psk_freep(Psk **p) { psk_free(*p); }
@@ -54,10 +58,14 @@ int verify_body(const Psk *psk, const void *body, size_t size, const char *schem
  * directory of "<keyid>.pem" files (PEM, SubjectPublicKeyInfo). */
 typedef struct KeyRing KeyRing;
 
-/* Missing dir: empty ring. Invalid and reserved ids are skipped with a
- * warning; one public key under two ids fails the load with -ENOTUNIQ
- * (logged, naming both files). */
-int keyring_load_dir(const char *dir, KeyRing **ret);
+/* Missing dir: empty ring. Invalid and reserved ids, unreadable files and
+ * files that are not an Ed25519 public key in PEM are skipped with a warning
+ * ("..., ignoring."). One public key under two ids fails the load with
+ * -ENOTUNIQ; then ret_error (of size n, may be NULL) names both files:
+ *   /etc/muster/clients.d/alice.pem and /etc/muster/clients.d/ops.pem hold
+ *   the same public key: one key may have only one id
+ * Other errors leave the reason to the errno. */
+int keyring_load_dir(const char *dir, KeyRing **ret, char ***warnings, char *ret_error, size_t n);
 /* "psk" and "local", the policy's names for the pre-shared key and the
  * control socket, are never key ids. */
 bool key_id_is_reserved(const char *s);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* credentials_load(): what every binary reads of [security], and the one
  * wording of each failure that daemons log and plugins put on their status
- * line. config_load_all(): the config sequence that comes before it. */
+ * line, and the warnings it hands up (it logs nothing itself). config_load_all(): the config sequence that comes before it. */
 
 #include <pwd.h>
 #include <sys/wait.h>
@@ -59,9 +59,22 @@ static void write_private(const char *path, EVP_PKEY *pk) {
         ASSERT_INT_EQ(chmod(path, 0600), 0);
 }
 
+/* The warnings the last load() handed up. */
+static char **warnings;
+
+/* credentials_load(), which logs nothing itself: what it went on past is in
+ * warnings. */
 static int load(const MusterConfig *c, CredentialsFlags flags, Credentials *ret, char *error, size_t n) {
+        TestsCapture cap;
+
         error[0] = '\0';
-        return credentials_load(c, flags, ret, error, n);
+        strv_free(warnings);
+        warnings = NULL;
+        tests_capture_begin(&cap);
+        int r = credentials_load(c, flags, ret, &warnings, error, n);
+        _cleanup_free_ char *logged = tests_capture_end(&cap);
+        ASSERT_STR_EQ(logged, "");
+        return r;
 }
 
 static void test_psk(void) {
@@ -80,7 +93,20 @@ static void test_psk(void) {
         ASSERT_NULL(creds.signer.key);
         ASSERT_TRUE(creds.verifier.psk == creds.psk);
         ASSERT_TRUE(creds.verifier.accept_psk);
+        ASSERT_NULL(warnings);
         credentials_done(&creds);
+        TEST_OK();
+
+        TEST("credentials: a PSK readable by everyone is used, with one warning naming it for the caller to log");
+        ASSERT_INT_EQ(chmod(psk, 0644), 0);
+        ASSERT_INT_EQ(load(&c, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &creds, error, sizeof error), 0);
+        ASSERT_NOT_NULL(creds.psk);
+        ASSERT_TRUE(creds.verifier.accept_psk);
+        ASSERT_UINT_EQ(strv_length(warnings), 1);
+        snprintf(want, sizeof want, "Key file %s is readable by everyone; it should be mode 0640 or stricter.", psk);
+        ASSERT_STR_EQ(warnings[0], want);
+        credentials_done(&creds);
+        ASSERT_INT_EQ(chmod(psk, 0600), 0);
         config_done(&c);
         TEST_OK();
 
@@ -277,23 +303,53 @@ static void test_key_rings(void) {
         credentials_done(&creds);
         TEST_OK();
 
-        TEST("credentials: one public key under two ids fails the load, naming the directory");
+        TEST("credentials: key files skipped in a key ring are handed up as warnings; the good keys load");
+        EVP_PKEY *carol = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        ASSERT_NOT_NULL(carol);
+        write_public(clients, "bad!id", carol);
+        write_public(clients, "local", carol);
+        _cleanup_free_ char *junk = tests_path(clients, "junk.pem");
+        tests_write_file(junk, "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n");
+        write_public(clients, "carol", carol);
+        c.accept_psk = -1;
+        ASSERT_INT_EQ(load(&c, CREDENTIALS_CLIENT_KEYS, &creds, error, sizeof error), 0);
+        ASSERT_UINT_EQ(keyring_size(creds.keys), 2);             /* alice and carol */
+        ASSERT_FALSE(creds.verifier.accept_psk);
+        ASSERT_UINT_EQ(strv_length(warnings), 3);
+        snprintf(want, sizeof want, "%s/bad!id.pem: \"bad!id\" is not a valid key id, ignoring.", clients);
+        ASSERT_STR_EQ(warnings[0], want);
+        snprintf(want, sizeof want, "%s/junk.pem is not an Ed25519 public key in PEM, ignoring.", clients);
+        ASSERT_STR_EQ(warnings[1], want);
+        snprintf(want, sizeof want, "%s/local.pem: key id \"local\" is reserved, ignoring.", clients);
+        ASSERT_STR_EQ(warnings[2], want);
+        credentials_done(&creds);
+        EVP_PKEY_free(carol);
+        TEST_OK();
+
+        TEST("credentials: one public key under two ids fails the load, naming the directory and both files");
         write_public(clients, "ops", alice);
         write_public(nodes, "n2", bob);
-        TestsCapture cap;
-        tests_capture_begin(&cap);
-        int r1 = load(&c, CREDENTIALS_CLIENT_KEYS, &creds, error, sizeof error);
-        _cleanup_free_ char *logged = tests_capture_end(&cap);
-        ASSERT_INT_EQ(r1, -ENOTUNIQ);
-        snprintf(want, sizeof want, "load client keys from %s: one public key is there under two key ids", clients);
+        _cleanup_free_ char *psk = tests_path(tmpdir, "psk");
+        ASSERT_INT_EQ(chmod(psk, 0644), 0);
+        ASSERT_INT_EQ(load(&c, CREDENTIALS_CLIENT_KEYS, &creds, error, sizeof error), -ENOTUNIQ);
+        snprintf(want, sizeof want,
+                 "load client keys from %s: %s/alice.pem and %s/ops.pem hold the same public key: "
+                 "one key may have only one id", clients, clients, clients);
         ASSERT_STR_EQ(error, want);
-        ASSERT_STR_CONTAINS(logged, "hold the same public key");
-        tests_capture_begin(&cap);
-        int r2 = load(&c, CREDENTIALS_NODE_KEYS, &creds, error, sizeof error);
-        free(tests_capture_end(&cap));
-        ASSERT_INT_EQ(r2, -ENOTUNIQ);
-        snprintf(want, sizeof want, "load node keys from %s: one public key is there under two key ids", nodes);
+        /* what went on before the failure is handed up with it, in order */
+        ASSERT_UINT_EQ(strv_length(warnings), 4);
+        ASSERT_TRUE(startswith(warnings[0], "Key file "));
+        ASSERT_STR_CONTAINS(warnings[0], psk);
+        ASSERT_STR_CONTAINS(warnings[1], "bad!id.pem");
+        ASSERT_STR_CONTAINS(warnings[2], "junk.pem");
+        ASSERT_STR_CONTAINS(warnings[3], "local.pem");
+        ASSERT_INT_EQ(chmod(psk, 0600), 0);
+        ASSERT_INT_EQ(load(&c, CREDENTIALS_NODE_KEYS, &creds, error, sizeof error), -ENOTUNIQ);
+        snprintf(want, sizeof want,
+                 "load node keys from %s: %s/n1.pem and %s/n2.pem hold the same public key: "
+                 "one key may have only one id", nodes, nodes, nodes);
         ASSERT_STR_EQ(error, want);
+        ASSERT_NULL(warnings);
         config_done(&c);
         TEST_OK();
 
@@ -358,5 +414,6 @@ int main(void) {
         test_private_key();
         test_key_rings();
         test_config_load_all();
+        strv_free(warnings);
         return 0;
 }

@@ -635,7 +635,7 @@ static void test_sign(void) {
         ASSERT_NULL(p1);
         TEST_OK();
 
-        TEST("psk_load: trailing newline stripped, too short, missing, world-readable");
+        TEST("psk_load: trailing newline stripped, too short, missing");
         _cleanup_free_ char *f1 = tests_path(tmpdir, "psk-plain"), *f2 = tests_path(tmpdir, "psk-newline"),
                             *f3 = tests_path(tmpdir, "psk-crlf"), *f4 = tests_path(tmpdir, "psk-short"),
                             *f5 = tests_path(tmpdir, "psk-short-nl"), *f6 = tests_path(tmpdir, "psk-missing"),
@@ -651,41 +651,57 @@ static void test_sign(void) {
         ASSERT_INT_EQ(sign_body(&(Psk) { (uint8_t *) key1, strlen(key1) }, body, n, sig), 0);
         const char *const files[] = { f1, f2, f3 };
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                ASSERT_INT_EQ(psk_load(files[i], &p1), 0);
+                ASSERT_INT_EQ(psk_load(files[i], &p1, NULL), 0);
                 ASSERT_INT_EQ(p1->size, strlen(key1));
                 ASSERT_INT_EQ(verify_body(p1, body, n, SIGNATURE_SCHEME_HMAC, sig), 0);
                 p1 = psk_free(p1);
         }
         /* only one newline is stripped: "key\n\n" is the key "key\n" */
-        ASSERT_INT_EQ(psk_load(f7, &p1), 0);
+        ASSERT_INT_EQ(psk_load(f7, &p1, NULL), 0);
         ASSERT_INT_EQ(p1->size, strlen(key1) + 1);
         ASSERT_INT_EQ(verify_body(p1, body, n, SIGNATURE_SCHEME_HMAC, sig), -EBADMSG);
         p1 = psk_free(p1);
 
-        ASSERT_INT_EQ(psk_load(f4, &p1), -EINVAL);
+        ASSERT_INT_EQ(psk_load(f4, &p1, NULL), -EINVAL);
         ASSERT_NULL(p1);
-        ASSERT_INT_EQ(psk_load(f5, &p1), -EINVAL);   /* 15 bytes once the newline is gone */
+        ASSERT_INT_EQ(psk_load(f5, &p1, NULL), -EINVAL);   /* 15 bytes once the newline is gone */
         ASSERT_NULL(p1);
-        ASSERT_INT_EQ(psk_load(f6, &p1), -ENOENT);
+        ASSERT_INT_EQ(psk_load(f6, &p1, NULL), -ENOENT);
         ASSERT_NULL(p1);
-        ASSERT_INT_EQ(psk_load(f8, &p1), -EINVAL);
+        ASSERT_INT_EQ(psk_load(f8, &p1, NULL), -EINVAL);
         ASSERT_NULL(p1);
 
+        TEST_OK();
+
+        TEST("psk_load: a key file readable by everyone is used, with one warning naming it; nothing is logged");
+        _cleanup_strv_free_ char **warnings = NULL;
         TestsCapture cap;
         tests_capture_begin(&cap);
-        ASSERT_INT_EQ(psk_load(f1, &p1), 0);
+        ASSERT_INT_EQ(psk_load(f1, &p1, &warnings), 0);
         char *log = tests_capture_end(&cap);
-        ASSERT_STR_NOT_CONTAINS(log, "readable");
+        ASSERT_STR_EQ(log, "");
         free(log);
+        ASSERT_NULL(warnings);
         p1 = psk_free(p1);
         ASSERT_INT_EQ(chmod(f1, 0644), 0);
         tests_capture_begin(&cap);
-        ASSERT_INT_EQ(psk_load(f1, &p1), 0);
+        ASSERT_INT_EQ(psk_load(f1, &p1, &warnings), 0);
         log = tests_capture_end(&cap);
-        ASSERT_STR_CONTAINS(log, "<4>");
-        ASSERT_STR_CONTAINS(log, f1);
-        ASSERT_STR_CONTAINS(log, "readable");
+        ASSERT_STR_EQ(log, "");
         free(log);
+        ASSERT_NOT_NULL(p1);
+        ASSERT_INT_EQ(verify_body(p1, body, n, SIGNATURE_SCHEME_HMAC, sig), 0);
+        p1 = psk_free(p1);
+        ASSERT_UINT_EQ(strv_length(warnings), 1);
+        _cleanup_free_ char *want = NULL;
+        ASSERT_TRUE(asprintf(&want, "Key file %s is readable by everyone; it should be mode 0640 or stricter.",
+                             f1) > 0);
+        ASSERT_STR_EQ(warnings[0], want);
+        /* Appended to what is there; NULL drops them. */
+        ASSERT_INT_EQ(psk_load(f1, &p1, &warnings), 0);
+        p1 = psk_free(p1);
+        ASSERT_UINT_EQ(strv_length(warnings), 2);
+        ASSERT_INT_EQ(psk_load(f1, &p1, NULL), 0);
         p1 = psk_free(p1);
         TEST_OK();
 }

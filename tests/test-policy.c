@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Who may call what: the authorization policy's parser (a line whose
  * actions are only commas is an error naming file and line, never "any
- * action"), the client key ring (reserved ids, one key under two ids), and
+ * action"), the client key ring (reserved ids, bad files skipped with the
+ * warnings it hands up, one key under two ids), and
  * what a caller may pass as $ARGn$. */
 
 #include <openssl/evp.h>
@@ -97,62 +98,137 @@ static void write_key(const char *dir, const char *id, EVP_PKEY *pk) {
         fclose(f);
 }
 
+#define ZERO_SIGNATURE                                                                                   \
+        "0000000000000000000000000000000000000000000000000000000000000000"                                \
+        "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* keyring_load_dir() into *k with the warnings it hands up; asserts it logs nothing itself. */
+static int load_keyring(const char *dir, KeyRing **k, char ***warnings, char *error, size_t n) {
+        TestsCapture cap;
+        tests_capture_begin(&cap);
+        int r = keyring_load_dir(dir, k, warnings, error, n);
+        _cleanup_free_ char *logged = tests_capture_end(&cap);
+        ASSERT_STR_EQ(logged, "");
+        return r;
+}
+
+/* warnings[i] is the formatted text. */
+_printf_(3, 4)
+static void assert_warning(char **warnings, size_t i, const char *format, ...) {
+        _cleanup_free_ char *want = NULL;
+        va_list ap;
+
+        ASSERT_TRUE(i < strv_length(warnings));
+        va_start(ap, format);
+        int r = vasprintf(&want, format, ap);
+        va_end(ap);
+        ASSERT_TRUE(r > 0);
+        ASSERT_STR_EQ(warnings[i], want);
+}
+
 static void test_keyring(void) {
         EVP_PKEY *alice = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         EVP_PKEY *bob = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
         KeyRing *k = NULL;
-        char *logged;
-        TestsCapture cap;
+        char error[8192];
+        const char *signer = NULL;
 
         ASSERT_NOT_NULL(alice);
         ASSERT_NOT_NULL(bob);
+        ASSERT_NOT_NULL(p256);
 
         TEST("keyring: \"local\" and \"psk\" are reserved key ids");
         _cleanup_free_ char *d1 = tests_path(tmpdir, "reserved");
+        _cleanup_strv_free_ char **warnings = NULL;
         ASSERT_INT_EQ(mkdir(d1, 0755), 0);
         write_key(d1, "alice", alice);
         write_key(d1, "local", bob);
-        tests_capture_begin(&cap);
-        ASSERT_INT_EQ(keyring_load_dir(d1, &k), 0);
-        logged = tests_capture_end(&cap);
+        ASSERT_INT_EQ(load_keyring(d1, &k, &warnings, error, sizeof error), 0);
         ASSERT_UINT_EQ(keyring_size(k), 1);
-        ASSERT_STR_CONTAINS(logged, "local.pem: key id \"local\" is reserved");
-        free(logged);
+        ASSERT_UINT_EQ(strv_length(warnings), 1);
+        assert_warning(warnings, 0, "%s/local.pem: key id \"local\" is reserved, ignoring.", d1);
         Verifier v = { .keys = k };
-        const char *signer = NULL;
         /* a request claiming key "local" is from an unknown key */
-        ASSERT_INT_EQ(verify_message(&v, "{}", 2, SIGNATURE_SCHEME_ED25519, "local",
-                                     "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
-                                     "000000000000000000000000000000000000000000000000",
-                                     &signer), -ENXIO);
+        ASSERT_INT_EQ(verify_message(&v, "{}", 2, SIGNATURE_SCHEME_ED25519, "local", ZERO_SIGNATURE, &signer),
+                      -ENXIO);
         k = keyring_free(k);
         ASSERT_TRUE(key_id_is_reserved("local"));
         ASSERT_TRUE(key_id_is_reserved("psk"));
         ASSERT_FALSE(key_id_is_reserved("alice"));
         TEST_OK();
 
-        TEST("keyring: one public key under two ids is refused at load, naming both files");
+        TEST("keyring: bad files are skipped with one warning each, in order, and the good keys load beside them");
+        _cleanup_free_ char *d3 = tests_path(tmpdir, "mixed");
+        ASSERT_INT_EQ(mkdir(d3, 0755), 0);
+        write_key(d3, "alice", alice);
+        write_key(d3, "bad!id", bob);
+        write_key(d3, "bob", bob);
+        _cleanup_free_ char *gone = tests_path(d3, "gone.pem");
+        ASSERT_INT_EQ(symlink("/nonexistent/gone.pem", gone), 0);
+        _cleanup_free_ char *junk = tests_path(d3, "junk.pem");
+        tests_write_file(junk, "not a key\n");
+        write_key(d3, "local", alice);     /* skipped before it is read: no duplicate of alice */
+        write_key(d3, "p256", p256);       /* a public key in PEM, not Ed25519 */
+        write_key(d3, "psk", alice);
+        strv_free(warnings);
+        warnings = NULL;
+        ASSERT_INT_EQ(load_keyring(d3, &k, &warnings, error, sizeof error), 0);
+        ASSERT_UINT_EQ(keyring_size(k), 2);
+        ASSERT_UINT_EQ(strv_length(warnings), 6);
+        assert_warning(warnings, 0, "%s/bad!id.pem: \"bad!id\" is not a valid key id, ignoring.", d3);
+        assert_warning(warnings, 1, "Failed to open %s/gone.pem: No such file or directory, ignoring.", d3);
+        assert_warning(warnings, 2, "%s/junk.pem is not an Ed25519 public key in PEM, ignoring.", d3);
+        assert_warning(warnings, 3, "%s/local.pem: key id \"local\" is reserved, ignoring.", d3);
+        assert_warning(warnings, 4, "%s/p256.pem is not an Ed25519 public key in PEM, ignoring.", d3);
+        assert_warning(warnings, 5, "%s/psk.pem: key id \"psk\" is reserved, ignoring.", d3);
+        v = (Verifier) { .keys = k };
+        /* alice and bob are there (a wrong signature, not an unknown key); the skipped ids are not */
+        ASSERT_INT_EQ(verify_message(&v, "{}", 2, SIGNATURE_SCHEME_ED25519, "alice", ZERO_SIGNATURE, &signer),
+                      -EBADMSG);
+        ASSERT_INT_EQ(verify_message(&v, "{}", 2, SIGNATURE_SCHEME_ED25519, "bob", ZERO_SIGNATURE, &signer),
+                      -EBADMSG);
+        ASSERT_INT_EQ(verify_message(&v, "{}", 2, SIGNATURE_SCHEME_ED25519, "junk", ZERO_SIGNATURE, &signer),
+                      -ENXIO);
+        ASSERT_INT_EQ(verify_message(&v, "{}", 2, SIGNATURE_SCHEME_ED25519, "p256", ZERO_SIGNATURE, &signer),
+                      -ENXIO);
+        k = keyring_free(k);
+        /* Without a strv the warnings are dropped, and still nothing is logged. */
+        ASSERT_INT_EQ(load_keyring(d3, &k, NULL, NULL, 0), 0);
+        ASSERT_UINT_EQ(keyring_size(k), 2);
+        k = keyring_free(k);
+        TEST_OK();
+
+        TEST("keyring: one public key under two ids is refused at load, naming both files in the error");
         _cleanup_free_ char *d2 = tests_path(tmpdir, "twice");
         ASSERT_INT_EQ(mkdir(d2, 0755), 0);
         write_key(d2, "alice", alice);
         write_key(d2, "bob", bob);
+        _cleanup_free_ char *junk2 = tests_path(d2, "junk.pem");
+        tests_write_file(junk2, "not a key\n");
         write_key(d2, "ops", alice);
-        tests_capture_begin(&cap);
-        ASSERT_INT_EQ(keyring_load_dir(d2, &k), -ENOTUNIQ);
-        logged = tests_capture_end(&cap);
+        strv_free(warnings);
+        warnings = NULL;
+        error[0] = '\0';
+        ASSERT_INT_EQ(load_keyring(d2, &k, &warnings, error, sizeof error), -ENOTUNIQ);
         ASSERT_NULL(k);
-        ASSERT_STR_CONTAINS(logged, "alice.pem and ");
-        ASSERT_STR_CONTAINS(logged, "ops.pem hold the same public key");
-        free(logged);
+        _cleanup_free_ char *want = NULL;
+        ASSERT_TRUE(asprintf(&want, "%s/alice.pem and %s/ops.pem hold the same public key: "
+                             "one key may have only one id", d2, d2) > 0);
+        ASSERT_STR_EQ(error, want);
+        /* what was skipped before the failure is handed up too */
+        ASSERT_UINT_EQ(strv_length(warnings), 1);
+        assert_warning(warnings, 0, "%s/junk.pem is not an Ed25519 public key in PEM, ignoring.", d2);
         _cleanup_free_ char *dup = tests_path(d2, "ops.pem");
         ASSERT_INT_EQ(unlink(dup), 0);
-        ASSERT_INT_EQ(keyring_load_dir(d2, &k), 0);
+        ASSERT_INT_EQ(load_keyring(d2, &k, NULL, NULL, 0), 0);
         ASSERT_UINT_EQ(keyring_size(k), 2);
         k = keyring_free(k);
         TEST_OK();
 
         EVP_PKEY_free(alice);
         EVP_PKEY_free(bob);
+        EVP_PKEY_free(p256);
 }
 
 static int expand(const char *arg, const char *nasty, const char **ret_error) {

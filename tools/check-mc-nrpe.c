@@ -262,6 +262,7 @@ static int run(int argc, char *argv[]) {
 
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         r = client_open(&client, &config, start + config.client_timeout_usec);
+        log_warnings(client.warnings);
         if (r < 0) {
                 printf("%s: UNKNOWN: %s\n", arg_command, client.error);
                 ret = NAGIOS_UNKNOWN;

@@ -480,6 +480,7 @@ static int call(MusterConfig *config, ClientRequest *req, ClientResult *ret) {
 
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         r = client_open(&client, config, start + config->client_timeout_usec);
+        log_warnings(client.warnings);
         if (r < 0) {
                 /* Without a configuration file every path is a default: say that,
                  * not only which default file was missing. */

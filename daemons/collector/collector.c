@@ -1059,13 +1059,15 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static int load_config(const char *path, ConfigLoadFlags flags, MusterConfig *ret_config, Credentials *ret_creds) {
         char error[CREDENTIALS_ERROR_MAX];
+        _cleanup_strv_free_ char **warnings = NULL;
         MusterConfig c;
         int r;
 
         r = config_load_all(path, flags, &c, NULL, 0);
         if (r < 0)
                 return r;
-        r = credentials_load(&c, CREDENTIALS_NODE_KEYS, ret_creds, error, sizeof error);
+        r = credentials_load(&c, CREDENTIALS_NODE_KEYS, ret_creds, &warnings, error, sizeof error);
+        log_warnings(warnings);
         if (r < 0) {
                 config_done(&c);
                 return log_error_errno(r, "Failed to %s.", error);

@@ -314,7 +314,9 @@ static int run(int argc, char *argv[]) {
                 return fail(r, "the configuration is invalid");
 
         char error[CREDENTIALS_ERROR_MAX];
-        r = credentials_load(&config, CREDENTIALS_SIGN, &creds, error, sizeof error);
+        _cleanup_strv_free_ char **warnings = NULL;
+        r = credentials_load(&config, CREDENTIALS_SIGN, &creds, &warnings, error, sizeof error);
+        log_warnings(warnings);
         if (r < 0) {
                 snprintf(err, sizeof err, "cannot %s", error);
                 return fail(r, err);

@@ -575,7 +575,9 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
         int r;
 
         char error[CREDENTIALS_ERROR_MAX];
-        r = credentials_load(c, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &rt.creds, error, sizeof error);
+        _cleanup_strv_free_ char **warnings = NULL;
+        r = credentials_load(c, CREDENTIALS_SIGN | CREDENTIALS_CLIENT_KEYS, &rt.creds, &warnings, error, sizeof error);
+        log_warnings(warnings);
         if (r < 0)
                 return log_error_errno(r, "Failed to %s.", error);
         if (c->policy_file) {

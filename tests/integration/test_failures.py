@@ -133,6 +133,51 @@ class Failures(unittest.TestCase):
         conf = self.config("key")
         self.check(self.run_all(conf, user="nobody"), f"{self.dir / 'psk'}: Permission denied")
 
+    def test_key_warnings_then_duplicate_key(self):
+        """What loading the keys goes on past, every binary logs before its
+        error, in the words it always had: a PSK readable by everyone, a key
+        file with a reserved id, one that is no key, ", ignoring". One public
+        key under two ids then ends each binary that reads a key ring, naming
+        both files; muster-heartbeat reads none and stops at its facts."""
+        d = self.dir / "key-warnings"
+        keys = d / "keys.d"
+        keys.mkdir(parents=True)
+        psk = d / "psk"
+        psk.write_text("0123456789abcdef0123456789abcdef\n")
+        os.chmod(psk, 0o644)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(d / "alice.key")], check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", str(d / "alice.key"), "-pubout", "-out", str(keys / "alice.pem")],
+                       check=True, capture_output=True)
+        shutil.copy(keys / "alice.pem", keys / "local.pem")
+        shutil.copy(keys / "alice.pem", keys / "ops.pem")
+        (keys / "junk.pem").write_text("not a key\n")
+        missing = d / "no-facts.d"
+        conf = self.config("key-warnings", security__psk_file=psk, security__client_keys_dir=keys,
+                           security__node_keys_dir=keys, responder__facts_dir=missing)
+        results = self.run_all(conf)
+        readable = f"Key file {psk} is readable by everyone; it should be mode 0640 or stricter."
+        skipped = [f'{keys}/junk.pem is not an Ed25519 public key in PEM, ignoring.',
+                   f'{keys}/local.pem: key id "local" is reserved, ignoring.']
+        duplicate = f"{keys}/alice.pem and {keys}/ops.pem hold the same public key: one key may have only one id"
+        for name, _, _, code in BINARIES:
+            rc, stdout, stderr, seconds = results[name]
+            said = stdout + stderr
+            with self.subTest(binary=name):
+                self.assertEqual(rc, code, f"{name}: {said}")
+                self.assertLess(seconds, 1.0, f"{name} took {seconds:.2f} s")
+                self.assertEqual(stderr.count(readable), 1, f"{name}: {said}")
+                error = str(missing) if name == "muster-heartbeat" else duplicate
+                self.assertIn(error, said, f"{name}: {said}")
+                lines = [readable] + ([] if name == "muster-heartbeat" else skipped)
+                self.assertEqual([line for line in lines if line in stderr], lines, f"{name}: {said}")
+                for line in lines:
+                    self.assertEqual(stderr.count(line), 1, f"{name}: {said}")
+                    if error in stderr:  # a plugin's error is its status line on stdout
+                        self.assertLess(stderr.index(line), stderr.index(error), f"{name}: {said}")
+                if name == "muster-heartbeat":
+                    self.assertNotIn("junk.pem", said)
+
     def test_missing_facts_directory(self):
         missing = self.dir / "no-facts.d"
         conf = self.config("facts", responder__facts_dir=missing)
