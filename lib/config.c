@@ -188,6 +188,13 @@ static int parse_max_ttl(const char *value, void *data, const char **expected) {
         return 0;
 }
 
+static int parse_runner(const char *value, void *data, const char **expected) {
+        *expected = "auto, no or the absolute path of the check runner's socket";
+        if (!streq(value, "auto") && !streq(value, "no") && (value[0] != '/' || strlen(value) >= 108))
+                return -EINVAL;
+        return parse_string(value, data, expected);
+}
+
 static int parse_reply_to_list(const char *value, void *data, const char **expected) {
         _cleanup_strv_free_ char **l = NULL;
         *expected = "a list of queue names, each may end in *";
@@ -294,6 +301,7 @@ static const ConfigItem config_items[] = {
         { "nrpe",      "allow_arguments",       parse_bool_item,         O(nrpe_allow_arguments) },
         { "nrpe",      "nasty_metachars",       parse_metachars,         O(nrpe_nasty_metachars) },
         { "nrpe",      "user",                  parse_string,            O(nrpe_user) },
+        { "nrpe",      "runner",                parse_runner,            O(nrpe_runner) },
 
         { "client",    "discovery_method",      parse_discovery_item,    O(discovery_method) },
         { "client",    "discovery_timeout",     parse_duration_positive, O(discovery_timeout_usec) },
@@ -372,6 +380,7 @@ int config_init(MusterConfig *c) {
             !(c->nrpe_dir = strdup(PKGSYSCONFDIR "/nrpe.d")) ||
             !(c->nrpe_nasty_metachars = strdup(DEFAULT_NASTY_METACHARS)) ||
             !(c->nrpe_user = strdup("muster-check")) ||
+            !(c->nrpe_runner = strdup("auto")) ||
             !(c->registry_dir = strdup(STATEDIR "/registrations")) ||
             !(c->collector_name = strdup("default")) ||
             !(c->state_dir = strdup(STATEDIR "/registrations")) ||
@@ -416,6 +425,7 @@ void config_done(MusterConfig *c) {
         free(c->nrpe_dir);
         free(c->nrpe_nasty_metachars);
         free(c->nrpe_user);
+        free(c->nrpe_runner);
         free(c->registry_dir);
         free(c->collector_name);
         free(c->state_dir);

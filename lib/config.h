@@ -67,6 +67,7 @@ typedef struct MusterConfig {
         bool nrpe_allow_arguments;
         char *nrpe_nasty_metachars;
         char *nrpe_user;                /* checks run as this user; "": as the daemon */
+        char *nrpe_runner;              /* "auto", "no" or the check runner's socket */
 
         /* [client] */
         DiscoveryMethod discovery_method;

@@ -83,6 +83,7 @@ int nrpe_run_start(sd_event *e, const char *command_line, uint64_t timeout_usec,
  * reload), so that the forked child only makes system calls: setgroups(),
  * setresgid(), setresuid(), then execve(). */
 typedef struct NrpeUser {
+        char *runner;           /* the check runner's socket; NULL: checks are forked here */
         char *name;
         uid_t uid;
         gid_t gid;
@@ -92,15 +93,27 @@ typedef struct NrpeUser {
         bool change;            /* false: already running as that user */
 } NrpeUser;
 
-/* Look up user name and check that this process can become it: either it
- * is that user already, or it holds CAP_SETUID, CAP_SETGID and CAP_KILL
- * (root has them; CAP_KILL lets the runner kill checks that run under
- * another uid). name NULL or "": the daemon's own user, refused (-EPERM)
- * when that is root, so that checks never run as root unless "root" is
- * named. Errors: -ENOENT (no such user), -EPERM (cannot switch to it, or
- * root by default); *ret_error then says why in words. */
-int nrpe_user_resolve(const char *name, NrpeUser **ret, const char **ret_error);
+/* The check runner (muster-check-runner(8), started by muster-check.socket
+ * for each connection) runs checks for the daemons, which then need no
+ * capability at all. runner: "auto" (or NULL/""): the runner when
+ * NRPE_RUNNER_SOCKET is a socket, else the check is forked here; "no":
+ * always forked here; a path: that runner's socket, which must exist. */
+#define NRPE_RUNNER_SOCKET "/run/muster/check.socket"
+
+/* Look up user name and check that checks can run as it: through the
+ * runner (which refuses to run a check as anyone but its own user), or
+ * here, when this process is that user already or holds CAP_SETUID,
+ * CAP_SETGID and CAP_KILL (root has them; CAP_KILL lets the runner kill
+ * checks that run under another uid). name NULL or "": the daemon's own
+ * user, refused (-EPERM) when that is root, so that checks never run as
+ * root unless "root" is named. Errors: -ENOENT (no such user, or the
+ * runner named is not a socket), -EPERM (cannot switch to it, or root by
+ * default); *ret_error then says why in words. */
+int nrpe_user_resolve(const char *name, const char *runner, NrpeUser **ret, const char **ret_error);
 NrpeUser *nrpe_user_free(NrpeUser *u);
+static inline void nrpe_user_freep(NrpeUser **u) {
+        nrpe_user_free(*u);
+}
 
 /* As nrpe_run_start(), but the command runs as user (NULL: as this
  * process). The child sets the user's groups, gid and uid (real,
@@ -117,6 +130,7 @@ int nrpe_run_start_as(sd_event *e, const char *command_line, const NrpeUser *use
  * handler is not called. Safe on NULL. After the handler ran the run is
  * freed by the library: do not call this on it. */
 void nrpe_run_abort(NrpeRun *run);
+/* The process id of the check; 0 when the check runner runs it. */
 pid_t nrpe_run_pid(const NrpeRun *run);
 
 /* Checks that daemonize (fork twice, setsid) leave their process group,
@@ -128,3 +142,28 @@ pid_t nrpe_run_pid(const NrpeRun *run);
  * zombie) is reaped without being counted, and so is never the check whose
  * completion handler is running (the sweep is meant to be called from it). */
 int nrpe_kill_orphans(const pid_t *keep, size_t n_keep);
+
+/* For muster-check-runner: fork and exec command_line under /bin/sh -c as
+ * nrpe_run_start_as() does (process group, stdin /dev/null, stdout_fd as
+ * stdout, the user switch and the capability drop), without an event loop. */
+int nrpe_spawn(const char *command_line, int stdout_fd, const NrpeUser *user, pid_t *ret);
+
+/* The runner's protocol, on an AF_UNIX SOCK_SEQPACKET connection: one
+ * request, "muster-check 1\nuser=NAME\ntimeout=USEC\n\nCOMMAND LINE",
+ * with the write end of the check's output pipe attached (SCM_RIGHTS);
+ * one answer once the check ended, "exited N", "killed N" or "dumped N"
+ * (waitid()'s si_code and si_status). The caller hanging up kills the
+ * check. */
+#define NRPE_RUNNER_REQUEST_MAX (64U * 1024U)
+typedef struct NrpeRunnerRequest {
+        char *user;
+        uint64_t timeout_usec;
+        char *command_line;
+} NrpeRunnerRequest;
+/* Parse a request (the bytes received, not NUL-terminated). -EBADMSG with
+ * *ret_error saying what is wrong. */
+int nrpe_runner_request_parse(const char *buf, size_t n, NrpeRunnerRequest *ret, const char **ret_error);
+void nrpe_runner_request_done(NrpeRunnerRequest *r);
+/* Format the answer for si_code/si_status into buf (at least 32 bytes). */
+int nrpe_runner_format_result(char *buf, size_t n, int code, int status);
+int nrpe_runner_parse_result(const char *buf, size_t n, int *ret_code, int *ret_status);

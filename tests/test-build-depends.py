@@ -50,6 +50,7 @@ PROGRAMS = {
     "/usr/sbin/icinga2": "icinga2-bin",
     "journalctl": "systemd",
     "systemd-analyze": "systemd",
+    "systemd-socket-activate": "systemd",     # test_check_user.py: the check runner as muster-check.socket runs it
     "/lib/systemd/systemd-journal-remote": "systemd-journal-remote",
     "valgrind": "valgrind",
     "nm": "binutils",

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "log.h"
@@ -1180,6 +1182,95 @@ static void test_run_errors(void) {
         ok("run: bad arguments and unblocked SIGCHLD are refused");
 }
 
+static void test_runner_protocol(void) {
+        NrpeRunnerRequest r = {};
+        const char *why = NULL;
+        char buf[32];
+        int code, status;
+
+#define REQ(s) (s), sizeof(s) - 1
+        ASSERT_INT_EQ(nrpe_runner_request_parse(REQ("muster-check 1\nuser=muster-check\ntimeout=5000000\n\n"
+                                                    "check_disk -w 10% -c 5%\nsecond line"), &r, &why), 0);
+        ASSERT_STR_EQ(r.user, "muster-check");
+        ASSERT_UINT_EQ(r.timeout_usec, 5000000);
+        ASSERT_STR_EQ(r.command_line, "check_disk -w 10% -c 5%\nsecond line");
+        nrpe_runner_request_done(&r);
+        ASSERT_NULL(r.user);
+
+        static const struct {
+                const char *req;
+                size_t n;
+                const char *why;
+        } bad[] = {
+                { REQ("muster-check 2\nuser=x\ntimeout=1\n\ntrue"), "not a muster-check request" },
+                { REQ(""), "not a muster-check request" },
+                { REQ("muster-check 1\ntimeout=1\nuser=x\n\ntrue"), "missing or invalid user= line" },
+                { REQ("muster-check 1\nuser=\ntimeout=1\n\ntrue"), "missing or invalid user= line" },
+                { REQ("muster-check 1\nuser=x\n\ntrue"), "missing or invalid timeout= line" },
+                { REQ("muster-check 1\nuser=x\ntimeout=-1\n\ntrue"), "invalid timeout= value" },
+                { REQ("muster-check 1\nuser=x\ntimeout=1x\n\ntrue"), "invalid timeout= value" },
+                { REQ("muster-check 1\nuser=x\ntimeout=1\ntrue"), "no empty line" },
+                { REQ("muster-check 1\nuser=x\ntimeout=1\n\n"), "empty command line" },
+                { REQ("muster-check 1\nuser=x\ntimeout=1\n\ntr\0ue"), "NUL byte" },
+                { REQ("muster-check 1\nuser=x"), "missing or invalid user= line" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                why = NULL;
+                ASSERT_INT_EQ(nrpe_runner_request_parse(bad[i].req, bad[i].n, &r, &why), -EBADMSG);
+                ASSERT_STR_CONTAINS(why, bad[i].why);
+                ASSERT_NULL(r.user);
+        }
+        _cleanup_free_ char *huge = malloc(NRPE_RUNNER_REQUEST_MAX + 1);
+        ASSERT(huge);
+        memset(huge, 'a', NRPE_RUNNER_REQUEST_MAX + 1);
+        ASSERT_INT_EQ(nrpe_runner_request_parse(huge, NRPE_RUNNER_REQUEST_MAX + 1, &r, &why), -EBADMSG);
+        ASSERT_STR_CONTAINS(why, "too long");
+#undef REQ
+
+        ASSERT_INT_EQ(nrpe_runner_format_result(buf, sizeof buf, CLD_EXITED, 2), 8);
+        ASSERT_STR_EQ(buf, "exited 2");
+        ASSERT_INT_EQ(nrpe_runner_parse_result(buf, strlen(buf), &code, &status), 0);
+        ASSERT(code == CLD_EXITED && status == 2);
+        ASSERT_INT_EQ(nrpe_runner_format_result(buf, sizeof buf, CLD_KILLED, 9), 8);
+        ASSERT_INT_EQ(nrpe_runner_parse_result(buf, strlen(buf), &code, &status), 0);
+        ASSERT(code == CLD_KILLED && status == 9);
+        ASSERT_INT_EQ(nrpe_runner_parse_result("dumped 11", 9, &code, &status), 0);
+        ASSERT(code == CLD_DUMPED && status == 11);
+        ASSERT_INT_EQ(nrpe_runner_parse_result("exited 2 ", 9, &code, &status), -EBADMSG);
+        ASSERT_INT_EQ(nrpe_runner_parse_result("exited 300", 10, &code, &status), -EBADMSG);
+        ASSERT_INT_EQ(nrpe_runner_parse_result("stopped 1", 9, &code, &status), -EBADMSG);
+        ASSERT_INT_EQ(nrpe_runner_parse_result("", 0, &code, &status), -EBADMSG);
+        ok("check runner protocol: requests and results parsed, malformed ones refused with the reason");
+}
+
+static void test_user_resolve_runner(void) {
+        _cleanup_free_ char *sock = NULL;
+        NrpeUser *u = NULL;
+        const char *why = NULL;
+
+        /* A path that is not a socket is refused when named... */
+        ASSERT_INT_EQ(nrpe_user_resolve("root", "/nonexistent/check.socket", &u, &why), -ENOENT);
+        ASSERT_STR_CONTAINS(why, "does not exist or is not a socket");
+        ASSERT_INT_EQ(nrpe_user_resolve("root", "relative.socket", &u, &why), -EINVAL);
+        /* ...and a socket is used, whatever this process could do itself. */
+        ASSERT(asprintf(&sock, "%s/check.socket", tmpdir) > 0);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, sock);
+        ASSERT(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0);
+        ASSERT_INT_EQ(nrpe_user_resolve("root", sock, &u, &why), 0);
+        ASSERT_STR_EQ(u->runner, sock);
+        ASSERT_STR_EQ(u->name, "root");
+        u = nrpe_user_free(u);
+        /* "no": never the runner. */
+        ASSERT_INT_EQ(nrpe_user_resolve("root", "no", &u, &why), 0);
+        ASSERT_NULL(u->runner);
+        u = nrpe_user_free(u);
+        close(fd);
+        unlink(sock);
+        ok("nrpe_user_resolve: [nrpe] runner auto, no and a path");
+}
+
 int main(int argc, char *argv[]) {
         sigset_t ss;
         unsigned fds_before;
@@ -1235,6 +1326,8 @@ int main(int argc, char *argv[]) {
         test_run_concurrent();
         test_run_abort();
         test_run_errors();
+        test_runner_protocol();
+        test_user_resolve_runner();
 
         ASSERT(count_fds() == fds_before);
         ok("no file descriptors leaked");

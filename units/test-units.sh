@@ -65,12 +65,12 @@ fi
 if command -v systemd-analyze >/dev/null; then
         mkdir "$tmp/units"
         for u in "$build"/*.service; do
-                sed "s|^ExecStart=.*/\(muster-[a-z]*\)$|ExecStart=$build/../daemons/\1|" "$u" >"$tmp/units/${u##*/}"
+                sed "s|^ExecStart=.*/\(muster-[a-z-]*\)$|ExecStart=$build/../daemons/\1|" "$u" >"$tmp/units/${u##*/}"
         done
-        cp "$units"/*.socket "$units"/*.timer "$tmp/units/"
+        cp "$units"/*.socket "$units"/*.timer "$units"/*.slice "$tmp/units/"
         # Warnings (unknown keys, bad values) do not change the exit status:
         # any output at all fails the test.
-        if ! (cd "$tmp/units" && systemd-analyze verify --man=no ./*.service ./*.socket ./*.timer) >"$tmp/verify" 2>&1 ||
+        if ! (cd "$tmp/units" && systemd-analyze verify --man=no ./*.service ./*.socket ./*.timer ./*.slice) >"$tmp/verify" 2>&1 ||
            [ -s "$tmp/verify" ]; then
                 cat "$tmp/verify" >&2
                 echo "systemd-analyze verify complained" >&2

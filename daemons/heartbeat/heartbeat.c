@@ -140,10 +140,6 @@ static void nrpe_config_freep(NrpeConfig **c) {
         nrpe_config_free(*c);
 }
 
-static void nrpe_user_freep(NrpeUser **u) {
-        nrpe_user_free(*u);
-}
-
 static void pushed_check_set(PushedCheck *c, int state, const char *output, const char *perfdata,
                              uint64_t duration_usec) {
         json_decref(c->result);
@@ -207,7 +203,7 @@ static int run_pushed_checks(const MusterConfig *c, json_t **ret) {
         r = nrpe_config_load(c->nrpe_dir, &nrpe);
         if (r < 0)
                 log_warning_errno(r, "Failed to load NRPE commands from %s: %m, the checks are UNKNOWN.", c->nrpe_dir);
-        user_error = nrpe_user_resolve(c->nrpe_user, &user, &why);
+        user_error = nrpe_user_resolve(c->nrpe_user, c->nrpe_runner, &user, &why);
         if (user_error < 0)
                 log_warning_errno(user_error, "Cannot run checks as user %s ([nrpe] user): %s", c->nrpe_user ?: "(own)",
                                   why ?: strerror(-user_error));

@@ -597,7 +597,7 @@ static int runtime_load(const MusterConfig *c, Runtime *ret) {
         /* Checks never run as root unless told to, nor as a user we cannot
          * become: refuse to start (or to reload) instead. */
         const char *why = NULL;
-        r = nrpe_user_resolve(c->nrpe_user, &rt.check_user, &why);
+        r = nrpe_user_resolve(c->nrpe_user, c->nrpe_runner, &rt.check_user, &why);
         if (r < 0) {
                 runtime_done(&rt);
                 return log_error_errno(r, "Cannot run checks as user %s ([nrpe] user): %s", c->nrpe_user ?: "(own)",

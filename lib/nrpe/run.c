@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,7 +28,13 @@ struct NrpeRun {
         sd_event_source *io_source;
         sd_event_source *timer_source;
         int fd;
-        pid_t pid;                      /* also the process group */
+        pid_t pid;                      /* also the process group; 0: the check runner runs it */
+
+        /* Run by muster-check-runner: its connection, which brings the
+         * result; closing it kills the check. */
+        int sock_fd;
+        sd_event_source *sock_source;
+        bool runner_lost;               /* the runner ended without a result */
 
         bool exited;                    /* child exited (sd-event reaps it after our callback) */
         bool eof;
@@ -57,9 +65,18 @@ static void run_close_pipe(NrpeRun *run) {
         }
 }
 
+static void run_close_runner(NrpeRun *run) {
+        run->sock_source = sd_event_source_unref(run->sock_source);
+        if (run->sock_fd >= 0) {
+                close(run->sock_fd);
+                run->sock_fd = -1;
+        }
+}
+
 static NrpeRun *run_free(NrpeRun *run) {
         if (!run)
                 return NULL;
+        run_close_runner(run);
         run->child_source = sd_event_source_unref(run->child_source);
         run->timer_source = sd_event_source_unref(run->timer_source);
         run_close_pipe(run);
@@ -146,6 +163,10 @@ static void run_complete(NrpeRun *run) {
                 if (asprintf(&msg, "UNKNOWN: command timed out after %s s", secs) < 0)
                         msg = NULL;
                 output = msg ?: "UNKNOWN: command timed out";
+                output_size = strlen(output);
+        } else if (run->runner_lost && run->size == 0) {
+                exitcode = 3;
+                output = "UNKNOWN: the check runner ended without a result (see its journal)";
                 output_size = strlen(output);
         } else {
                 if (run->truncated) {
@@ -286,6 +307,14 @@ static int run_on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         run->timer_source = sd_event_source_unref(run->timer_source);
         run_close_pipe(run);
 
+        if (run->pid == 0) {
+                /* The runner kills the check's process group (and its
+                 * unit's cgroup goes with it) when we hang up. */
+                run_close_runner(run);
+                run_complete(run);
+                return 0;
+        }
+
         if (run->exited)
                 /* Only the pipe was still open, held by something that left
                  * the group; nothing of ours is left to kill. */
@@ -317,6 +346,7 @@ static void user_set_error(const char **ret_error, const char *e) {
 NrpeUser *nrpe_user_free(NrpeUser *u) {
         if (!u)
                 return NULL;
+        free(u->runner);
         free(u->name);
         free(u->groups);
         free(u->home);
@@ -324,9 +354,6 @@ NrpeUser *nrpe_user_free(NrpeUser *u) {
         return NULL;
 }
 
-static void nrpe_user_freep(NrpeUser **u) {
-        nrpe_user_free(*u);
-}
 
 /* CAP_* bits of the effective set, without libcap. */
 static int have_effective_caps(uint64_t mask) {
@@ -339,14 +366,27 @@ static int have_effective_caps(uint64_t mask) {
         return (eff & mask) == mask;
 }
 
-int nrpe_user_resolve(const char *name, NrpeUser **ret, const char **ret_error) {
+int nrpe_user_resolve(const char *name, const char *runner, NrpeUser **ret, const char **ret_error) {
         _cleanup_(nrpe_user_freep) NrpeUser *u = NULL;
+        const char *runner_path = NULL;
+        bool runner_explicit = false;
         struct passwd *pw;
         int r;
 
         user_set_error(ret_error, NULL);
         if (!ret)
                 return -EINVAL;
+
+        if (isempty(runner) || streq(runner, "auto"))
+                runner_path = NRPE_RUNNER_SOCKET;
+        else if (!streq(runner, "no")) {
+                if (runner[0] != '/') {
+                        user_set_error(ret_error, "[nrpe] runner must be auto, no or an absolute path");
+                        return -EINVAL;
+                }
+                runner_path = runner;
+                runner_explicit = true;
+        }
 
         errno = 0;
         pw = isempty(name) ? getpwuid(geteuid()) : getpwnam(name);
@@ -389,6 +429,25 @@ int nrpe_user_resolve(const char *name, NrpeUser **ret, const char **ret_error) 
                 n = k;
         }
 
+        if (runner_path) {
+                struct stat st;
+
+                if (stat(runner_path, &st) >= 0 && S_ISSOCK(st.st_mode)) {
+                        /* The runner runs checks as its own user and
+                         * refuses requests for another one. */
+                        u->runner = strdup(runner_path);
+                        if (!u->runner)
+                                return -ENOMEM;
+                        *ret = TAKE_PTR(u);
+                        return 0;
+                }
+                if (runner_explicit) {
+                        user_set_error(ret_error, "the check runner's socket ([nrpe] runner) does not exist or "
+                                                  "is not a socket");
+                        return -ENOENT;
+                }
+        }
+
         u->change = isempty(name) ? false : !(geteuid() == u->uid && getuid() == u->uid && getegid() == u->gid);
         if (u->change) {
                 r = have_effective_caps((UINT64_C(1) << CAP_SETUID) | (UINT64_C(1) << CAP_SETGID) |
@@ -397,7 +456,8 @@ int nrpe_user_resolve(const char *name, NrpeUser **ret, const char **ret_error) 
                         return r;
                 if (r == 0) {
                         user_set_error(ret_error, "switching to it needs CAP_SETUID, CAP_SETGID and CAP_KILL, "
-                                             "which this process does not have");
+                                             "which this process does not have, and no check runner listens "
+                                             "on " NRPE_RUNNER_SOCKET " (muster-check.socket)");
                         return -EPERM;
                 }
         }
@@ -533,7 +593,7 @@ _noreturn_ static void child_exec(const char *command_line, int stdout_fd, const
         child_fail(user, "/bin/sh", errno);
 }
 
-static int spawn_shell(const char *command_line, int stdout_fd, const NrpeUser *user, pid_t *ret) {
+int nrpe_spawn(const char *command_line, int stdout_fd, const NrpeUser *user, pid_t *ret) {
         char **env = NULL;
         pid_t pid;
         int r;
@@ -555,6 +615,93 @@ static int spawn_shell(const char *command_line, int stdout_fd, const NrpeUser *
         (void) setpgid(pid, pid);
         strv_free(env);
         *ret = pid;
+        return 0;
+}
+
+static int runner_on_result(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        NrpeRun *run = userdata;
+        char buf[64];
+        ssize_t k;
+
+        k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                return 0;
+        if (k <= 0 || nrpe_runner_parse_result(buf, (size_t) k, &run->code, &run->status) < 0) {
+                run->runner_lost = true;
+                run->code = CLD_EXITED;
+                run->status = 3;
+        }
+        run->exited = true;
+        run_close_runner(run);
+        if (run->eof)
+                run_complete(run);
+        return 0;
+}
+
+/* A check that cannot reach the runner ends at once as UNKNOWN saying
+ * why: the reason goes down the output pipe as if the check printed it. */
+static void runner_unreachable(NrpeRun *run, const NrpeUser *user, int write_fd, int error) {
+        char msg[PATH_MAX + 256];
+        int n = snprintf(msg, sizeof msg, "UNKNOWN: cannot reach the check runner at %s: %s\n", user->runner,
+                         strerror(error));
+
+        if (n > 0)
+                (void) !write(write_fd, msg, MIN((size_t) n, sizeof msg - 1));
+        run->exited = true;
+        run->code = CLD_EXITED;
+        run->status = 3;
+}
+
+static int runner_start(NrpeRun *run, const char *command_line, const NrpeUser *user, int write_fd) {
+        _cleanup_free_ char *req = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int n, r;
+
+        if (strlen(user->runner) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, user->runner);
+
+        n = asprintf(&req, "muster-check 1\nuser=%s\ntimeout=%" PRIu64 "\n\n%s", user->name,
+                     run->timeout_usec == UINT64_MAX ? 0 : run->timeout_usec, command_line);
+        if (n < 0) {
+                req = NULL;
+                return -ENOMEM;
+        }
+        if ((size_t) n > NRPE_RUNNER_REQUEST_MAX)
+                return -E2BIG;
+
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A full backlog (EAGAIN: every runner slot busy) or a stopped
+         * socket unit (ENOENT, ECONNREFUSED) fails this one check. */
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                runner_unreachable(run, user, write_fd, errno);
+                return 0;
+        }
+
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct iovec iov = { .iov_base = req, .iov_len = (size_t) n };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                             .msg_controllen = sizeof control };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &write_fd, sizeof(int));
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+                runner_unreachable(run, user, write_fd, errno);
+                return 0;
+        }
+
+        r = sd_event_add_io(run->event, &run->sock_source, fd, EPOLLIN, runner_on_result, run);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(run->sock_source, "nrpe-runner");
+        run->sock_fd = TAKE_FD(fd);
         return 0;
 }
 
@@ -594,6 +741,7 @@ int nrpe_run_start_as(sd_event *e, const char *command_line, const NrpeUser *use
 
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
+        run->sock_fd = -1;
         run->fd = fd_move_above_stdio(pipefd[0]);
         write_fd = fd_move_above_stdio(pipefd[1]);
         if (run->fd < 0 || write_fd < 0)
@@ -602,17 +750,26 @@ int nrpe_run_start_as(sd_event *e, const char *command_line, const NrpeUser *use
                 return -errno;
 
         run->start_usec = now_usec(CLOCK_MONOTONIC);
-        r = spawn_shell(command_line, write_fd, user, &run->pid);
-        if (r < 0)
-                return r;
-        /* Only the child writes. */
-        closep(&write_fd);
-        write_fd = -1;
+        if (user && user->runner) {
+                r = runner_start(run, command_line, user, write_fd);
+                if (r < 0)
+                        return r;
+                /* Only the check writes. */
+                closep(&write_fd);
+                write_fd = -1;
+        } else {
+                r = nrpe_spawn(command_line, write_fd, user, &run->pid);
+                if (r < 0)
+                        return r;
+                /* Only the child writes. */
+                closep(&write_fd);
+                write_fd = -1;
 
-        r = sd_event_add_child(e, &run->child_source, run->pid, WEXITED, run_on_child, run);
-        if (r < 0)
-                return r;
-        (void) sd_event_source_set_description(run->child_source, "nrpe-child");
+                r = sd_event_add_child(e, &run->child_source, run->pid, WEXITED, run_on_child, run);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(run->child_source, "nrpe-child");
+        }
 
         r = sd_event_add_io(e, &run->io_source, run->fd, EPOLLIN, run_on_io, run);
         if (r < 0)

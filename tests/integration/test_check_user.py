@@ -6,11 +6,15 @@ A hostile NRPE check tries to read the pre-shared key, the node's private
 key and the client keys, to write in the control socket's directory and in
 the state directory, and to talk to the responder's control socket. Every
 attempt must be refused, and the check's own output (what a caller sees)
-says so. The responder runs twice: as root, the way an admin starts it by
-hand, and as an unprivileged user that holds only CAP_SETUID, CAP_SETGID
-and CAP_KILL with no_new_privs set, the way muster-responder.service runs
-it. Also: a responder refuses to start when it cannot run checks as the
-configured user, and the orphan sweep logs only real leftovers.
+says so. The responder runs three ways: as root, the way an admin starts it
+by hand; as an unprivileged user that holds only CAP_SETUID, CAP_SETGID and
+CAP_KILL with no_new_privs set; and, the way muster-responder.service runs
+it, as an unprivileged user with no capability at all whose checks
+muster-check-runner runs (socket-activated per check, here by
+systemd-socket-activate --accept as muster-check.socket would). Also: a
+responder refuses to start when it cannot run checks as the configured
+user, a check the runner cannot take is UNKNOWN saying why, and the orphan
+sweep logs only real leftovers.
 
 Needs root (the uid switch must be real)."""
 
@@ -18,6 +22,8 @@ import grp
 import json
 import os
 import pwd
+import socket
+import array
 import subprocess
 import sys
 import time
@@ -61,11 +67,20 @@ except OSError as e:
     print(e.strerror)
     sys.exit(1)
 print("connected")' "$SOCK"
+attempt "connect to the check runner" python3 -c '
+import socket, sys
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).connect(sys.argv[1])
+except OSError as e:
+    print(e.strerror)
+    sys.exit(1)
+print("connected")' "$RUNNER"
 echo "hostile check as $(id -un): $ok attempt(s) succeeded$details"
 """
 
 ATTEMPTS = ["read the PSK", "read the node key", "list the client keys", "read a client key",
-            "write in the socket directory", "write in the state directory", "connect to the control socket"]
+            "write in the socket directory", "write in the state directory", "connect to the control socket",
+            "connect to the check runner"]
 
 
 def genkey(d, name):
@@ -110,16 +125,34 @@ class CheckUser(unittest.TestCase):
         os.chmod(cls.statedir, 0o755)
         (root / "hostile.sh").write_text(HOSTILE)
         os.chmod(root / "hostile.sh", 0o755)
+        # The check runner, as muster-check.socket runs it: one instance per
+        # connection; the socket root:muster 0660 (here root:daemon).
+        cls.rundir = root / "run"
+        cls.rundir.mkdir(mode=0o755)
+        cls.runner = cls.rundir / "check.socket"
+        cls.runner_log = open(root / "runner.log", "w")
+        cls.runner_proc = subprocess.Popen(
+            ["systemd-socket-activate", "--accept", "--seqpacket", "-l", str(cls.runner),
+             binary("muster-check-runner"), f"--user={CHECK_USER}"],
+            stdout=subprocess.DEVNULL, stderr=cls.runner_log)
+        deadline = time.monotonic() + 10
+        while not cls.runner.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.chown(cls.runner, 0, cls.dgid)
+        os.chmod(cls.runner, 0o660)
 
     @classmethod
     def tearDownClass(cls):
+        cls.runner_proc.terminate()
+        cls.runner_proc.wait(10)
+        cls.runner_log.close()
         cls.fleet.close()
         cls.broker.stop()
 
-    def add_node(self, identity, user=CHECK_USER, commands=None, security=None):
+    def add_node(self, identity, user=CHECK_USER, commands=None, security=None, runner="no"):
         node_dir = self.fleet.root / "nodes" / identity
         env = {"PSK": self.fleet.psk, "NODE_KEY": self.keys / "node1.key", "CLIENTS": self.clients,
-               "SOCKDIR": node_dir, "STATEDIR": self.statedir, "SOCK": node_dir / "control"}
+               "SOCKDIR": node_dir, "STATEDIR": self.statedir, "SOCK": node_dir / "control", "RUNNER": self.runner}
         hostile = " ".join(f"{k}={v}" for k, v in env.items()) + f" {self.fleet.root / 'hostile.sh'}"
         cmds = {"check_hostile": hostile, "check_true": "/bin/true",
                 "check_id": "echo \"$(id -un) $(id -u):$(id -g) groups=$(id -G) HOME=$HOME USER=$USER\""}
@@ -129,7 +162,8 @@ class CheckUser(unittest.TestCase):
         sec = {"client_keys_dir": self.clients, "accept_psk": "yes"}
         sec.update(security or {})
         sec = {k: v for k, v in sec.items() if v is not None}
-        node = self.fleet.add(identity, commands=cmds, extra={"nrpe": {"user": user}, "security": sec})
+        node = self.fleet.add(identity, commands=cmds, extra={"nrpe": {"user": user, "runner": runner},
+                                                              "security": sec})
         os.chmod(node.dir, 0o775)
         os.chown(node.dir, 0, self.dgid)
         return node
@@ -241,6 +275,131 @@ class CheckUser(unittest.TestCase):
         self.assertEqual(node.proc.wait(20), 1)
         self.assertIn(f"Cannot run checks as user {CHECK_USER} ([nrpe] user): switching to it needs CAP_SETUID, "
                       "CAP_SETGID and CAP_KILL", node.stderr())
+
+    def start_without_capabilities(self, node):
+        self.start_unprivileged(node, caps=False)
+        status = Path(f"/proc/{node.proc.pid}/status").read_text()
+        self.assertRegex(status, rf"Uid:\t{self.duid}\t")
+        for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertRegex(status, rf"{field}:\s+0000000000000000")
+
+    def test_hostile_check_through_the_runner(self):
+        """As muster-responder.service runs it: uid daemon, no capability
+        at all; the runner runs the check as the check user, in its own
+        process tree, and the check can take nothing."""
+        node = self.add_node("viarunner", runner=str(self.runner), commands={
+            "check_parent": "echo $(id -un) parent=$(cat /proc/$PPID/comm)"})
+        self.start_without_capabilities(node)
+        d = self.nrpe("viarunner", "check_id")
+        nobody = pwd.getpwnam(CHECK_USER)
+        self.assertRegex(d["output"], rf"^{CHECK_USER} {nobody.pw_uid}:{nobody.pw_gid} groups=\S+ "
+                                      rf"HOME={nobody.pw_dir} USER={CHECK_USER}$")
+        self.assertEqual(self.nrpe("viarunner", "check_parent")["output"], f"{CHECK_USER} parent=muster-check-ru")
+        self.assert_all_refused(self.nrpe("viarunner", "check_hostile"))
+        d = self.nrpe("viarunner", "check_true")
+        self.assertEqual((d["exitcode"], d["output"]), (0, ""))
+        node.stop()
+
+    def test_runner_exit_codes_and_signals(self):
+        node = self.add_node("runnercodes", runner=str(self.runner), commands={
+            "check_warn": "echo 'WARNING: disk 91%|used=91%;90;95'; exit 1",
+            "check_crit": "echo CRITICAL; exit 2",
+            "check_seven": "exit 7",
+            "check_killed": "exec python3 -c 'import os; os.kill(os.getpid(), 9)'"})
+        self.start_without_capabilities(node)
+        self.assertEqual((lambda d: (d["exitcode"], d["output"], d["perfdata"]))(self.nrpe("runnercodes", "check_warn")),
+                         (1, "WARNING: disk 91%", "used=91%;90;95"))
+        self.assertEqual(self.nrpe("runnercodes", "check_crit")["exitcode"], 2)
+        d = self.nrpe("runnercodes", "check_seven")
+        self.assertEqual((d["exitcode"], d["output"]), (3, "UNKNOWN: command exited with status 7"))
+        d = self.nrpe("runnercodes", "check_killed")
+        self.assertEqual((d["exitcode"], d["output"]), (3, "UNKNOWN: command killed by signal 9 (SIGKILL)"))
+        node.stop()
+
+    def test_runner_timeout_kills_the_check(self):
+        """The responder hangs up at its timeout; the runner kills the
+        check's process group and what it daemonized."""
+        node = self.add_node("runnertimeout", runner=str(self.runner), commands={
+            "check_forever": "setsid sleep 3013 & sleep 3014"})
+        node.config.write_text(node.config.read_text().replace("command_timeout=5s", "command_timeout=1s"))
+        self.start_without_capabilities(node)
+        d = self.nrpe("runnertimeout", "check_forever")
+        self.assertEqual((d["exitcode"], d["output"]), (3, "UNKNOWN: command timed out after 1 s"))
+        deadline = time.monotonic() + 5
+        while (process_group_alive("sleep 3013") or process_group_alive("sleep 3014")) and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(process_group_alive("sleep 3013") + process_group_alive("sleep 3014"), [])
+        self.assertEqual(self.nrpe("runnertimeout", "check_true")["exitcode"], 0)
+        node.stop()
+
+    def test_runner_refuses_another_user(self):
+        """The runner runs checks as its own user only: [nrpe] user naming
+        another is UNKNOWN with the reason, never a check as that user."""
+        node = self.add_node("runneruser", user=DAEMON_USER, runner=str(self.runner))
+        self.start_without_capabilities(node)
+        d = self.nrpe("runneruser", "check_id")
+        self.assertEqual((d["exitcode"], d["output"]),
+                         (3, f"UNKNOWN: the check runner runs checks as user {CHECK_USER}, not as {DAEMON_USER} "
+                             "([nrpe] user); see muster-check-runner(8)"))
+        node.stop()
+
+    def test_runner_unreachable(self):
+        """A runner socket nobody listens on (its unit stopped): each check
+        is UNKNOWN naming the socket; the responder goes on answering."""
+        dead = self.rundir / "dead.socket"
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.bind(str(dead))
+        s.close()
+        os.chmod(dead, 0o666)
+        node = self.add_node("runnerdead", runner=str(dead))
+        self.start_without_capabilities(node)
+        d = self.nrpe("runnerdead", "check_true")
+        self.assertEqual((d["exitcode"], d["output"]),
+                         (3, f"UNKNOWN: cannot reach the check runner at {dead}: Connection refused"))
+        r = self.fleet.run("muster", "ping", "-I", "runnerdead")
+        self.assertIn("runnerdead", r.stdout)
+        node.stop()
+
+    def test_refuses_to_start_without_the_runner_it_names(self):
+        node = self.add_node("norunner", runner=str(self.rundir / "missing.socket"))
+        self.start_unprivileged(node, caps=False, wait=False)
+        self.assertEqual(node.proc.wait(20), 1)
+        self.assertIn(f"Cannot run checks as user {CHECK_USER} ([nrpe] user): the check runner's socket "
+                      "([nrpe] runner) does not exist or is not a socket", node.stderr())
+
+    def test_runner_refuses_malformed_requests(self):
+        """Whoever may connect gets nothing run by a request that is not
+        well-formed; the runner says why in its log."""
+        def send(payload, fds=True):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(str(self.runner))
+            r, w = os.pipe()
+            s.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [w]))] if fds else [])
+            os.close(w)
+            out = b""
+            s.settimeout(10)
+            res = s.recv(64)
+            while True:
+                b = os.read(r, 4096)
+                if not b:
+                    break
+                out += b
+            os.close(r)
+            s.close()
+            return res, out
+        marker = self.fleet.root / "malformed-ran"
+        cmd = f"touch {marker}".encode()
+        self.assertEqual(send(b"muster-check 2\nuser=nobody\ntimeout=1\n\n" + cmd), (b"", b""))
+        self.assertEqual(send(b"muster-check 1\nuser=nobody\n\n" + cmd), (b"", b""))
+        self.assertEqual(send(b"muster-check 1\nuser=nobody\ntimeout=1\n\n" + cmd, fds=False), (b"", b""))
+        self.assertFalse(marker.exists())
+        log = (self.fleet.root / "runner.log").read_text()
+        self.assertIn("Refusing a malformed request: not a muster-check request (or another version).", log)
+        self.assertIn("Refusing a malformed request: missing or invalid timeout= line.", log)
+        self.assertIn("Refusing a request: no output pipe attached.", log)
+        # And a good one still runs.
+        self.assertEqual(send(b"muster-check 1\nuser=nobody\ntimeout=1000000\n\necho ok"), (b"exited 0", b"ok\n"))
 
     def test_accept_psk_defaults_to_no_with_client_keys(self):
         """With client keys and no accept_psk line, PSK-signed requests

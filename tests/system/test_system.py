@@ -35,7 +35,7 @@ MIRROR = "http://deb.debian.org/debian"
 CACHE = SOURCE / ".cache"
 UNITS = ["muster-responder.service", "muster-responder.socket", "muster-collector.service",
          "muster-collector.socket", "muster-collector-metrics.socket", "muster-heartbeat.service",
-         "muster-heartbeat.timer"]
+         "muster-heartbeat.timer", "muster-check.socket", "muster-check@.service", "muster-checks.slice"]
 
 
 def sh(*args, check=True, **kw):
@@ -151,12 +151,14 @@ connect(S, pack_sockaddr_un($ARGV[0])) or die "$!\n"; print "connected\n"' /run/
 attempt "muster --local ping" muster --local ping
 attempt "connect to the collector's control socket" perl -MSocket -e 'socket(S, PF_UNIX, SOCK_STREAM, 0) or die "$!\n";
 connect(S, pack_sockaddr_un($ARGV[0])) or die "$!\n"; print "connected\n"' /run/muster/collector.control
+attempt "connect to the check runner" perl -MSocket -e 'socket(S, PF_UNIX, SOCK_SEQPACKET, 0) or die "$!\n";
+connect(S, pack_sockaddr_un($ARGV[0])) or die "$!\n"; print "connected\n"' /run/muster/check.socket
 echo "hostile check as $(id -un): $ok attempt(s) succeeded$details"
 """
 HOSTILE_ATTEMPTS = ["read the PSK", "read the broker password", "read the node key", "list the client keys",
                     "read a client key", "write in /run/muster", "write in the state directory",
                     "write in the registrations", "connect to the control socket", "muster --local ping",
-                    "connect to the collector's control socket"]
+                    "connect to the collector's control socket", "connect to the check runner"]
 README = SOURCE / "packaging" / "debian" / "muster-node.README.Debian"
 
 
@@ -229,6 +231,7 @@ class System(unittest.TestCase):
             "command[check_ok]=/usr/lib/nagios/plugins/check_dummy 0 'system test fine'\n"
             "command[check_true]=/bin/true\n"
             "command[check_id]=/usr/bin/id\n"
+            "command[check_cgroup]=cat /proc/self/cgroup\n"
             "command[check_hostile]=/usr/local/lib/muster-test/hostile\n"
             # 1000 processes: more than TasksMax= lets the unit have, bounded
             # even where the limit would not hold.
@@ -453,10 +456,16 @@ class System(unittest.TestCase):
             r = self.container.run("systemd-analyze", "verify", "--man=no", f"/lib/systemd/system/{unit}",
                                    check=False)
             self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""), unit)
-        for unit in ("muster-responder.service", "muster-collector.service", "muster-heartbeat.service"):
+        # No worse than before the checks left the daemons (1.7, 1.4, 1.4);
+        # muster-check@.service holds what the responder's unit held for them.
+        for unit, worst in (("muster-responder.service", 1.7), ("muster-collector.service", 1.4),
+                            ("muster-heartbeat.service", 1.4), ("muster-check@sample.service", 1.7)):
             r = self.container.run("systemd-analyze", "security", unit, "--no-pager", check=False)
             score = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr
             print(f"\nsystemd-analyze security {unit}: {score}", file=sys.stderr)
+            m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", score)
+            self.assertTrue(m, score)
+            self.assertLessEqual(float(m.group(1)), worst, score)
 
     def test_08_socket_activation(self):
         self.systemctl("stop", "muster-responder.service")
@@ -478,7 +487,14 @@ class System(unittest.TestCase):
         self.assertRegex(d["output"], r"^uid=\d+\(muster-check\) gid=\d+\(muster-check\) groups=\d+\(muster-check\)$")
         status = self.container.run("cat", f"/proc/{self.show('muster-responder.service', 'MainPID')}/status").stdout
         self.assertIn("NoNewPrivs:\t1", status)
-        self.assertRegex(status, r"CapEff:\t00000000000000e0")   # CAP_SETUID, CAP_SETGID, CAP_KILL only
+        # The daemon holds no capability: checks are muster-check@.service
+        # instances that muster-check.socket starts, as their own units.
+        for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertRegex(status, rf"{field}:\t0000000000000000")
+        d = self.nrpe("check_cgroup")
+        self.assertRegex(d["output"], r"^0::/muster\.slice/muster-checks\.slice/muster-check@[^/]+\.service$")
+        self.assertEqual(self.container.run("stat", "-c", "%U:%G %a %F", "/run/muster/check.socket").stdout.strip(),
+                         "root:muster 660 socket")
 
     def test_11_hostile_check_gets_nothing(self):
         """Under the shipped units: a check cannot read any secret, write in
@@ -495,20 +511,25 @@ class System(unittest.TestCase):
         self.assertRegex(text, r"\nmuster --local ping: refused: (muster: )?Failed to talk to the responder at "
                                r"/run/muster/responder\.control: Permission denied\n")
         self.assertIn("connect to the collector's control socket: refused: Permission denied", text)
+        self.assertIn("connect to the check runner: refused: Permission denied", text)
         # /run is the container's own tmpfs: look from inside.
         for f in ("/run/muster/hostile", "/var/lib/muster/hostile", "/var/lib/muster/registrations/hostile"):
             self.assertNotEqual(self.container.run("test", "-e", f, check=False).returncode, 0, f)
         self.assertEqual(self.container.run("stat", "-c", "%U:%G %a", "/run/muster").stdout.strip(), "root:root 755")
 
     def test_12_fork_flood_is_bounded(self):
-        """A check that starts 1000 processes hits TasksMax=256; after its
-        timeout the node answers again."""
-        self.assertEqual(self.show("muster-responder.service", "TasksMax"), "256")
-        self.assertEqual(self.show("muster-responder.service", "MemoryMax"), str(512 * 1024 * 1024))
+        """A check that starts 1000 processes hits the TasksMax=256 of
+        muster-checks.slice (every check together); the daemon, in its own
+        unit, is not touched, and after the check's timeout the node answers
+        again."""
+        self.assertEqual(self.show("muster-checks.slice", "TasksMax"), "256")
+        self.assertEqual(self.show("muster-checks.slice", "MemoryMax"), str(512 * 1024 * 1024))
+        pid = self.show("muster-responder.service", "MainPID")
         d = self.nrpe("check_fork_flood")
         print(f"\nfork flood: exit {d['exitcode']}: {d['output']}", file=sys.stderr)
-        cg = self.container.run("sh", "-c", "cat /sys/fs/cgroup/system.slice/muster-responder.service/pids.peak "
-                                            "2>/dev/null || cat /sys/fs/cgroup/system.slice/muster-responder.service/"
+        self.assertEqual(self.show("muster-responder.service", "MainPID"), pid)
+        cg = self.container.run("sh", "-c", "cat /sys/fs/cgroup/muster.slice/muster-checks.slice/pids.peak "
+                                            "2>/dev/null || cat /sys/fs/cgroup/muster.slice/muster-checks.slice/"
                                             "pids.current", check=False).stdout.strip()
         print(f"\nfork flood: pids peak/current {cg!r}", file=sys.stderr)
         if cg:
@@ -516,20 +537,23 @@ class System(unittest.TestCase):
         self.wait(lambda: self.nrpe("check_ok")["exitcode"] == 0, 60, "the node answers again")
 
     def test_13_orphan_sweep_logs_only_leftovers(self):
+        """What a check daemonized dies with it (the runner is a subreaper,
+        and its unit's cgroup goes when it exits), logged once by the
+        runner; a check that leaves nothing logs nothing."""
+        def runner_log():
+            return self.container.run("journalctl", "--after-cursor", cursor, "SYSLOG_IDENTIFIER=muster-check-runner",
+                                      "--no-pager", "-o", "cat").stdout
         cursor = self.container.run("journalctl", "-n", "0", "--show-cursor", "--no-pager").stdout.split()[-1]
         for _ in range(3):
             self.assertEqual(self.nrpe("check_true")["exitcode"], 0)
         log = self.container.run("journalctl", "--after-cursor", cursor, "-u", "muster-responder", "--no-pager",
                                  "-o", "cat").stdout
         self.assertEqual(log.count("Check check_true finished OK"), 3, log)
-        self.assertNotIn("left behind", log)
+        self.assertNotIn("left behind", runner_log())
         self.assertEqual(self.nrpe("check_daemonize")["output"], "launched")
-        self.wait(lambda: "left behind" in self.container.run("journalctl", "--after-cursor", cursor, "-u",
-                                                               "muster-responder", "--no-pager", "-o", "cat").stdout,
-                  10, "the sweep's entry")
-        log = self.container.run("journalctl", "--after-cursor", cursor, "-u", "muster-responder", "--no-pager",
-                                 "-o", "cat").stdout
-        self.assertEqual(log.count("Killed 1 process(es) a check left behind."), 1, log)
+        self.wait(lambda: "left behind" in runner_log(), 10, "the sweep's entry")
+        self.assertEqual(runner_log().count("Killed 1 process(es) a check left behind."), 1, runner_log())
+        self.assertNotEqual(self.container.run("pgrep", "-f", "sleep 3021", check=False).returncode, 0)
 
     def test_14_packaging(self):
         """The CLI comes with muster-common (what nodes get), and the key
