@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Every man page agrees with its binary.
 
-For each program (the three daemons, muster, check-mc-nrpe,
-check_mcollective) and its page in man/*.scd:
+For each program (the three daemons, muster-check-runner, muster,
+check-mc-nrpe, check_mcollective) and its page in man/*.scd:
 
 - every option that `PROGRAM --help` lists is documented as an item of the
   page's OPTIONS section: a user who reads the help finds the option in
@@ -29,6 +29,7 @@ PAGES = {
     "muster-responder": "muster-responder.8.scd",
     "muster-collector": "muster-collector.8.scd",
     "muster-heartbeat": "muster-heartbeat.8.scd",
+    "muster-check-runner": "muster-check-runner.8.scd",
     "muster": "muster.1.scd",
     "check-mc-nrpe": "check-mc-nrpe.1.scd",
     "check_mcollective": "check_mcollective.1.scd",
