@@ -6,12 +6,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <unistd.h>
+#include <linux/io_uring.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
@@ -41,7 +43,6 @@ typedef struct Node {
         char *identity;
         int64_t last_seen;
         bool stale;
-        bool gone;           /* vanished or not a regular file */
 } Node;
 
 typedef struct NodeList {
@@ -220,99 +221,331 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-typedef struct StatSlice {
-        pthread_t thread;
-        int dfd;
-        Node *nodes;
-        size_t n;
-        int error;
-} StatSlice;
+/* What a directory scan keeps: the number of nodes, and the stale ones with
+ * their names (a fleet's worth of names is never copied). */
+typedef struct Scan {
+        NodeList *stale;
+        size_t total;
+        int64_t now;
+} Scan;
 
-static void *stat_slice(void *userdata) {
-        StatSlice *sl = userdata;
-        /* Its own open file: a shared one has its reference count bumped
-         * by every thread on every lookup, a cache line bouncing between CPUs. */
-        _cleanup_close_ int dfd = openat(sl->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) {
-                sl->error = errno;
-                return NULL;
-        }
-        for (size_t i = 0; i < sl->n; i++) {
-                Node *n = &sl->nodes[i];
-                struct stat st;
-                if (fstatat(dfd, n->identity, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT) {
-                                n->gone = true; /* went away while we looked */
-                                continue;
-                        }
-                        sl->error = errno;
-                        return NULL;
+/* One node's file, stat()ed: counted when it is a regular file. */
+static int scan_seen(Scan *s, const char *name, mode_t mode, int64_t mtime) {
+        if (!S_ISREG(mode))
+                return 0; /* a symbolic link, a directory, ...: not a node */
+        s->total++;
+        if (!registry_is_stale(s->now, mtime, (int64_t) arg_interval, GRACE_SECONDS))
+                return 0;
+        Node *n = node_list_add(s->stale, name);
+        if (!n)
+                return -ENOMEM;
+        n->stale = true;
+        n->last_seen = mtime;
+        return 0;
+}
+
+/* The whole listing, in as few getdents64() calls as the buffer allows. */
+static int read_listing(int dfd, char **ret_buf, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t alloc = 0, size = 0;
+
+        for (;;) {
+                /* Room for at least one largest record (name of 255 bytes). */
+                if (alloc - size < 64 * 1024) {
+                        size_t a = alloc ? alloc * 2 : 256 * 1024;
+                        char *b = realloc(buf, a);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        alloc = a;
                 }
-                n->gone = !S_ISREG(st.st_mode);
-                n->last_seen = st.st_mtim.tv_sec;
+                ssize_t n = getdents64(dfd, buf + size, MIN(alloc - size, (size_t) (4 * 1024 * 1024)));
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                size += (size_t) n;
         }
-        return NULL;
+        *ret_buf = TAKE_PTR(buf);
+        *ret_size = size;
+        return 0;
+}
+
+/* A record of the listing that may be a node, by its inode number. */
+typedef struct DirEntry {
+        uint64_t ino;
+        size_t offset;
+} DirEntry;
+
+static struct dirent64 *entry_dirent(const char *listing, const DirEntry *e) {
+        return (struct dirent64 *) (listing + e->offset);
+}
+
+/* Least significant byte first; a byte that all inode numbers share is
+ * skipped (those of one directory are often close together). */
+static int sort_by_inode(DirEntry **entries, size_t n) {
+        _cleanup_free_ DirEntry *tmp = NULL;
+        DirEntry *a = *entries;
+
+        if (n < 2)
+                return 0;
+        tmp = malloc(n * sizeof *tmp);
+        if (!tmp)
+                return -ENOMEM;
+        for (unsigned shift = 0; shift < 64; shift += 8) {
+                size_t count[257] = {};
+                for (size_t i = 0; i < n; i++)
+                        count[((a[i].ino >> shift) & 0xff) + 1]++;
+                if (count[((a[0].ino >> shift) & 0xff) + 1] == n)
+                        continue;
+                for (size_t b = 0; b < 256; b++)
+                        count[b + 1] += count[b];
+                for (size_t i = 0; i < n; i++)
+                        tmp[count[(a[i].ino >> shift) & 0xff]++] = a[i];
+                DirEntry *t = a;
+                a = tmp;
+                tmp = t;
+        }
+        *entries = a;
+        return 0;
+}
+
+/* As fstatat() without flags has done since Linux 4.14: no automount. */
+#define STATX_FLAGS (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT)
+#define STATX_WANT (STATX_TYPE | STATX_MTIME)
+
+static int stat_one(Scan *s, int dfd, const char *name) {
+        struct statx sx;
+        if (statx(dfd, name, STATX_FLAGS, STATX_WANT, &sx) < 0)
+                return errno == ENOENT ? 0 : -errno; /* ENOENT: went away while we looked */
+        return scan_seen(s, name, sx.stx_mode, sx.stx_mtime.tv_sec);
+}
+
+/* The same through io_uring: one io_uring_enter() for many statx, which the
+ * kernel runs on its own workers (one per CPU, at most 8), without a system
+ * call per file. */
+#define RING_DEPTH 512u
+#define RING_WAIT_MIN 64u
+
+typedef struct Ring {
+        int fd;
+        struct io_uring_params p;
+        void *sq_map, *cq_map;
+        size_t sq_map_size, cq_map_size;
+        struct io_uring_sqe *sqes;
+        size_t sqes_size;
+} Ring;
+
+static void ring_done(Ring *r) {
+        if (r->sqes && r->sqes != MAP_FAILED)
+                munmap(r->sqes, r->sqes_size);
+        if (r->cq_map && r->cq_map != MAP_FAILED && r->cq_map != r->sq_map)
+                munmap(r->cq_map, r->cq_map_size);
+        if (r->sq_map && r->sq_map != MAP_FAILED)
+                munmap(r->sq_map, r->sq_map_size);
+        if (r->fd >= 0)
+                close(r->fd);
+        *r = (Ring) { .fd = -1 };
+}
+
+static int ring_setup(Ring *r) {
+        /* Completions are run when we ask for them, by this thread alone
+         * (Linux 6.1); without that, as they come. */
+        static const unsigned flags[] = { IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 0 };
+        int fd = -1;
+
+        for (size_t i = 0; i < ELEMENTSOF(flags) && fd < 0; i++) {
+                r->p = (struct io_uring_params) { .flags = flags[i] };
+                fd = (int) syscall(__NR_io_uring_setup, RING_DEPTH, &r->p);
+                if (fd < 0 && errno != EINVAL)
+                        break;
+        }
+        if (fd < 0)
+                return -errno;
+        r->fd = fd;
+
+        r->sq_map_size = r->p.sq_off.array + r->p.sq_entries * sizeof(unsigned);
+        r->cq_map_size = r->p.cq_off.cqes + r->p.cq_entries * sizeof(struct io_uring_cqe);
+        if (r->p.features & IORING_FEAT_SINGLE_MMAP)
+                r->sq_map_size = r->cq_map_size = MAX(r->sq_map_size, r->cq_map_size);
+        r->sq_map = mmap(NULL, r->sq_map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                         IORING_OFF_SQ_RING);
+        if (r->sq_map == MAP_FAILED)
+                return -errno;
+        if (r->p.features & IORING_FEAT_SINGLE_MMAP)
+                r->cq_map = r->sq_map;
+        else {
+                r->cq_map = mmap(NULL, r->cq_map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                                 IORING_OFF_CQ_RING);
+                if (r->cq_map == MAP_FAILED)
+                        return -errno;
+        }
+        r->sqes_size = r->p.sq_entries * sizeof(struct io_uring_sqe);
+        r->sqes = mmap(NULL, r->sqes_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+        if (r->sqes == MAP_FAILED)
+                return -errno;
+
+        /* Left alone, the kernel starts up to 4 workers per CPU, which only
+         * take turns on the CPUs. A kernel without the knob (before 5.15)
+         * keeps its default. */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned workers[2];
+        workers[0] = workers[1] = (unsigned) MIN(MAX(cpus, 1L), 8L);
+        (void) syscall(__NR_io_uring_register, fd, IORING_REGISTER_IOWQ_MAX_WORKERS, workers, 2);
+        return 0;
+}
+
+#define RING_FIELD(r, map, off) ((unsigned *) ((char *) (r)->map + (r)->p.off))
+
+/* Returns -EOPNOTSUPP when io_uring cannot be used at all (then nothing was
+ * looked at). *ret_leaked: after an io_uring_enter() failure with requests
+ * still in flight, their buffers cannot be freed (the kernel may still write
+ * them). */
+static int stat_ring(Scan *s, int dfd, const char *listing, const DirEntry *entries, size_t n, bool *ret_leaked) {
+        _cleanup_(ring_done) Ring ring = { .fd = -1 };
+        _cleanup_free_ struct statx *sx = NULL;
+        _cleanup_free_ unsigned *free_slots = NULL;
+        _cleanup_free_ size_t *slot_entry = NULL;
+        size_t next = 0, inflight = 0, queued = 0, n_free;
+        bool submitted = false;
+        int r = 0;
+
+        *ret_leaked = false;
+        if (ring_setup(&ring) < 0)
+                return -EOPNOTSUPP;
+
+        unsigned depth = ring.p.sq_entries;
+        sx = malloc(depth * sizeof *sx);
+        free_slots = malloc(depth * sizeof *free_slots);
+        slot_entry = malloc(depth * sizeof *slot_entry);
+        if (!sx || !free_slots || !slot_entry)
+                return -ENOMEM;
+        for (unsigned i = 0; i < depth; i++)
+                free_slots[i] = i;
+        n_free = depth;
+
+        unsigned *sq_tail = RING_FIELD(&ring, sq_map, sq_off.tail), *sq_array = RING_FIELD(&ring, sq_map, sq_off.array);
+        unsigned sq_mask = *RING_FIELD(&ring, sq_map, sq_off.ring_mask);
+        unsigned *cq_head = RING_FIELD(&ring, cq_map, cq_off.head), *cq_tail = RING_FIELD(&ring, cq_map, cq_off.tail);
+        unsigned cq_mask = *RING_FIELD(&ring, cq_map, cq_off.ring_mask);
+        struct io_uring_cqe *cqes = (struct io_uring_cqe *) ((char *) ring.cq_map + ring.p.cq_off.cqes);
+
+        /* After the first error: no more requests, only those in flight reaped. */
+        while (inflight > 0 || (next < n && r == 0)) {
+                /* New requests go after those the kernel has not taken yet. */
+                unsigned tail = __atomic_load_n(sq_tail, __ATOMIC_RELAXED), added = 0;
+                while (r == 0 && next < n && n_free > 0) {
+                        unsigned slot = free_slots[--n_free], i = (tail + added) & sq_mask;
+                        struct io_uring_sqe *q = &ring.sqes[i];
+                        *q = (struct io_uring_sqe) {
+                                .opcode = IORING_OP_STATX,
+                                .fd = dfd,
+                                .addr = (uintptr_t) entry_dirent(listing, &entries[next])->d_name,
+                                .len = STATX_WANT,
+                                .statx_flags = STATX_FLAGS,
+                                .off = (uintptr_t) &sx[slot],
+                                .user_data = slot,
+                        };
+                        sq_array[i] = i;
+                        slot_entry[slot] = next++;
+                        added++;
+                }
+                __atomic_store_n(sq_tail, tail + added, __ATOMIC_RELEASE);
+                queued += added;
+                inflight += added;
+
+                long k = syscall(__NR_io_uring_enter, ring.fd, (unsigned) queued,
+                                 (unsigned) MIN(inflight, (size_t) RING_WAIT_MIN), IORING_ENTER_GETEVENTS, NULL, 0);
+                if (k < 0) {
+                        if (errno == EINTR || errno == EAGAIN || errno == EBUSY)
+                                continue;
+                        if (!submitted)
+                                return -EOPNOTSUPP; /* e.g. a seccomp filter: nothing in flight */
+                        r = -errno;
+                        *ret_leaked = true;
+                        TAKE_PTR(sx);
+                        return r;
+                }
+                submitted = submitted || k > 0;
+                queued -= (size_t) k;
+
+                unsigned head = __atomic_load_n(cq_head, __ATOMIC_RELAXED);
+                unsigned end = __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE);
+                for (; head != end; head++) {
+                        const struct io_uring_cqe *c = &cqes[head & cq_mask];
+                        unsigned slot = (unsigned) c->user_data;
+                        const char *name = entry_dirent(listing, &entries[slot_entry[slot]])->d_name;
+                        int q = 0;
+                        if (c->res < 0 && c->res != -ENOENT) /* ENOENT: went away while we looked */
+                                q = c->res;
+                        else if (c->res >= 0)
+                                q = scan_seen(s, name, sx[slot].stx_mode, sx[slot].stx_mtime.tv_sec);
+                        if (q < 0 && r == 0)
+                                r = q;
+                        free_slots[n_free++] = slot;
+                        inflight--;
+                }
+                __atomic_store_n(cq_head, head, __ATOMIC_RELEASE);
+        }
+        return r;
 }
 
 /* Every file not starting with '.' is a node; its mtime is when it was last
- * heard from. The names are read first, then stat()ed by one thread per CPU:
- * on a large fleet the time goes to path lookups in the kernel, one per
- * file, and they run in parallel. */
-static int scan_directory(NodeList *l, int64_t now) {
-        _cleanup_closedir_ DIR *d = NULL;
-        StatSlice slices[8] = {};
-        size_t n_slices, start = 0, kept = 0;
-        struct dirent *de;
-        int r = 0;
+ * heard from. One stat per file is the least this needs; the names are read
+ * in one go, then stat()ed in the order of their inode numbers (neighbours
+ * in the kernel's caches), through io_uring for a large fleet. */
+#define RING_MIN_FILES 1024
 
-        d = opendir(arg_directory);
-        if (!d)
+static int scan_directory(NodeList *stale, size_t *ret_total, int64_t now) {
+        _cleanup_close_ int dfd = -1;
+        _cleanup_free_ char *listing = NULL;
+        _cleanup_free_ DirEntry *entries = NULL;
+        size_t size = 0, n = 0, alloc = 0;
+        Scan s = { .stale = stale, .now = now };
+        int r;
+
+        dfd = open(arg_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+        if (dfd < 0)
                 return -errno;
-        while ((errno = 0, de = readdir(d))) {
+        r = read_listing(dfd, &listing, &size);
+        if (r < 0)
+                return r;
+
+        for (size_t off = 0; off < size;) {
+                const struct dirent64 *de = (const struct dirent64 *) (listing + off);
+                size_t here = off;
+                off += de->d_reclen;
                 if (de->d_name[0] == '.')
                         continue;
                 if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
                         continue;
-                if (!node_list_add(l, de->d_name))
+                if (GREEDY_REALLOC(entries, alloc, n + 1) < 0)
                         return -ENOMEM;
+                entries[n++] = (DirEntry) { .ino = de->d_ino, .offset = here };
         }
-        if (errno > 0)
-                return -errno;
-
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n_slices = MIN((size_t) MAX(cpus, 1L), ELEMENTSOF(slices));
-        n_slices = MAX(MIN(n_slices, l->n / 4096), (size_t) 1); /* threads only pay off on large fleets */
-        for (size_t i = 0; i < n_slices; i++) {
-                size_t len = l->n / n_slices + (i < l->n % n_slices);
-                slices[i] = (StatSlice) { .dfd = dirfd(d), .nodes = l->nodes + start, .n = len };
-                start += len;
-        }
-        for (size_t i = 1; i < n_slices; i++)
-                if (pthread_create(&slices[i].thread, NULL, stat_slice, &slices[i]) != 0) {
-                        /* No thread: do its share here. */
-                        slices[i].thread = 0;
-                        stat_slice(&slices[i]);
-                }
-        stat_slice(&slices[0]);
-        for (size_t i = 0; i < n_slices; i++) {
-                if (i > 0 && slices[i].thread)
-                        (void) pthread_join(slices[i].thread, NULL);
-                if (slices[i].error && r == 0)
-                        r = -slices[i].error;
-        }
+        r = sort_by_inode(&entries, n);
         if (r < 0)
                 return r;
 
-        for (size_t i = 0; i < l->n; i++) {
-                Node *n = &l->nodes[i];
-                if (n->gone) {
-                        free(n->identity);
-                        continue;
+        r = -EOPNOTSUPP;
+        if (n >= RING_MIN_FILES) {
+                bool leaked;
+                r = stat_ring(&s, dfd, listing, entries, n, &leaked);
+                if (leaked) {
+                        /* The kernel may still read the names. */
+                        TAKE_PTR(listing);
+                        TAKE_PTR(entries);
                 }
-                n->stale = registry_is_stale(now, n->last_seen, (int64_t) arg_interval, GRACE_SECONDS);
-                l->nodes[kept++] = *n;
         }
-        l->n = kept;
+        if (r == -EOPNOTSUPP) {
+                /* No io_uring here (or not worth it): one statx() per file. */
+                r = 0;
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = stat_one(&s, dfd, entry_dirent(listing, &entries[i])->d_name);
+        }
+        if (r < 0)
+                return r;
+        *ret_total = s.total;
         return 0;
 }
 
@@ -551,9 +784,10 @@ static const char *plural_hosts(size_t n) {
 }
 
 static int run(int argc, char *argv[]) {
+        /* From the journal every node; from a directory only the stale ones. */
         _cleanup_(node_list_done) NodeList l = {};
         _cleanup_free_ char *failed = NULL, *unreadable = NULL;
-        size_t old = 0;
+        size_t old = 0, total = 0;
         int64_t now = (int64_t) time(NULL);
         int r;
 
@@ -594,8 +828,9 @@ static int run(int argc, char *argv[]) {
                                "node-stale, node-recovered)\n");
                         return NAGIOS_UNKNOWN;
                 }
+                total = l.n;
         } else {
-                r = scan_directory(&l, now);
+                r = scan_directory(&l, &total, now);
                 if (r < 0) {
                         printf("UNKNOWN: cannot read directory %s: %s\n", arg_directory, strerror(-r));
                         return NAGIOS_UNKNOWN;
@@ -615,10 +850,10 @@ static int run(int argc, char *argv[]) {
 
         /* Fewer nodes than expected: a lost state directory, a collector
          * that lost its queue, a journal cut short. */
-        bool too_few = (uint64_t) l.n < arg_min_hosts;
+        bool too_few = (uint64_t) total < arg_min_hosts;
         _cleanup_free_ char *min_text = NULL, *min_perf = NULL;
-        if (too_few && asprintf(&min_text, "%zu %s known, expected at least %" PRIu64 "; ", l.n,
-                                plural_hosts(l.n), arg_min_hosts) < 0) {
+        if (too_few && asprintf(&min_text, "%zu %s known, expected at least %" PRIu64 "; ", total,
+                                plural_hosts(total), arg_min_hosts) < 0) {
                 printf("UNKNOWN: out of memory\n");
                 return NAGIOS_UNKNOWN;
         }
@@ -630,12 +865,12 @@ static int run(int argc, char *argv[]) {
 
         if (old > 0)
                 printf("CRITICAL: %s%zu / %zu hosts not checked in within %" PRIu64 " seconds%s| totalhosts=%zu%s "
-                       "oldhosts=%zu currenthosts=%zu\n", strempty(min_text), old, l.n, arg_interval,
-                       strempty(failed), l.n, strempty(min_perf), old, l.n - old);
+                       "oldhosts=%zu currenthosts=%zu\n", strempty(min_text), old, total, arg_interval,
+                       strempty(failed), total, strempty(min_perf), old, total - old);
         else
                 printf("%s: %s%zu / %zu hosts checked in within %" PRIu64 " seconds| totalhosts=%zu%s oldhosts=%zu "
-                       "currenthosts=%zu\n", too_few ? "CRITICAL" : "OK", strempty(min_text), l.n, l.n,
-                       arg_interval, l.n, strempty(min_perf), old, l.n - old);
+                       "currenthosts=%zu\n", too_few ? "CRITICAL" : "OK", strempty(min_text), total, total,
+                       arg_interval, total, strempty(min_perf), old, total - old);
 
         if (arg_verbose)
                 for (size_t i = 0; i < l.n; i++)
