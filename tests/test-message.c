@@ -1156,7 +1156,7 @@ static void test_dispatch_agents(void) {
         dispatch_req(&f, &(Req) { .agent = "nrpe", .action = "runcommand",
                                   .data = "{\"command\":\"check_args\",\"args\":[\"hello\"]}" }, &d);
         ASSERT_INT_EQ(d.kind, DISPATCH_RUN);
-        ASSERT_STR_EQ(d.command_line, "/bin/echo hello");
+        ASSERT_STR_EQ(d.command_line, "/bin/echo 'hello'");
         dispatch_done(&d);
         f.config.nrpe_allow_arguments = false;
         TEST_OK();

@@ -625,14 +625,17 @@ static void test_expand(void) {
         char *sixteen[17], *seventeen[18];
         char bufs[17][8];
 
-        expand_ok("check -w $ARG1$ -c $ARG2$", two, 2, "check -w 10 -c 20");
-        expand_ok("check -w $ARG1$ -c $ARG2$ -p $ARG3$", two, 2, "check -w 10 -c 20 -p ");
-        expand_ok("check $ARG2$$ARG1$", two, 2, "check 2010");
+        expand_ok("check -w $ARG1$ -c $ARG2$", two, 2, "check -w '10' -c '20'");
+        expand_ok("check -w $ARG1$ -c $ARG2$ -p $ARG3$", two, 2, "check -w '10' -c '20' -p ");
+        expand_ok("check $ARG2$$ARG1$", two, 2, "check '20''10'");
+        /* Inside quotes the argument is already one word. */
+        expand_ok("check -w \"$ARG1$\" -c '$ARG2$%'", two, 2, "check -w \"10\" -c '20%'");
+        expand_ok("say \"it's\" $ARG1$ 'a\\' $ARG2$", two, 2, "say \"it's\" '10' 'a\\' '20'");
         expand_ok("price $$5", NULL, 0, "price $5");
         expand_ok("echo $USER1$/check", NULL, 0, "echo $USER1$/check");
         expand_ok("awk '{print $1}'", NULL, 0, "awk '{print $1}'");
         expand_ok("echo $ARG17$|$ARG0$|$ARG$|$ARG1x$", one, 1, "echo ||$ARG$|$ARG1x$");
-        expand_ok("echo $ARG01$", one, 1, "echo x");
+        expand_ok("echo $ARG01$", one, 1, "echo 'x'");
         expand_ok("trailing $", NULL, 0, "trailing $");
         expand_ok("", NULL, 0, "");
         {
@@ -643,7 +646,7 @@ static void test_expand(void) {
                 ASSERT(nrpe_expand_arguments("$ARG1$ $ARG2$", tricky, 2, true, NULL, &o2, &e2) == -EINVAL);
                 ASSERT(!o2);
         }
-        expand_ok("[$ARG1$]", empty, 1, "[]");
+        expand_ok("[$ARG1$]", empty, 1, "['']");
 
         for (unsigned i = 0; i < 17; i++) {
                 snprintf(bufs[i], sizeof bufs[i], "a%u", i + 1);
@@ -653,7 +656,7 @@ static void test_expand(void) {
         }
         sixteen[16] = NULL;
         seventeen[17] = NULL;
-        expand_ok("$ARG1$ $ARG16$", sixteen, 16, "a1 a16");
+        expand_ok("$ARG1$ $ARG16$", sixteen, 16, "'a1' 'a16'");
 
         _cleanup_free_ char *out = NULL;
         const char *error = NULL;
@@ -703,7 +706,7 @@ static void test_expand_nasty(void) {
         const char *error = NULL;
         strcpy(arg, "a;b");
         ASSERT(nrpe_expand_arguments("x;y $ARG1$", args, 1, true, "#", &out, &error) == 0);
-        ASSERT_STREQ_PTR(out, "x;y a;b");
+        ASSERT_STREQ_PTR(out, "x;y 'a;b'");
         free(out);
         out = NULL;
         strcpy(arg, "a#b");
@@ -714,6 +717,39 @@ static void test_expand_nasty(void) {
         char *two[] = { (char *) "$(reboot)`", (char *) "fine", NULL };
         ASSERT(nrpe_expand_arguments("$ARG2$", two, 2, true, nasty, &out, &error) == -EINVAL);
         ok("expand: each nasty metachar in an argument is rejected");
+}
+
+/* What the shell makes of an expanded line: each argument stays one word,
+ * even with a nasty_metachars list that lets quotes, spaces, globs and
+ * separators through. */
+static void shell_words(const char *line, char *const *args, size_t n, const char *expected) {
+        _cleanup_free_ char *out = NULL;
+        const char *error = NULL;
+        char buf[512] = {};
+
+        ASSERT_INT_EQ(nrpe_expand_arguments(line, args, n, true, "#", &out, &error), 0);
+        FILE *f = popen(out, "r");
+        ASSERT(f);
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        buf[k] = '\0';
+        ASSERT(pclose(f) != -1);
+        ASSERT_STR_EQ(buf, expected);
+}
+
+static void test_expand_whole_words(void) {
+        char *args[] = { (char *) "a b", (char *) "it's", (char *) "x\"y", (char *) "*", (char *) "a;echo injected",
+                         (char *) "", (char *) "~root", (char *) "a|b>c", NULL };
+
+        shell_words("printf '[%s]' $ARG1$ $ARG2$ $ARG3$ $ARG4$ $ARG5$ $ARG6$ $ARG7$ $ARG8$", args, 8,
+                    "[a b][it's][x\"y][*][a;echo injected][][~root][a|b>c]");
+        shell_words("printf '[%s]' \"$ARG1$/$ARG2$/$ARG3$\" '$ARG2$'", args, 3, "[a b/it's/x\"y][it's]");
+        shell_words("printf '[%s]' pre$ARG4$post", args, 4, "[pre*post]");
+
+        _cleanup_free_ char *out = NULL;
+        const char *error = NULL;
+        ASSERT_INT_EQ(nrpe_expand_arguments("printf %s \\$ARG1$", args, 1, true, "#", &out, &error), -EINVAL);
+        ASSERT_STR_CONTAINS(error, "backslash before an argument macro");
+        ok("expand: each argument is one word for the shell, whatever it holds");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1313,6 +1349,7 @@ int main(int argc, char *argv[]) {
         test_expand();
         test_expand_denied();
         test_expand_nasty();
+        test_expand_whole_words();
 
         test_output();
 

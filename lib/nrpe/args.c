@@ -29,16 +29,92 @@ static void set_error(const char **ret_error, const char *e) {
                 *ret_error = e;
 }
 
-/* NRPE's process_macros(): "$ARGn$" becomes argument n (or "" when there is
- * none, and also for n outside 1..16), "$$" becomes "$", any other
+/* Where the shell that runs the command line stands, so that an argument
+ * is inserted as part of exactly one word. */
+typedef enum QuoteState {
+        QUOTE_NONE,
+        QUOTE_SINGLE,
+        QUOTE_DOUBLE,
+} QuoteState;
+
+typedef struct Lexer {
+        QuoteState state;
+        bool escaped;           /* after a backslash outside single quotes */
+} Lexer;
+
+static void lexer_feed(Lexer *l, const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+
+                if (l->escaped) {
+                        l->escaped = false;
+                        continue;
+                }
+                switch (l->state) {
+                case QUOTE_NONE:
+                        if (c == '\\')
+                                l->escaped = true;
+                        else if (c == '\'')
+                                l->state = QUOTE_SINGLE;
+                        else if (c == '"')
+                                l->state = QUOTE_DOUBLE;
+                        break;
+                case QUOTE_SINGLE:
+                        if (c == '\'')
+                                l->state = QUOTE_NONE;
+                        break;
+                case QUOTE_DOUBLE:
+                        if (c == '\\')
+                                l->escaped = true;
+                        else if (c == '"')
+                                l->state = QUOTE_NONE;
+                        break;
+                }
+        }
+}
+
+static int append_literal(StrBuf *b, Lexer *l, const char *p, size_t n) {
+        lexer_feed(l, p, n);
+        return strbuf_append(b, p, n);
+}
+
+/* The argument as (part of) one shell word, whatever it holds: outside
+ * quotes in single quotes, inside quotes with the closing quote escaped.
+ * ($ ` \ and newlines never get here.) The shell sees the same text the
+ * request sent, never a second word, a glob, or a separator. */
+static int append_argument(StrBuf *b, const Lexer *l, const char *arg) {
+        int r;
+
+        if (l->state == QUOTE_NONE && (r = strbuf_puts(b, "'")) < 0)
+                return r;
+        for (const char *c = arg; *c; c++) {
+                if (*c == '\'' && l->state != QUOTE_DOUBLE)
+                        r = strbuf_puts(b, "'\\''");
+                else if (*c == '"' && l->state == QUOTE_DOUBLE)
+                        r = strbuf_puts(b, "\\\"");
+                else
+                        r = strbuf_append(b, c, 1);
+                if (r < 0)
+                        return r;
+        }
+        if (l->state == QUOTE_NONE && (r = strbuf_puts(b, "'")) < 0)
+                return r;
+        return 0;
+}
+
+/* NRPE's process_macros(): "$ARGn$" becomes argument n (nothing when there
+ * is none, and also for n outside 1..16), "$$" becomes "$", any other
  * "$text$" stays as it is, and a '$' without a closing one is literal. The
- * substituted arguments are not scanned again. *ret_error is set on -EPERM,
- * -EINVAL and -E2BIG. An argument is refused (-EINVAL) when it holds a
- * character of nasty (NULL: NRPE's list plus '$'), or any of $ ` \ CR LF
- * whatever nasty says, or begins with '-'. */
+ * substituted arguments are not scanned again. Unlike NRPE, an argument is
+ * quoted for the shell that runs the line, so that it stays within one
+ * word: "a b" is one argument of the plugin, "a;b" no command separator.
+ * *ret_error is set on -EPERM, -EINVAL and -E2BIG. An argument is refused
+ * (-EINVAL) when it holds a character of nasty (NULL: NRPE's list plus
+ * '$'), or any of $ ` \ CR LF whatever nasty says, or begins with '-'. */
 int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_args, bool allow, const char *nasty,
                           char **ret, const char **ret_error) {
         _cleanup_(strbuf_done) StrBuf b = {};
+        Lexer lexer = {};
         const char *p;
         int r;
 
@@ -76,18 +152,18 @@ int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_
                 const char *dollar = strchr(p, '$'), *close;
 
                 if (!dollar) {
-                        r = strbuf_puts(&b, p);
+                        r = append_literal(&b, &lexer, p, strlen(p));
                         if (r < 0)
                                 return r;
                         break;
                 }
-                r = strbuf_append(&b, p, (size_t) (dollar - p));
+                r = append_literal(&b, &lexer, p, (size_t) (dollar - p));
                 if (r < 0)
                         return r;
 
                 close = strchr(dollar + 1, '$');
                 if (!close) {
-                        r = strbuf_puts(&b, dollar);
+                        r = append_literal(&b, &lexer, dollar, strlen(dollar));
                         if (r < 0)
                                 return r;
                         break;
@@ -97,13 +173,17 @@ int nrpe_expand_arguments(const char *command_line, char *const *args, size_t n_
                 int idx = arg_macro_index(dollar + 1, len);
 
                 if (len == 0)
-                        r = strbuf_puts(&b, "$");
-                else if (idx > 0)
-                        r = (size_t) idx <= n_args ? strbuf_puts(&b, strempty(args[idx - 1])) : 0;
+                        r = append_literal(&b, &lexer, "$", 1);
+                else if (idx > 0 && lexer.escaped && (size_t) idx <= n_args && args[idx - 1]) {
+                        /* "\$ARG1$": the backslash would take the quote. */
+                        set_error(ret_error, "Command line has a backslash before an argument macro");
+                        return -EINVAL;
+                } else if (idx > 0)
+                        r = (size_t) idx <= n_args && args[idx - 1] ? append_argument(&b, &lexer, args[idx - 1]) : 0;
                 else if (idx == 0)
                         r = 0;
                 else
-                        r = strbuf_append(&b, dollar, len + 2);
+                        r = append_literal(&b, &lexer, dollar, len + 2);
                 if (r < 0)
                         return r;
 

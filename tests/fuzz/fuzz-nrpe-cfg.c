@@ -64,6 +64,10 @@ static void expand(const char *line) {
                                           &err);
                 if (r == -ENOMEM)
                         continue;
+                /* A backslash right before a macro would take the quote
+                 * that keeps the argument one word: refused, with a reason. */
+                if (r == -EINVAL && err && strstr(err, "backslash before an argument macro"))
+                        continue;
                 if (cases[i].expected == 1) {
                         FUZZ_ASSERT(r == 0);
                         FUZZ_ASSERT(out);
