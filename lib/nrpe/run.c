@@ -673,8 +673,9 @@ static int runner_start(NrpeRun *run, const char *command_line, const NrpeUser *
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        /* A full backlog (EAGAIN: every runner slot busy) or a stopped
-         * socket unit (ENOENT, ECONNREFUSED) fails this one check. */
+        /* A full backlog (EAGAIN) or a stopped socket unit (ENOENT,
+         * ECONNREFUSED) fails this one check. (Beyond MaxConnections=
+         * systemd accepts and closes: runner_on_result() sees no result.) */
         if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
                 runner_unreachable(run, user, write_fd, errno);
                 return 0;

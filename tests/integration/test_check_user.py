@@ -300,6 +300,23 @@ class CheckUser(unittest.TestCase):
         self.assertEqual((d["exitcode"], d["output"]), (0, ""))
         node.stop()
 
+    def test_arguments_stay_one_word(self):
+        """$ARGn$ is one word for the shell whatever the argument holds, even
+        with a nasty_metachars that lets separators, spaces and quotes
+        through: nothing an argument says runs."""
+        marker = self.fleet.root / "injected"
+        node = self.add_node("argwords", runner=str(self.runner), commands={
+            "check_words": "printf '[%s]' $ARG1$ $ARG2$ \"$ARG3$\""})
+        node.config.write_text(node.config.read_text().replace(
+            "[nrpe]\n", "[nrpe]\nallow_arguments=yes\nnasty_metachars=#\n"))
+        self.start_without_capabilities(node)
+        r = self.fleet.run("muster", "nrpe", "check_words", f"a;touch {marker}", "it's * b", "x\"y;z",
+                           "-I", "argwords", "--json", "-t", "10")
+        d = json.loads(r.stdout)["replies"][0]["data"]
+        self.assertEqual(d["output"], f"[a;touch {marker}][it's * b][x\"y;z]", d)
+        self.assertFalse(marker.exists())
+        node.stop()
+
     def test_runner_exit_codes_and_signals(self):
         node = self.add_node("runnercodes", runner=str(self.runner), commands={
             "check_warn": "echo 'WARNING: disk 91%|used=91%;90;95'; exit 1",
