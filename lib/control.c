@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,6 +30,8 @@ struct Control {
         sd_event_source *source;
         control_handler_t handler;
         void *userdata;
+        control_event_handler_t event_handler;
+        void *event_userdata;
         gid_t muster_gid;
         bool have_gid;
         bool looked_up_gid;
@@ -58,9 +63,21 @@ struct ControlConnection {
 };
 
 /* The fds systemd passed us, claimed by name. */
+typedef enum PassedState {
+        PASSED_UNCLAIMED,
+        PASSED_WRONG_TYPE,      /* asked for by name, but not a listening socket of that type */
+        PASSED_CLAIMED,
+        PASSED_CLOSED,
+} PassedState;
+
+typedef struct Passed {
+        PassedState state;
+        int type;               /* the type asked for, when PASSED_WRONG_TYPE */
+} Passed;
+
 static char **passed_names = NULL;
 static int n_passed = -1;
-static bool *claimed = NULL;
+static Passed *passed = NULL;   /* NULL: out of memory, nothing can be claimed */
 
 static void listen_fds_load(void) {
         if (n_passed >= 0)
@@ -68,37 +85,92 @@ static void listen_fds_load(void) {
         n_passed = sd_listen_fds_with_names(true, &passed_names);
         if (n_passed < 0)
                 n_passed = 0;
-        claimed = calloc((size_t) n_passed + 1, sizeof(bool));
+        passed = calloc((size_t) n_passed + 1, sizeof(Passed));
+}
+
+static const char *passed_name(int i) {
+        return passed_names && passed_names[i] ? passed_names[i] : "unnamed";
+}
+
+static const char *socket_type_name(int type) {
+        switch (type) {
+        case SOCK_STREAM:
+                return "stream ";
+        case SOCK_DGRAM:
+                return "datagram ";
+        case SOCK_SEQPACKET:
+                return "seqpacket ";
+        default:
+                return "";
+        }
 }
 
 int listen_fd_take(const char *name, int type) {
         listen_fds_load();
+        if (!passed)
+                return -ENOMEM;
         for (int i = 0; i < n_passed; i++) {
-                if (!passed_names || !passed_names[i] || !streq(passed_names[i], name) || (claimed && claimed[i]))
+                if (!passed_names || !passed_names[i] || !streq(passed_names[i], name) ||
+                    passed[i].state != PASSED_UNCLAIMED)
                         continue;
                 int fd = SD_LISTEN_FDS_START + i;
                 if (sd_is_socket(fd, AF_UNSPEC, type, 1) <= 0) {
-                        log_warning("Passed fd \"%s\" is not a listening socket of the expected type, ignoring.",
-                                    name);
+                        /* Named after the caller, and yet of no use to it:
+                         * listen_fds_close_unclaimed() says so. */
+                        passed[i] = (Passed) { .state = PASSED_WRONG_TYPE, .type = type };
                         continue;
                 }
-                if (claimed)
-                        claimed[i] = true;
+                passed[i].state = PASSED_CLAIMED;
                 return fd;
         }
         return -ENOENT;
 }
 
-void listen_fds_close_unclaimed(void) {
+static int warn(char ***warnings, const char *format, ...) _printf_(2, 3);
+static int warn(char ***warnings, const char *format, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        if (!warnings)
+                return 0;
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        r = strv_push(warnings, s);
+        if (r < 0)
+                free(s);
+        return r;
+}
+
+int listen_fds_close_unclaimed(char ***warnings) {
+        int n = 0, r = 0;
+
         listen_fds_load();
-        for (int i = 0; i < n_passed; i++)
-                if (!claimed || !claimed[i]) {
-                        log_warning("Closing passed fd %d (\"%s\") that nothing here uses.", SD_LISTEN_FDS_START + i,
-                                    passed_names && passed_names[i] ? passed_names[i] : "unnamed");
-                        close(SD_LISTEN_FDS_START + i);
-                        if (claimed)
-                                claimed[i] = true;
-                }
+        for (int i = 0; i < n_passed; i++) {
+                PassedState state = passed ? passed[i].state : PASSED_UNCLAIMED;
+                int fd = SD_LISTEN_FDS_START + i, k;
+
+                if (state == PASSED_CLAIMED || state == PASSED_CLOSED)
+                        continue;
+                if (state == PASSED_WRONG_TYPE)
+                        k = warn(warnings, "Passed fd %d (\"%s\") is not a listening %ssocket, ignoring.", fd,
+                                 passed_name(i), socket_type_name(passed[i].type));
+                else
+                        k = warn(warnings, "Passed fd %d (\"%s\") is not used by %s, ignoring.", fd,
+                                 passed_name(i), program_invocation_short_name);
+                if (k < 0)
+                        r = k;
+                close(fd);
+                if (passed)
+                        passed[i].state = PASSED_CLOSED;
+                n++;
+        }
+        if (!passed && n_passed > 0)
+                r = -ENOMEM;    /* none could be named */
+        return r < 0 ? r : n;
 }
 
 ControlConnection *control_connection_ref(ControlConnection *c) {
@@ -154,6 +226,26 @@ size_t control_connections(const Control *c) {
 
 int control_listen_error(const Control *c) {
         return c->listen_error;
+}
+
+void control_set_event_handler(Control *c, control_event_handler_t handler, void *userdata) {
+        c->event_handler = handler;
+        c->event_userdata = userdata;
+}
+
+/* Hand ev to the daemon, with its sentence formatted from format. */
+static void control_event(Control *ctl, ControlEvent *ev, const char *format, ...) _printf_(3, 4);
+static void control_event(Control *ctl, ControlEvent *ev, const char *format, ...) {
+        char message[512];
+        va_list ap;
+
+        if (!ctl->event_handler)
+                return;
+        va_start(ap, format);
+        (void) vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+        ev->message = message;
+        ctl->event_handler(ev, ctl->event_userdata);
 }
 
 void control_set_group(Control *c, const char *group) {
@@ -278,9 +370,11 @@ static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
         return -ERANGE;
 }
 
-static bool peer_allowed(Control *ctl, ControlConnection *c) {
+/* 1: the peer may talk to us; 0: it may not; negative errno: its groups
+ * could not be read (refused as well). */
+static int peer_allowed(Control *ctl, ControlConnection *c) {
         if (c->uid == 0 || c->uid == geteuid())
-                return true;
+                return 1;
         /* Looked up only when needed: NSS modules cost an idle daemon memory. */
         if (!ctl->looked_up_gid) {
                 struct group *g = getgrnam(ctl->group ?: "muster");
@@ -291,21 +385,18 @@ static bool peer_allowed(Control *ctl, ControlConnection *c) {
                 ctl->looked_up_gid = true;
         }
         if (!ctl->have_gid)
-                return false;
+                return 0;
         if (c->gid == ctl->muster_gid)
-                return true;
+                return 1;
         _cleanup_free_ gid_t *groups = NULL;
         size_t n = 0;
         int r = peer_groups(c->fd, &groups, &n);
-        if (r < 0) {
-                log_warning_errno(r, "Failed to read the supplementary groups of control peer pid %d, refusing: %m",
-                                  (int) c->pid);
-                return false;
-        }
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n; i++)
                 if (groups[i] == ctl->muster_gid)
-                        return true;
-        return false;
+                        return 1;
+        return 0;
 }
 
 static int on_connection_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -382,19 +473,23 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR)
-                        log_warning_errno(-errno, "Failed to accept control connection: %m");
-                return 0;
-        }
-        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-                close(cfd);
-                return 0;
-        }
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                r = -errno;
+        } else if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                r = -errno;
+        else
+                r = 0;
 
-        ControlConnection *c = calloc(1, sizeof *c);
+        ControlConnection *c = r >= 0 ? calloc(1, sizeof *c) : NULL;
         if (!c) {
-                close(cfd);
-                return log_oom(), 0;
+                if (r >= 0)
+                        r = -ENOMEM;
+                if (cfd >= 0)
+                        close(cfd);
+                control_event(ctl, &(ControlEvent) { .type = CONTROL_EVENT_ACCEPT_FAILED, .error = r },
+                              "Failed to accept a control connection: %s, ignoring.", strerror(-r));
+                return 0;
         }
         c->n_ref = 1;
         c->control = ctl;
@@ -408,9 +503,19 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         ctl->connections = c;
         ctl->n_connections++;
 
-        if (!peer_allowed(ctl, c)) {
-                log_warning("Refused control connection from uid %u (pid %d): not root, not in group %s.",
-                            (unsigned) cred.uid, (int) cred.pid, ctl->group ?: "muster");
+        r = peer_allowed(ctl, c);
+        if (r <= 0) {
+                ControlEvent ev = { .type = CONTROL_EVENT_REFUSED, .error = r, .uid = cred.uid, .gid = cred.gid,
+                                    .pid = cred.pid, .group = ctl->group ?: "muster" };
+                if (r < 0)
+                        control_event(ctl, &ev,
+                                      "Refused control connection from uid %u (pid %d): "
+                                      "cannot read its supplementary groups: %s.",
+                                      (unsigned) ev.uid, (int) ev.pid, strerror(-r));
+                else
+                        control_event(ctl, &ev,
+                                      "Refused control connection from uid %u (pid %d): not root, not in group %s.",
+                                      (unsigned) ev.uid, (int) ev.pid, ev.group);
                 connection_refuse(c, "permission denied");
                 return 0;
         }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 /* The local control socket: a Unix stream socket, passed by systemd as a
@@ -18,6 +19,29 @@ typedef struct ControlConnection ControlConnection;
 
 typedef void (*control_handler_t)(ControlConnection *c, const char *verb, json_t *msg, void *userdata);
 
+/* What the running server went on past, for the daemon to log: control.c
+ * logs nothing itself. */
+typedef enum ControlEventType {
+        CONTROL_EVENT_REFUSED,        /* a peer that is not root, not the daemon's user, not in the group;
+                                       * error: why its groups could not be read, or 0 */
+        CONTROL_EVENT_ACCEPT_FAILED,  /* accept(), the peer's credentials or memory failed: error */
+        _CONTROL_EVENT_TYPE_MAX,
+} ControlEventType;
+
+typedef struct ControlEvent {
+        ControlEventType type;
+        int error;                    /* negative errno, or 0 */
+        uid_t uid;                    /* the peer's, for CONTROL_EVENT_REFUSED */
+        gid_t gid;
+        pid_t pid;
+        const char *group;            /* the group it is not in, for CONTROL_EVENT_REFUSED */
+        const char *message;          /* one sentence for the log, e.g. "Refused control connection from
+                                       * uid 1000 (pid 42): not root, not in group muster." */
+} ControlEvent;
+
+/* ev and its strings live only for the call. */
+typedef void (*control_event_handler_t)(const ControlEvent *ev, void *userdata);
+
 /* fd_name: the FileDescriptorName= to look for among the passed fds.
  * path: where to bind when no fd was passed (NULL or "": run without).
  * Negative errno on failure (-ENAMETOOLONG: path too long for a socket).
@@ -30,6 +54,9 @@ int control_listen_error(const Control *c);
 Control *control_free(Control *c);
 /* Connections alive: accepted and not yet finished (for tests and STATUS). */
 size_t control_connections(const Control *c);
+/* Where the events go (a daemon logs them, rate-limited: a local peer can
+ * repeat them at will); without a handler they are dropped. */
+void control_set_event_handler(Control *c, control_event_handler_t handler, void *userdata);
 /* The group whose members may connect (default "muster"); for tests. The
  * string must outlive c. */
 void control_set_group(Control *c, const char *group);
@@ -48,7 +75,12 @@ int control_call(const char *path, json_t *msg, uint64_t timeout_usec, json_t **
 
 /* Take the passed fd named name (sd_listen_fds_with_names) that is a
  * listening socket of the given type, and mark it claimed. Returns the fd,
- * or -ENOENT (none passed under that name, or not such a socket). */
+ * -ENOENT (none passed under that name, or not such a socket: that one is
+ * left for listen_fds_close_unclaimed() to close and name), or -ENOMEM. */
 int listen_fd_take(const char *name, int type);
-/* Close every passed fd that no listen_fd_take() claimed. */
-void listen_fds_close_unclaimed(void);
+/* Once every listen_fd_take() is done: close each passed fd that none
+ * claimed, and append to *warnings (NULL: dropped) one sentence for each,
+ * ending in ", ignoring.", for the caller to log with log_warnings().
+ * Returns how many were closed, or -ENOMEM (all are closed all the same,
+ * some sentences missing). */
+int listen_fds_close_unclaimed(char ***warnings);

@@ -3,11 +3,15 @@
  * handler that never answers), answers never block the event loop (a peer
  * that does not read cannot stall the daemon), and a member of the group
  * by a supplementary group is let in by the groups it had when it
- * connected (SO_PEERGROUPS), not by what /proc says later. */
+ * connected (SO_PEERGROUPS), not by what /proc says later. control.c logs
+ * nothing: a refused peer and a failed accept() come to the daemon through
+ * the event handler, the passed fds it closes as warnings for the caller. */
 
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -45,13 +49,48 @@ typedef enum Mode {
 
 #define BIG (8u << 20)
 
+/* A copy of what the event handler was given. */
+typedef struct Event {
+        ControlEventType type;
+        int error;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        char *group;
+        char *message;
+} Event;
+
+#define MAX_EVENTS 64
+
 typedef struct State {
         Mode mode;
         unsigned calls;
         ControlConnection *kept;
         uint64_t handler_usec;   /* how long the handler's send took */
         int send_result;
+        Event events[MAX_EVENTS];
+        unsigned n_events;       /* all of them, including those past MAX_EVENTS */
 } State;
+
+static void on_event(const ControlEvent *ev, void *userdata) {
+        State *s = userdata;
+        if (s->n_events < MAX_EVENTS) {
+                Event *c = &s->events[s->n_events];
+                *c = (Event) { .type = ev->type, .error = ev->error, .uid = ev->uid, .gid = ev->gid,
+                               .pid = ev->pid, .group = ev->group ? strdup(ev->group) : NULL,
+                               .message = strdup(ev->message) };
+                ASSERT_NOT_NULL(c->message);
+        }
+        s->n_events++;
+}
+
+static void events_clear(State *s) {
+        for (unsigned i = 0; i < MIN(s->n_events, (unsigned) MAX_EVENTS); i++) {
+                free(s->events[i].group);
+                free(s->events[i].message);
+        }
+        s->n_events = 0;
+}
 
 static void handler(ControlConnection *c, const char *verb, json_t *msg, void *userdata) {
         State *s = userdata;
@@ -133,6 +172,120 @@ static char *client_read_all(sd_event *e, int fd, size_t *ret_size) {
         if (ret_size)
                 *ret_size = size;
         return buf ?: strdup("");
+}
+
+/* Put fd at target (3, 4, 5: where systemd passes them). */
+static void move_fd(int fd, int target) {
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_INT_EQ(dup2(fd, target), target);
+        close(fd);
+}
+
+/* In a child of its own: what sd_listen_fds_with_names() finds is read
+ * once per process. */
+static void test_passed_fds(void) {
+        TEST("passed fds: the one asked for is taken, one of the wrong type and one nobody asks for are "
+             "closed and named in warnings for the daemon to log; nothing is logged");
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        ASSERT_TRUE(pid >= 0);
+        if (pid == 0) {
+                /* Made above 100 first, so that none lands on 3..5 before its turn. */
+                int dgram = fcntl(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), F_DUPFD_CLOEXEC, 100);
+                int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                ASSERT_INT_EQ(bind(lst, (struct sockaddr *) &sin, sizeof sin), 0);
+                ASSERT_INT_EQ(listen(lst, 1), 0);
+                lst = fcntl(lst, F_DUPFD_CLOEXEC, 100);
+                int p[2];
+                ASSERT_INT_EQ(pipe2(p, O_CLOEXEC), 0);
+                int pipe_r = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
+                for (int fd = 3; fd < 100; fd++)
+                        if (fd != dgram && fd != lst && fd != pipe_r)
+                                (void) close(fd);
+                move_fd(dgram, 3);
+                move_fd(lst, 4);
+                move_fd(pipe_r, 5);
+                char pidstr[32];
+                snprintf(pidstr, sizeof pidstr, "%d", (int) getpid());
+                ASSERT_INT_EQ(setenv("LISTEN_PID", pidstr, 1), 0);
+                ASSERT_INT_EQ(setenv("LISTEN_FDS", "3", 1), 0);
+                ASSERT_INT_EQ(setenv("LISTEN_FDNAMES", "control:metrics:stray", 1), 0);
+
+                TestsCapture cap;
+                _cleanup_strv_free_ char **warnings = NULL;
+                tests_capture_begin(&cap);
+                int control = listen_fd_take("control", SOCK_STREAM);
+                int metrics = listen_fd_take("metrics", SOCK_STREAM);
+                int again = listen_fd_take("metrics", SOCK_STREAM);
+                int closed = listen_fds_close_unclaimed(&warnings);
+                int closed_again = listen_fds_close_unclaimed(NULL);
+                _cleanup_free_ char *logged = tests_capture_end(&cap);
+
+                ASSERT_INT_EQ(control, -ENOENT);   /* a datagram socket: the daemon binds its path instead */
+                ASSERT_INT_EQ(metrics, 4);
+                ASSERT_INT_EQ(again, -ENOENT);     /* claimed once */
+                ASSERT_INT_EQ(closed, 2);
+                ASSERT_INT_EQ(closed_again, 0);
+                ASSERT_STR_EQ(logged, "");
+                ASSERT_UINT_EQ(strv_length(warnings), 2);
+                ASSERT_STR_EQ(warnings[0], "Passed fd 3 (\"control\") is not a listening stream socket, ignoring.");
+                ASSERT_STR_EQ(warnings[1], "Passed fd 5 (\"stray\") is not used by test-control, ignoring.");
+                ASSERT_TRUE(fcntl(3, F_GETFD) < 0 && errno == EBADF);
+                ASSERT_TRUE(fcntl(4, F_GETFD) >= 0);
+                ASSERT_TRUE(fcntl(5, F_GETFD) < 0 && errno == EBADF);
+                fflush(stdout);
+                _exit(0);
+        }
+        int st;
+        ASSERT_INT_EQ(waitpid(pid, &st, 0), pid);
+        ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        TEST_OK();
+}
+
+/* accept() fails while no fd is left (EMFILE): the daemon hears of it
+ * through the handler and serves the same peer once fds are back. */
+static void test_accept_failed(sd_event *e, Control *ctl, State *s) {
+        struct rlimit saved, low;
+        TestsCapture cap;
+
+        TEST("a failed accept() comes to the event handler as CONTROL_EVENT_ACCEPT_FAILED with its errno, "
+             "nothing is logged, and the peer is served once it can be");
+        ASSERT_UINT_EQ(s->n_events, 0);      /* nothing before went wrong */
+        s->mode = MODE_ANSWER;
+        s->calls = 0;
+        tests_capture_begin(&cap);
+        int fd = client_connect();
+        client_send(fd, "{\"verb\":\"status\"}\n");
+        /* The lowest free fd becomes the limit: none is left for accept(). */
+        int probe = fcntl(0, F_DUPFD_CLOEXEC, 0);
+        ASSERT_TRUE(probe >= 0);
+        close(probe);
+        ASSERT_INT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = (struct rlimit) { .rlim_cur = (rlim_t) probe, .rlim_max = saved.rlim_max };
+        ASSERT_INT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+        RUN_UNTIL(e, s->n_events >= 1);
+        ASSERT_INT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+        unsigned n = s->n_events;
+        _cleanup_free_ char *answer = client_read_all(e, fd, NULL);
+        close(fd);
+        RUN_UNTIL(e, control_connections(ctl) == 0);
+        _cleanup_free_ char *logged = tests_capture_end(&cap);
+
+        ASSERT_STR_EQ(logged, "");
+        ASSERT_STR_EQ(answer, "{\"ok\":true}\n");
+        ASSERT_UINT_EQ(s->calls, 1);
+        ASSERT_UINT_EQ(s->n_events, n);     /* none once fds were back */
+        printf("# %u failed accept() call(s) while at the limit\n", n);
+        for (unsigned i = 0; i < MIN(n, (unsigned) MAX_EVENTS); i++) {
+                ASSERT_INT_EQ(s->events[i].type, CONTROL_EVENT_ACCEPT_FAILED);
+                ASSERT_INT_EQ(s->events[i].error, -EMFILE);
+                ASSERT_STR_EQ(s->events[i].message,
+                              "Failed to accept a control connection: Too many open files, ignoring.");
+        }
+        events_clear(s);
+        TEST_OK();
 }
 
 static void test_lifetimes(sd_event *e, Control *ctl, State *s) {
@@ -261,8 +414,11 @@ static void test_peergroups(sd_event *e, Control *ctl, State *s) {
         endgrent();
         control_set_group(ctl, group_name);
         s->mode = MODE_ANSWER;
+        events_clear(s);
 
         for (unsigned member = 0; member < 2; member++) {
+                TestsCapture cap;
+                tests_capture_begin(&cap);
                 int ready[2], go[2], result[2];
                 ASSERT_INT_EQ(pipe2(ready, O_CLOEXEC), 0);
                 ASSERT_INT_EQ(pipe2(go, O_CLOEXEC), 0);
@@ -319,10 +475,29 @@ static void test_peergroups(sd_event *e, Control *ctl, State *s) {
                 close(ready[0]);
                 close(go[1]);
                 close(result[0]);
-                if (member)
+                _cleanup_free_ char *logged = tests_capture_end(&cap);
+                ASSERT_STR_EQ(logged, "");
+                if (member) {
                         ASSERT_STR_EQ(answer, "{\"ok\":true}\n");
-                else
-                        ASSERT_STR_CONTAINS(answer, "permission denied");
+                        ASSERT_UINT_EQ(s->n_events, 0);
+                        continue;
+                }
+                /* Refused: the daemon hears who, and why, and logs it itself. */
+                ASSERT_STR_CONTAINS(answer, "permission denied");
+                ASSERT_UINT_EQ(s->n_events, 1);
+                const Event *ev = &s->events[0];
+                ASSERT_INT_EQ(ev->type, CONTROL_EVENT_REFUSED);
+                ASSERT_INT_EQ(ev->error, 0);
+                ASSERT_UINT_EQ(ev->uid, 65534);
+                ASSERT_UINT_EQ(ev->gid, 65534);
+                ASSERT_INT_EQ(ev->pid, pid);
+                ASSERT_STR_EQ(ev->group, group_name);
+                char want[256];
+                snprintf(want, sizeof want,
+                         "Refused control connection from uid 65534 (pid %d): not root, not in group %s.", (int) pid,
+                         group_name);
+                ASSERT_STR_EQ(ev->message, want);
+                events_clear(s);
         }
         RUN_UNTIL(e, control_connections(ctl) == 0);
         TEST_OK();
@@ -334,8 +509,11 @@ int main(void) {
         State s = {};
 
         log_setup("test-control", false);
-        log_set_max_level(LOG_ERR);
+        /* Anything control.c logged would show in the captures. */
+        log_set_target(LOG_TARGET_CONSOLE);
+        log_set_max_level(LOG_DEBUG);
         signal(SIGPIPE, SIG_IGN);
+        test_passed_fds();
         ASSERT_NOT_NULL(mkdtemp(tmpdir));
         tmpdir_made = true;
         atexit(cleanup_tmpdir);
@@ -344,9 +522,11 @@ int main(void) {
         ASSERT_OK(sd_event_new(&e));
         ASSERT_OK(control_new(e, "test-control-none", sock_path, handler, &s, &ctl));
         ASSERT_UINT_EQ(control_connections(ctl), 0);
+        control_set_event_handler(ctl, on_event, &s);
 
         test_lifetimes(e, ctl, &s);
         test_nonblocking(e, ctl, &s);
+        test_accept_failed(e, ctl, &s);
         if (geteuid() != 0) {
                 /* A real SKIP: only root can give a child other groups. */
                 printf("# SKIP: SO_PEERGROUPS needs root to set up a peer's groups\n");
@@ -356,6 +536,7 @@ int main(void) {
 
         control_free(ctl);
         sd_event_unref(e);
+        events_clear(&s);
         free(sock_path);
         return 0;
 }

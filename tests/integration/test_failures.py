@@ -11,6 +11,7 @@ No broker is running: a binary that gets as far as connecting has already
 failed the test (the config errors must be found first)."""
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -177,6 +178,70 @@ class Failures(unittest.TestCase):
                         self.assertLess(stderr.index(line), stderr.index(error), f"{name}: {said}")
                 if name == "muster-heartbeat":
                     self.assertNotIn("junk.pem", said)
+
+    def control_call(self, path, user=None):
+        """Send {"verb":"status"} to the control socket at path (as root), or
+        only connect as user; what comes back."""
+        # A refused peer is answered and closed at once, before it sends: a
+        # request it did send could reset the connection before it reads.
+        script = ("import socket, sys\n"
+                  "s = socket.socket(socket.AF_UNIX)\n"
+                  "s.connect(sys.argv[1])\n"
+                  "if sys.argv[2] == 'send':\n"
+                  "    s.sendall(b'{\"verb\":\"status\"}\\n')\n"
+                  "sys.stdout.write(s.makefile().read())\n")
+        cmd = [sys.executable, "-c", script, str(path), "send" if user is None else "listen"]
+        if user is not None:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return r.stdout + r.stderr
+
+    def test_passed_fds_and_refused_peer(self):
+        """Started by systemd with a socket named "control" and one named
+        "stray", each daemon serves the first, closes the second saying so
+        (", ignoring"), and says whom it refused on its control socket:
+        muster-responder and muster-collector log these themselves, the
+        library hands them up."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to connect as another user")
+        if not shutil.which("systemd-socket-activate"):
+            self.skipTest("needs systemd-socket-activate")
+        nobody = pwd.getpwnam("nobody").pw_uid
+        for name, started in (("muster-responder", "starting as n1"), ("muster-collector", "starting for")):
+            with self.subTest(binary=name):
+                short = name.split("-")[1]
+                conf = self.config(f"fds-{short}")
+                control, stray = self.dir / "run" / f"{short}.passed", self.dir / "run" / f"{short}.stray"
+                log = self.dir / f"fds-{short}.log"
+                env = [a for k in ("PATH", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS") if k in os.environ
+                       for a in ("-E", k)]
+                with open(log, "w") as f:
+                    p = subprocess.Popen(["systemd-socket-activate", "-l", str(control), "-l", str(stray),
+                                          "--fdname=control:stray", *env, binary(name), "--config", str(conf)],
+                                         stdout=f, stderr=f, stdin=subprocess.DEVNULL)
+                try:
+                    # The first connection starts the daemon, which answers it.
+                    deadline = time.monotonic() + 10
+                    while not stray.exists():
+                        self.assertIsNone(p.poll(), log.read_text())
+                        self.assertLess(time.monotonic(), deadline, log.read_text())
+                        time.sleep(0.05)
+                    self.assertIn('"version":', self.control_call(control))
+                    self.assertIn(started, log.read_text())
+                    os.chmod(control, 0o666)
+                    self.assertIn("permission denied", self.control_call(control, user=nobody))
+                    deadline = time.monotonic() + 10
+                    while "Refused control connection" not in log.read_text():
+                        self.assertLess(time.monotonic(), deadline, log.read_text())
+                        time.sleep(0.05)
+                finally:
+                    p.terminate()
+                    p.wait(timeout=20)
+                said = log.read_text()
+                self.assertEqual(said.count(f'Passed fd 4 ("stray") is not used by {name}, ignoring.'), 1, said)
+                self.assertNotIn('("control")', said)
+                self.assertRegex(said, rf"Refused control connection from uid {nobody} \(pid \d+\): "
+                                       r"not root, not in group muster\.")
 
     def test_missing_facts_directory(self):
         missing = self.dir / "no-facts.d"
