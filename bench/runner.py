@@ -221,6 +221,71 @@ def run_timed(argv, tmpdir, timeout, nice, env=None):
     return Run(argv, wall, p.returncode, stdout, stderr, int(fields[0]), ru.ru_utime + ru.ru_stime)
 
 
+# --------------------------------------------------------------------------
+# check_mcollective against find(1), shared by Bench and bench/check-mcollective.py
+
+FIND_MMIN = "+5.5"  # older than --interval 300 + 30 s, the same question
+
+
+def make_check_directory(d, n, stale_share=100):
+    """n node files in d (made when missing), 1 in stale_share an hour old,
+    the others 10 s old: set again on every call, so that a directory kept
+    for minutes still has the same stale ones. Returns how many are stale."""
+    os.makedirs(d, exist_ok=True)
+    now = time.time()
+    stale = n // stale_share
+    for i in range(n):
+        path = os.path.join(d, f"node{i:06d}")
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b'{"identity":"x"}\n')
+            os.close(fd)
+        t = now - 3600 if i < stale else now - 10
+        os.utime(path, (t, t))
+    return stale
+
+
+def check_vs_find(check, d, n, stale, rounds, timed):
+    """check_mcollective and `find DIR -type f -mmin +5.5` on the same warm
+    directory, run for run in turn, which one goes first alternating round
+    by round. timed(argv) returns a Run (wall and the child's CPU from its
+    rusage). One untimed run of each first warms the caches for both. The
+    ratios are taken round by round (each pair ran seconds apart under the
+    same load): their median is the figure, their min-max the spread."""
+    argv = [check, "--directory", d, "--interval", "300"]
+    find = ["/usr/bin/find", d, "-type", "f", "-mmin", FIND_MMIN]
+    notes = []
+    first = timed(argv)
+    timed(find)
+    walls, cpus, maxrss, fwalls, fcpus = [], [], [], [], []
+    for i in range(rounds):
+        if i % 2 == 0:
+            r = timed(argv)
+            f = timed(find)
+        else:
+            f = timed(find)
+            r = timed(argv)
+        if f.status != 0 or len(f.stdout.splitlines()) != stale:
+            notes.append(f"find -mmin listed {len(f.stdout.splitlines())} files, expected {stale}")
+        if not r.stdout.startswith(f"CRITICAL: {stale} / {n} hosts"):
+            notes.append(f"check_mcollective printed {r.stdout.strip()[:100]!r} in round {i + 1}")
+        walls.append(r.wall * 1000)
+        cpus.append(r.cpu * 1000)
+        maxrss.append(r.maxrss_kib)
+        fwalls.append(f.wall * 1000)
+        fcpus.append(f.cpu * 1000)
+    out = first.stdout.strip()
+    expected = f"CRITICAL: {stale} / {n} hosts"
+    if not out.startswith(expected):
+        notes.append(f"check_mcollective printed {out!r}, expected {expected!r}...")
+    ratios = [a / b for a, b in zip(walls, fwalls) if b > 0]
+    cpu_ratios = [a / b for a, b in zip(cpus, fcpus) if b > 0]
+    return {"files": n, "rounds": rounds, "first_ms": first.wall * 1000, "wall": summary(walls),
+            "cpu": summary(cpus), "find_wall": summary(fwalls), "find_cpu": summary(fcpus),
+            "ratios": ratios, "cpu_ratios": cpu_ratios, "ratio_wall": summary(ratios),
+            "ratio_cpu": summary(cpu_ratios), "maxrss_kib": max(maxrss), "output": out, "notes": notes}
+
+
 def wait_line(path, prefix, proc, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -726,54 +791,19 @@ class Bench:
     def bench_check_mcollective(self):
         n = self.args.files
         d = os.path.join(self.tmp, "check-mcollective")
-        os.mkdir(d)
         print(f"driver: check_mcollective: creating {n} files", file=sys.stderr, flush=True)
-        now = time.time()
-        stale = n // 100
-        for i in range(n):
-            path = os.path.join(d, f"node{i:06d}")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.write(fd, b'{"identity":"x"}\n')
-            os.close(fd)
-            t = now - 3600 if i < stale else now - 10
-            os.utime(path, (t, t))
-        argv = [self.binary("check_mcollective"), "--directory", d, "--interval", "300"]
-        # The same question asked with find(1): which files are older than
-        # interval + 30 s (5.5 minutes). Interleaved run by run.
-        find = ["/usr/bin/find", d, "-type", "f", "-mmin", "+5.5"]
-        walls, cpus, maxrss, out = [], [], [], ""
-        fwalls, fcpus = [], []
-        first = None
-        for i in range(self.args.repeats * 2 + 1):
-            r = self.timed(argv)
-            f = self.timed(find)
-            if f.status != 0 or len(f.stdout.splitlines()) != stale:
-                self.notes.append(f"find -mmin listed {len(f.stdout.splitlines())} files, expected {stale}")
-            if i == 0:
-                first = r.wall * 1000
-                out = r.stdout.strip()
-                continue
-            walls.append(r.wall * 1000)
-            cpus.append(r.cpu * 1000)
-            maxrss.append(r.maxrss_kib)
-            fwalls.append(f.wall * 1000)
-            fcpus.append(f.cpu * 1000)
+        stale = make_check_directory(d, n)
+        res = check_vs_find(self.binary("check_mcollective"), d, n, stale, max(7, self.args.repeats * 2),
+                            lambda argv: self.timed(argv))
+        self.notes.extend(res.pop("notes"))
         floors = []
         for i in range(self.args.repeats * 2):
             r = self.timed([self.binary("stat-floor"), d])
             if r.status == 0:
                 floors.append(json.loads(r.stdout))
-        expected = f"CRITICAL: {stale} / {n} hosts"
-        if not out.startswith(expected):
-            self.notes.append(f"check_mcollective printed {out!r}, expected {expected!r}...")
-        self.extra["check_mcollective"] = {"files": n, "first_ms": first, "wall": summary(walls),
-                                           "cpu": summary(cpus), "find_wall": summary(fwalls),
-                                           "find_cpu": summary(fcpus),
-                                           "ratios": [a / b for a, b in zip(walls, fwalls) if b > 0],
-                                           "maxrss_kib": max(maxrss), "output": out,
-                                           "floor": {k: statistics.median(f[k] for f in floors)
-                                                     for k in ("readdir_ms", "stat_ms", "syscall_ns")}
-                                           if floors else None}
+        res["floor"] = ({k: statistics.median(f[k] for f in floors) for k in ("readdir_ms", "stat_ms", "syscall_ns")}
+                        if floors else None)
+        self.extra["check_mcollective"] = res
         shutil.rmtree(d, ignore_errors=True)
 
     # -- responder memory -------------------------------------------------
