@@ -476,7 +476,11 @@ static int stat_ring(Scan *s, int dfd, const char *listing, const DirEntry *entr
                         unsigned slot = (unsigned) c->user_data;
                         const char *name = entry_dirent(listing, &entries[slot_entry[slot]])->d_name;
                         int q = 0;
-                        if (c->res < 0 && c->res != -ENOENT) /* ENOENT: went away while we looked */
+                        if (c->res == -ECANCELED || c->res == -EAGAIN || c->res == -EINTR)
+                                /* Not run: io_uring found no worker (e.g. at the limit of
+                                 * processes), or was interrupted. Here then. */
+                                q = stat_one(s, dfd, name);
+                        else if (c->res < 0 && c->res != -ENOENT) /* ENOENT: went away while we looked */
                                 q = c->res;
                         else if (c->res >= 0)
                                 q = scan_seen(s, name, sx[slot].stx_mode, sx[slot].stx_mtime.tv_sec);
