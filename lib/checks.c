@@ -100,6 +100,348 @@ json_t *checks_states(json_t *checks) {
         return states;
 }
 
+/* ---- the raw scan of a registration's "checks" (checks.h) ---------------- */
+
+/* Bytes that end a run of plain string content: '"', '\\', control
+ * characters and everything >= 0x80 (STR); the same but for >= 0x80, which
+ * skipping does not care about (SKIP); what a skipped object or array needs
+ * to look at (NEST). */
+enum {
+        CLASS_STR = 1 << 0,
+        CLASS_SKIP = 1 << 1,
+        CLASS_NEST = 1 << 2,
+};
+
+static uint8_t char_class[256];
+
+static void char_class_init(void) {
+        if (char_class['"'])
+                return;
+        for (unsigned c = 0; c < 256; c++)
+                char_class[c] = (c < 0x20 || c >= 0x80 ? CLASS_STR : 0) |
+                                (c == '"' || c == '\\' ? CLASS_STR | CLASS_SKIP | CLASS_NEST : 0) |
+                                (c == '{' || c == '}' || c == '[' || c == ']' ? CLASS_NEST : 0);
+}
+
+static bool is_ws(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static const char *skip_ws(const char *p, const char *e) {
+        while (p < e && is_ws(*p))
+                p++;
+        return p;
+}
+
+/* A string at p (on its '"'): returns the position after the closing
+ * quote, NULL outside the subset (a control character, a \u escape, no
+ * end). *ret_len: its length decoded, *ret_escaped whether it has escapes;
+ * *nonascii is set when it has bytes >= 0x80. */
+static const char *scan_string(const char *p, const char *e, size_t *ret_len, bool *ret_escaped, bool *nonascii) {
+        const char *start = ++p;
+        size_t escapes = 0;
+
+        for (;;) {
+                while (p < e && !(char_class[(unsigned char) *p] & CLASS_STR))
+                        p++;
+                if (p >= e)
+                        return NULL;
+                unsigned char c = (unsigned char) *p;
+                if (c == '"')
+                        break;
+                if (c < 0x20)
+                        return NULL;
+                if (c >= 0x80)
+                        *nonascii = true;
+                else { /* '\\' */
+                        if (++p >= e || !memchr("\"\\/bfnrt", *p, 8))
+                                return NULL;
+                        escapes++;
+                }
+                p++;
+        }
+        *ret_len = (size_t) (p - start) - escapes;
+        *ret_escaped = escapes > 0;
+        return p + 1;
+}
+
+/* Any string, for skipping: escapes are stepped over, nothing else checked. */
+static const char *skip_string(const char *p, const char *e) {
+        for (p++;;) {
+                while (p < e && !(char_class[(unsigned char) *p] & CLASS_SKIP))
+                        p++;
+                if (p >= e)
+                        return NULL;
+                if (*p == '"')
+                        return p + 1;
+                if (e - p < 2)
+                        return NULL;
+                p += 2; /* '\\' and what it escapes */
+        }
+}
+
+/* Any value, for skipping; the whole parse judges it. */
+static const char *skip_value(const char *p, const char *e) {
+        unsigned depth = 0;
+
+        if (p >= e)
+                return NULL;
+        if (*p == '"')
+                return skip_string(p, e);
+        if (*p != '{' && *p != '[') {
+                const char *s = p;
+                while (p < e && !is_ws(*p) && *p != ',' && *p != '}' && *p != ']')
+                        p++;
+                return p > s ? p : NULL;
+        }
+        for (;;) {
+                while (p < e && !(char_class[(unsigned char) *p] & CLASS_NEST))
+                        p++;
+                if (p >= e)
+                        return NULL;
+                if (*p == '"') {
+                        p = skip_string(p, e);
+                        if (!p)
+                                return NULL;
+                        continue;
+                }
+                if (*p == '\\')
+                        return NULL; /* outside a string */
+                if (*p == '{' || *p == '[')
+                        depth++;
+                else if (--depth == 0)
+                        return p + 1;
+                p++;
+        }
+}
+
+/* An unsigned integer: digits, no leading zero, at most 18 of them, ending
+ * at a delimiter (so neither a fraction nor an exponent follows). */
+static const char *scan_uint(const char *p, const char *e, int64_t *ret) {
+        int64_t v = 0;
+        const char *s = p;
+
+        while (p < e && *p >= '0' && *p <= '9') {
+                if (p - s >= 18)
+                        return NULL;
+                v = v * 10 + (*p - '0');
+                p++;
+        }
+        if (p == s || (*s == '0' && p - s > 1))
+                return NULL;
+        if (p < e && !is_ws(*p) && *p != ',' && *p != '}')
+                return NULL;
+        *ret = v;
+        return p;
+}
+
+enum {
+        KEY_STATE = 1 << 0,
+        KEY_OUTPUT = 1 << 1,
+        KEY_PERFDATA = 1 << 2,
+        KEY_DURATION = 1 << 3,
+        KEY_WHEN = 1 << 4,
+};
+
+static int key_of(const char *s, size_t n) {
+#define KEY(str, bit) if (n == sizeof(str) - 1 && memcmp(s, str, n) == 0) return bit
+        KEY("state", KEY_STATE);
+        KEY("output", KEY_OUTPUT);
+        KEY("perfdata", KEY_PERFDATA);
+        KEY("duration_usec", KEY_DURATION);
+        KEY("when", KEY_WHEN);
+#undef KEY
+        return 0;
+}
+
+/* One result object at p (on its '{'). */
+static const char *scan_result(const char *p, const char *e, ChecksScanItem *item, bool *nonascii) {
+        unsigned seen = 0;
+        int64_t v;
+
+        p = skip_ws(p + 1, e);
+        if (p < e && *p == '}')
+                return NULL; /* no state: the whole parse says why */
+        for (;;) {
+                const char *k;
+                size_t len;
+                bool escaped;
+                int key;
+
+                if (p >= e || *p != '"')
+                        return NULL;
+                k = p + 1;
+                p = scan_string(p, e, &len, &escaped, nonascii);
+                if (!p || escaped)
+                        return NULL;
+                key = key_of(k, len);
+                if (key == 0 || (seen & key))
+                        return NULL;
+                seen |= key;
+                p = skip_ws(p, e);
+                if (p >= e || *p != ':')
+                        return NULL;
+                p = skip_ws(p + 1, e);
+                if (p >= e)
+                        return NULL;
+                switch (key) {
+                case KEY_STATE:
+                        p = scan_uint(p, e, &v);
+                        if (!p || v > 3)
+                                return NULL;
+                        item->state = (int8_t) v;
+                        break;
+                case KEY_OUTPUT:
+                case KEY_PERFDATA:
+                        if (*p != '"')
+                                return NULL;
+                        p = scan_string(p, e, &len, &escaped, nonascii);
+                        if (!p || len > CHECK_OUTPUT_MAX)
+                                return NULL;
+                        break;
+                case KEY_DURATION:
+                        p = scan_uint(p, e, &v);
+                        if (!p)
+                                return NULL;
+                        break;
+                case KEY_WHEN:
+                        p = scan_uint(p, e, &item->when);
+                        if (!p)
+                                return NULL;
+                        break;
+                }
+                p = skip_ws(p, e);
+                if (p < e && *p == ',') {
+                        p = skip_ws(p + 1, e);
+                        continue;
+                }
+                if (p < e && *p == '}')
+                        break;
+                return NULL;
+        }
+        if (!(seen & KEY_STATE) || !(seen & KEY_WHEN))
+                return NULL;
+        return p + 1;
+}
+
+/* The "checks" object at p (on its '{'). */
+static const char *scan_checks(const char *p, const char *e, ChecksScan *ret) {
+        bool nonascii = false;
+        const char *start = p;
+
+        ret->n = 0;
+        p = skip_ws(p + 1, e);
+        if (p < e && *p == '}')
+                return p + 1;
+        for (;;) {
+                ChecksScanItem *item;
+                char name[256];
+                size_t len;
+                bool escaped;
+
+                if (p >= e || *p != '"' || ret->n >= CHECKS_MAX)
+                        return NULL;
+                item = &ret->items[ret->n];
+                *item = (ChecksScanItem) { .name = p + 1 };
+                p = scan_string(p, e, &len, &escaped, &nonascii);
+                if (!p || escaped || len >= sizeof name)
+                        return NULL;
+                item->name_len = len;
+                memcpy(name, item->name, len);
+                name[len] = '\0';
+                if (!nrpe_command_name_is_valid(name))
+                        return NULL;
+                for (size_t i = 0; i < ret->n; i++)
+                        if (ret->items[i].name_len == len && memcmp(ret->items[i].name, name, len) == 0)
+                                return NULL;
+                p = skip_ws(p, e);
+                if (p >= e || *p != ':')
+                        return NULL;
+                p = skip_ws(p + 1, e);
+                if (p >= e || *p != '{')
+                        return NULL;
+                p = scan_result(p, e, item, &nonascii);
+                if (!p)
+                        return NULL;
+                ret->n++;
+                p = skip_ws(p, e);
+                if (p < e && *p == ',') {
+                        p = skip_ws(p + 1, e);
+                        continue;
+                }
+                if (p < e && *p == '}')
+                        break;
+                return NULL;
+        }
+        p++;
+        /* The whole parse checks the rest of the body; this part it will not see. */
+        if (nonascii && !utf8_is_valid(start, (size_t) (p - start)))
+                return NULL;
+        return p;
+}
+
+int checks_scan(const char *body, size_t size, ChecksScan *ret) {
+        const char *p = body, *e = body + size, *prev_end = NULL, *cut_start = NULL, *cut_end = NULL;
+
+        char_class_init();
+        p = skip_ws(p, e);
+        if (p >= e || *p != '{')
+                return -EAGAIN;
+        p = skip_ws(p + 1, e);
+        if (p < e && *p == '}')
+                return 0;
+        for (;;) {
+                const char *k, *q = p;
+                bool is_checks;
+
+                if (p >= e || *p != '"')
+                        return -EAGAIN;
+                k = p + 1;
+                p = skip_string(p, e);
+                if (!p)
+                        return -EAGAIN;
+                /* A key with escapes may decode to "checks": the whole parse. */
+                if (memchr(k, '\\', (size_t) (p - 1 - k)))
+                        return -EAGAIN;
+                is_checks = p - 1 - k == 6 && memcmp(k, "checks", 6) == 0;
+                p = skip_ws(p, e);
+                if (p >= e || *p != ':')
+                        return -EAGAIN;
+                p = skip_ws(p + 1, e);
+                if (is_checks) {
+                        if (cut_start || p >= e || *p != '{')
+                                return -EAGAIN;
+                        p = scan_checks(p, e, ret);
+                        if (!p)
+                                return -EAGAIN;
+                        /* From the end of the member before, or else from this
+                         * key to the next one: the rest stays an object. */
+                        cut_start = prev_end ?: q;
+                        cut_end = p;
+                } else {
+                        p = skip_value(p, e);
+                        if (!p)
+                                return -EAGAIN;
+                }
+                prev_end = p;
+                p = skip_ws(p, e);
+                if (p < e && *p == ',') {
+                        p = skip_ws(p + 1, e);
+                        if (cut_end == prev_end && cut_start == q)
+                                cut_end = p;
+                        continue;
+                }
+                if (p < e && *p == '}')
+                        break;
+                return -EAGAIN;
+        }
+        if (!cut_start)
+                return 0;
+        ret->cut_start = (size_t) (cut_start - body);
+        ret->cut_end = (size_t) (cut_end - body);
+        return 1;
+}
+
 int checks_get_state(json_t *checks, const char *name, int64_t *ret_when) {
         json_t *c = json_object_get(checks, name), *s, *w;
         if (!json_is_object(c))

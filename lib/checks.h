@@ -31,6 +31,37 @@ int checks_validate(json_t *checks, char err[static MESSAGE_ERROR_MAX]);
  * outputs and timings change at every beat, the states rarely). NULL on OOM. */
 json_t *checks_states(json_t *checks);
 
+/* The collector's repeat path (muster(7), PUSHED CHECKS): a registration
+ * whose checks' states did not change is only touched on disk, so the
+ * outputs, perfdata and durations need not become JSON values at all.
+ * checks_scan() finds the top-level "checks" member in the raw body and
+ * reads it in one pass, without allocating: the names (pointing into the
+ * body), states and times. It takes only a strict subset of what
+ * registration_parse() + checks_validate() accept: plain string escapes
+ * (no \u), unsigned integers without sign, fraction or exponent, no keys
+ * but the five of a result, no duplicate keys. Everything else, valid or
+ * not, gives -EAGAIN: the caller then parses the whole body as before, so
+ * acceptance and the reasons of rejection do not depend on this.
+ * Returns 1 when found and taken, 0 when the body has no top-level
+ * "checks" (the whole parse alone applies), -EAGAIN otherwise. On 1, the
+ * body without [cut_start, cut_end) is the same object without its
+ * "checks" member (and one comma), its other members untouched: that is
+ * what the caller parses. */
+typedef struct ChecksScanItem {
+        const char *name;      /* into the body, not NUL-terminated */
+        size_t name_len;
+        int8_t state;
+        int64_t when;
+} ChecksScanItem;
+
+typedef struct ChecksScan {
+        size_t cut_start, cut_end; /* the "checks" member: body[cut_start..cut_end) */
+        size_t n;
+        ChecksScanItem items[CHECKS_MAX];
+} ChecksScan;
+
+int checks_scan(const char *body, size_t size, ChecksScan *ret);
+
 /* The state of one check in a registration's "checks", -ENOENT when absent. */
 int checks_get_state(json_t *checks, const char *name, int64_t *ret_when);
 

@@ -189,21 +189,26 @@ static bool is_volatile_key(const char *key) {
         return streq(key, "msgtime") || streq(key, "uptime") || streq(key, "received");
 }
 
-int registry_digest(json_t *root, RegistryDigest *ret) {
-        static EVP_MD *sha256 = NULL;
-        _cleanup_json_ json_t *content = NULL;
-        _cleanup_free_ char *text = NULL;
+/* The checks' states enter the digest after the canonical JSON of the
+ * rest, sorted by name: "\0checks\0" then "NAME=STATE\n" each. The same
+ * bytes whether they come from the parsed JSON or from checks_scan(). */
+typedef struct DigestCheck {
+        const char *name;
+        size_t len;
+        int64_t state;
+} DigestCheck;
+
+static int digest_check_cmp(const void *a, const void *b) {
+        const DigestCheck *x = a, *y = b;
+        int c = memcmp(x->name, y->name, MIN(x->len, y->len));
+        return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int digest_content(json_t *root, json_t **ret) {
+        _cleanup_json_ json_t *content = json_object();
         const char *key;
         json_t *v;
 
-        if (!json_is_object(root))
-                return -EINVAL;
-        if (!sha256) {
-                sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-                if (!sha256)
-                        return -ENOMEM;
-        }
-        content = json_object();
         if (!content)
                 return -ENOMEM;
         json_object_foreach(root, key, v) {
@@ -211,21 +216,113 @@ int registry_digest(json_t *root, RegistryDigest *ret) {
                         continue;
                 /* Pushed checks: their states, not their outputs and timings,
                  * which change at every beat (muster(7), PUSHED CHECKS). */
-                if (streq(key, "checks") && json_is_object(v)) {
-                        if (json_object_set_new(content, key, checks_states(v)) < 0)
-                                return -ENOMEM;
+                if (streq(key, "checks") && json_is_object(v))
                         continue;
-                }
                 if (json_object_set(content, key, v) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(content);
+        return 0;
+}
+
+static int digest_finish(json_t *content, DigestCheck *checks, size_t n, bool has_checks, RegistryDigest *ret) {
+        static EVP_MD *sha256 = NULL;
+        static EVP_MD_CTX *ctx = NULL;
+        _cleanup_free_ char *text = NULL;
+        char buf[32];
+        bool ok;
+
+        if (!sha256) {
+                sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+                if (!sha256)
+                        return -ENOMEM;
+        }
+        if (!ctx) {
+                ctx = EVP_MD_CTX_new();
+                if (!ctx)
                         return -ENOMEM;
         }
         text = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         if (!text)
                 return -ENOMEM;
-        if (EVP_Digest(text, strlen(text), ret->bytes, NULL, sha256, NULL) != 1)
+        ok = EVP_DigestInit_ex(ctx, sha256, NULL) == 1 && EVP_DigestUpdate(ctx, text, strlen(text)) == 1;
+        if (ok && has_checks) {
+                /* A handful, mostly in order already: insertion sort. */
+                for (size_t i = 1; i < n; i++)
+                        for (size_t j = i; j > 0 && digest_check_cmp(&checks[j - 1], &checks[j]) > 0; j--) {
+                                DigestCheck t = checks[j];
+                                checks[j] = checks[j - 1];
+                                checks[j - 1] = t;
+                        }
+                ok = EVP_DigestUpdate(ctx, "\0checks\0", 8) == 1;
+                for (size_t i = 0; ok && i < n; i++) {
+                        int k;
+                        if (checks[i].state >= 0 && checks[i].state <= 9)
+                                k = 3, buf[0] = '=', buf[1] = (char) ('0' + checks[i].state), buf[2] = '\n';
+                        else
+                                k = snprintf(buf, sizeof buf, "=%" PRId64 "\n", checks[i].state);
+                        ok = EVP_DigestUpdate(ctx, checks[i].name, checks[i].len) == 1 &&
+                             EVP_DigestUpdate(ctx, buf, (size_t) k) == 1;
+                }
+        }
+        if (!ok || EVP_DigestFinal_ex(ctx, ret->bytes, NULL) != 1)
                 return -ENOMEM;
         ret->set = true;
         return 0;
+}
+
+int registry_digest(json_t *root, RegistryDigest *ret) {
+        _cleanup_json_ json_t *content = NULL;
+        _cleanup_free_ DigestCheck *heap = NULL;
+        DigestCheck stack[CHECKS_MAX], *c = stack;
+        json_t *checks, *v;
+        const char *name;
+        size_t n = 0;
+        int r;
+
+        if (!json_is_object(root))
+                return -EINVAL;
+        r = digest_content(root, &content);
+        if (r < 0)
+                return r;
+        checks = json_object_get(root, "checks");
+        if (!json_is_object(checks))
+                return digest_finish(content, NULL, 0, false, ret);
+        if (json_object_size(checks) > CHECKS_MAX) {
+                c = heap = calloc(json_object_size(checks), sizeof *heap);
+                if (!heap)
+                        return -ENOMEM;
+        }
+        json_object_foreach(checks, name, v) {
+                json_t *s = json_object_get(v, "state");
+                c[n++] = (DigestCheck) { .name = name, .len = strlen(name),
+                                         .state = json_is_integer(s) ? (int64_t) json_integer_value(s) : 3 };
+        }
+        return digest_finish(content, c, n, true, ret);
+}
+
+int registry_digest_scanned(json_t *root, const ChecksScan *scan, RegistryDigest *ret) {
+        _cleanup_json_ json_t *content = NULL;
+        DigestCheck c[CHECKS_MAX];
+        int r;
+
+        if (!json_is_object(root) || scan->n > CHECKS_MAX)
+                return -EINVAL;
+        r = digest_content(root, &content);
+        if (r < 0)
+                return r;
+        /* root has no "checks" (or, from a caller that left one, it is left out above). */
+        for (size_t i = 0; i < scan->n; i++)
+                c[i] = (DigestCheck) { .name = scan->items[i].name, .len = scan->items[i].name_len,
+                                       .state = scan->items[i].state };
+        return digest_finish(content, c, scan->n, true, ret);
+}
+
+int registry_touch(int dirfd, const char *identity, int64_t seen_at) {
+        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = (time_t) seen_at } };
+        if (!identity_is_valid(identity))
+                return -EINVAL;
+        return utimensat(dirfd, identity, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 static bool digest_equal(const RegistryDigest *a, const RegistryDigest *b) {
@@ -246,8 +343,7 @@ static void stored_digest(int dirfd, const char *identity, RegistryDigest *ret) 
 }
 
 static int touch_file(int dirfd, const char *identity, int64_t seen_at) {
-        struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = (time_t) seen_at } };
-        return utimensat(dirfd, identity, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+        return registry_touch(dirfd, identity, seen_at);
 }
 
 static int write_all(int fd, const char *p, size_t n) {

@@ -29,6 +29,13 @@ typedef struct RegistryDigest {
 } RegistryDigest;
 
 int registry_digest(json_t *root, RegistryDigest *ret);
+/* The same digest for the collector's repeat path: root is the
+ * registration parsed without its "checks" (checks.h, checks_scan()), scan
+ * gives their states. Equal to registry_digest() of the whole registration. */
+struct ChecksScan;
+int registry_digest_scanned(json_t *root, const struct ChecksScan *scan, RegistryDigest *ret);
+/* Set the mtime of the node's file to seen_at, and nothing else (a repeat). */
+int registry_touch(int dirfd, const char *identity, int64_t seen_at);
 
 typedef struct RegistryList {
         RegistryEntry *entries;

@@ -124,6 +124,10 @@ typedef struct Manager {
         Control *control;
         MetricsServer *metrics;
         RateLimit reject_ratelimit, error_ratelimit;
+
+        /* The repeat path: a body without its "checks" (checks_scan()), reused. */
+        char *reduced;
+        size_t reduced_alloc;
 } Manager;
 
 static const char *arg_config = NULL;
@@ -381,6 +385,79 @@ static void manager_update_checks(Manager *m, const char *identity, Node *n, jso
                 manager_checks_index_changed(m);
 }
 
+/* Parse and validate the whole body: 0 with *ret set, 1 when rejected,
+ * -ENOMEM. */
+static int manager_parse_whole(Manager *m, uint64_t tag, const void *body, size_t size, Registration **ret) {
+        _cleanup_registration_ Registration *reg = NULL;
+        char err[MESSAGE_ERROR_MAX];
+        int r;
+
+        r = registration_parse(body, size, m->config.max_message_size, &reg, err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                _cleanup_free_ char *id = raw_identity(body, size);
+                bool bad_id = strstr(err, "\"identity\"") != NULL;
+                manager_reject(m, tag, bad_id ? REJECT_INVALID_IDENTITY : REJECT_MALFORMED, id, err);
+                return 1;
+        }
+        if (checks_validate(json_object_get(reg->root, "checks"), err) < 0) {
+                manager_reject(m, tag, REJECT_MALFORMED, reg->identity, err);
+                return 1;
+        }
+        *ret = TAKE_PTR(reg);
+        return 0;
+}
+
+/* Parse the body without the "checks" member that scan read: 0 with *ret
+ * set, -EAGAIN when that fails for any reason (then the whole body is
+ * parsed, which gives the verdict), -ENOMEM. Nothing is rejected here. */
+static int manager_parse_reduced(Manager *m, const char *body, size_t size, const ChecksScan *scan,
+                                 Registration **ret) {
+        size_t n = scan->cut_start + (size - scan->cut_end);
+        char err[MESSAGE_ERROR_MAX];
+        int r;
+
+        if (GREEDY_REALLOC(m->reduced, m->reduced_alloc, n) < 0)
+                return -ENOMEM;
+        memcpy(m->reduced, body, scan->cut_start);
+        memcpy(m->reduced + scan->cut_start, body + scan->cut_end, size - scan->cut_end);
+        r = registration_parse(m->reduced, n, m->config.max_message_size, ret, err);
+        if (r == -ENOMEM)
+                return r;
+        return r < 0 ? -EAGAIN : 0;
+}
+
+/* The repeat path for a registration parsed without its checks: when its
+ * digest is the stored one and every check keeps its state, only the file's
+ * mtime and the checks' times move. Returns 1 when done so, 0 when the
+ * registration must take the whole path (a change, an output refresh, a
+ * file gone), or a negative errno. */
+static int manager_repeat_scanned(Manager *m, Node *n, const Registration *reg, const ChecksScan *scan,
+                                  int64_t seen_at) {
+        RegistryDigest incoming;
+        int r;
+
+        if (!n || !n->digest.set || scan->n != n->n_checks)
+                return 0;
+        for (size_t i = 0; i < scan->n; i++)
+                if (scan->items[i].state != n->check_states[i] ||
+                    strlen(n->check_names[i]) != scan->items[i].name_len ||
+                    memcmp(n->check_names[i], scan->items[i].name, scan->items[i].name_len) != 0)
+                        return 0;
+        r = registry_digest_scanned(reg->root, scan, &incoming);
+        if (r < 0)
+                return r;
+        if (memcmp(incoming.bytes, n->digest.bytes, sizeof incoming.bytes) != 0)
+                return 0;
+        r = registry_touch(m->dirfd, reg->identity, seen_at);
+        if (r < 0)
+                return 0; /* the whole path tries again and says why */
+        for (size_t i = 0; i < scan->n; i++)
+                n->check_when[i] = scan->items[i].when;
+        return 1;
+}
+
 /* Validate and store one registration. Returns 0 when it was handled
  * (acked or rejected), or a negative errno when it could not be written
  * and must be retried later. */
@@ -410,18 +487,23 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
                                              "the signature does not match the message");
                 return 0;
         }
-        r = registration_parse(body, size, m->config.max_message_size, &reg, err);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0) {
-                _cleanup_free_ char *id = raw_identity(body, size);
-                bool bad_id = strstr(err, "\"identity\"") != NULL;
-                manager_reject(m, tag, bad_id ? REJECT_INVALID_IDENTITY : REJECT_MALFORMED, id, err);
-                return 0;
+        /* Pushed checks: their outputs need not become JSON values unless
+         * the file is written (muster(7), PUSHED CHECKS). The body is
+         * parsed without its "checks", which checks_scan() read in place;
+         * whatever it does not take, and whatever fails so, is parsed
+         * whole below, for the same verdict and reason as always. */
+        ChecksScan scan;
+        bool scanned = false;
+        if (checks_scan(body, size, &scan) > 0) {
+                r = manager_parse_reduced(m, body, size, &scan, &reg);
+                if (r == -ENOMEM)
+                        return r;
+                scanned = r >= 0;
         }
-        if (checks_validate(json_object_get(reg->root, "checks"), err) < 0) {
-                manager_reject(m, tag, REJECT_MALFORMED, reg->identity, err);
-                return 0;
+        if (!scanned) {
+                r = manager_parse_whole(m, tag, body, size, &reg);
+                if (r != 0)
+                        return r < 0 ? r : 0;
         }
         if (!streq(signer, "psk") && !streq(signer, reg->identity)) {
                 snprintf(err, sizeof err, "signed with the key of %s; a node may only register itself", signer);
@@ -471,12 +553,32 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
         }
 
         RegistryDigest digest = n ? n->digest : (RegistryDigest) {};
-        json_t *checks = json_object_get(reg->root, "checks");
+        json_t *checks = scanned ? NULL : json_object_get(reg->root, "checks");
+        size_t n_checks = scanned ? scan.n : json_object_size(checks);
         /* The digest covers the checks' states only: the outputs in the
          * file are refreshed every check_output_refresh, not at every beat. */
-        bool refresh = n && json_object_size(checks) > 0 && m->config.check_output_refresh_usec > 0 &&
+        bool refresh = n && n_checks > 0 && m->config.check_output_refresh_usec > 0 &&
                        now - n->checks_written_at >= (int64_t) (m->config.check_output_refresh_usec / USEC_PER_SEC);
-        r = registry_store_full(m->dirfd, reg, now, MIN(reg->msgtime, now), &digest, refresh, &is_new);
+        bool repeated = false;
+        if (scanned && !refresh) {
+                r = manager_repeat_scanned(m, n, reg, &scan, MIN(reg->msgtime, now));
+                if (r < 0)
+                        return r;
+                repeated = r > 0;
+        }
+        if (scanned && !repeated) {
+                /* A change, an output refresh or a new node: the file gets the
+                 * whole registration, outputs and all. */
+                reg = registration_free(reg);
+                r = manager_parse_whole(m, tag, body, size, &reg);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                checks = json_object_get(reg->root, "checks");
+        }
+        if (repeated)
+                r = 0;
+        else
+                r = registry_store_full(m->dirfd, reg, now, MIN(reg->msgtime, now), &digest, refresh, &is_new);
         if (r < 0 && !write_error_is_global(m, r)) {
                 /* This node's path alone (a directory, a symlink, an immutable
                  * file in its place): reject this one and go on with the fleet. */
@@ -520,7 +622,7 @@ static int manager_process(Manager *m, uint64_t tag, const void *body, size_t si
                 (void) checks_file_key(m->dirfd, reg->identity, &n->key, NULL, NULL);
                 manager_checks_index_changed(m);
         }
-        if (checks || n->n_checks > 0)
+        if (!repeated && (checks || n->n_checks > 0))
                 manager_update_checks(m, reg->identity, n, checks);
         return 0;
 }
@@ -1324,6 +1426,7 @@ static Manager *manager_free(Manager *m) {
         metrics_server_free(m->metrics);
         sd_event_unref(m->event);
         hashmap_free(m->nodes, node_free);
+        free(m->reduced);
         if (m->dirfd >= 0)
                 close(m->dirfd);
         credentials_done(&m->creds);
