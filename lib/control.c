@@ -28,6 +28,7 @@ struct Control {
         int listen_error;    /* why path could not be bound (negative errno), or 0 */
         char *path;
         sd_event_source *source;
+        sd_event_source *retry;     /* accept() ran out of fds: listen again later */
         control_handler_t handler;
         void *userdata;
         control_event_handler_t event_handler;
@@ -183,6 +184,13 @@ static void connection_close(ControlConnection *c) {
         c->source = sd_event_source_disable_unref(c->source);
         c->timeout = sd_event_source_disable_unref(c->timeout);
         if (c->fd >= 0) {
+                /* Closing with the peer's request still unread resets the
+                 * connection, and the peer would read ECONNRESET instead of
+                 * our answer: read what is there first (a bounded amount). */
+                char scratch[4096];
+                for (unsigned i = 0; i < 16; i++)
+                        if (recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) <= 0)
+                                break;
                 close(c->fd);
                 c->fd = -1;
         }
@@ -465,6 +473,16 @@ static int on_connection_io(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
+#define CONTROL_ACCEPT_RETRY_USEC (100 * USEC_PER_MSEC)
+
+static int on_accept_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Control *ctl = userdata;
+
+        ctl->retry = sd_event_source_disable_unref(ctl->retry);
+        (void) sd_event_source_set_enabled(ctl->source, SD_EVENT_ON);
+        return 0;
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Control *ctl = userdata;
         struct ucred cred;
@@ -489,6 +507,13 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         close(cfd);
                 control_event(ctl, &(ControlEvent) { .type = CONTROL_EVENT_ACCEPT_FAILED, .error = r },
                               "Failed to accept a control connection: %s, ignoring.", strerror(-r));
+                /* Out of fds or memory, the pending connection stays and the
+                 * socket stays readable: stop listening for a moment rather
+                 * than spin the event loop. */
+                if (cfd < 0 && (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM) && !ctl->retry &&
+                    sd_event_add_time_relative(ctl->event, &ctl->retry, CLOCK_MONOTONIC,
+                                               CONTROL_ACCEPT_RETRY_USEC, 0, on_accept_retry, ctl) >= 0)
+                        (void) sd_event_source_set_enabled(ctl->source, SD_EVENT_OFF);
                 return 0;
         }
         c->n_ref = 1;
@@ -592,6 +617,7 @@ Control *control_free(Control *c) {
         while (c->connections)
                 connection_detach(c->connections);
         c->source = sd_event_source_disable_unref(c->source);
+        c->retry = sd_event_source_disable_unref(c->retry);
         if (c->fd >= 0)
                 close(c->fd);
         if (c->bound && c->path)
