@@ -364,6 +364,16 @@ static int ring_setup(Ring *r) {
                 return -errno;
         r->fd = fd;
 
+        /* IORING_OP_STATX came with Linux 5.6, as did the probe: io_uring
+         * of 5.1 to 5.5 would fail every request. */
+        _cleanup_free_ struct io_uring_probe *probe = calloc(1, sizeof *probe + 256 * sizeof probe->ops[0]);
+        if (!probe)
+                return -ENOMEM;
+        if (syscall(__NR_io_uring_register, fd, IORING_REGISTER_PROBE, probe, 256) < 0)
+                return -errno;
+        if (probe->last_op < IORING_OP_STATX || !(probe->ops[IORING_OP_STATX].flags & IO_URING_OP_SUPPORTED))
+                return -EOPNOTSUPP;
+
         r->sq_map_size = r->p.sq_off.array + r->p.sq_entries * sizeof(unsigned);
         r->cq_map_size = r->p.cq_off.cqes + r->p.cq_entries * sizeof(struct io_uring_cqe);
         if (r->p.features & IORING_FEAT_SINGLE_MMAP)
@@ -476,9 +486,10 @@ static int stat_ring(Scan *s, int dfd, const char *listing, const DirEntry *entr
                         unsigned slot = (unsigned) c->user_data;
                         const char *name = entry_dirent(listing, &entries[slot_entry[slot]])->d_name;
                         int q = 0;
-                        if (c->res == -ECANCELED || c->res == -EAGAIN || c->res == -EINTR)
+                        if (c->res == -ECANCELED || c->res == -EAGAIN || c->res == -EINTR || c->res == -EINVAL)
                                 /* Not run: io_uring found no worker (e.g. at the limit of
-                                 * processes), or was interrupted. Here then. */
+                                 * processes), was interrupted, or refused the request. Here
+                                 * then; statx() gives the answer. */
                                 q = stat_one(s, dfd, name);
                         else if (c->res < 0 && c->res != -ENOENT) /* ENOENT: went away while we looked */
                                 q = c->res;
