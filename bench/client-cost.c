@@ -38,6 +38,7 @@ static const char *arg_dir = NULL;
 static const char *arg_config = NULL;
 static size_t arg_nodes = 1000;
 static unsigned arg_repeats = 5;
+static bool arg_no_floor = false;
 
 static uint64_t cpu_usec(void) {
         struct rusage ru;
@@ -186,9 +187,11 @@ static int run_registry(void) {
         return 0;
 }
 
-/* The floor: the same signed request to every node, the replies received
- * and dropped. */
-static int floor_round(Client *c, char **targets, size_t n, uint64_t *ret_cpu) {
+/* The floor: the same signed request to every node through librabbitmq's
+ * amqp_basic_publish() (timed as ret_publish), then the replies received
+ * with amqp_consume_message() and dropped (timed as ret_receive: replies
+ * that came during the publishing wait in the socket and are read then). */
+static int floor_round(Client *c, char **targets, size_t n, uint64_t *ret_publish, uint64_t *ret_receive) {
         _cleanup_json_ json_t *j = NULL;
         _cleanup_free_ char *body = NULL, *exchange = NULL;
         char requestid[33], sig[SIGNATURE_HEX_MAX], key[512];
@@ -215,6 +218,7 @@ static int floor_round(Client *c, char **targets, size_t n, uint64_t *ret_cpu) {
                 if (r < 0)
                         return log_error_errno(r, "Publish failed: %s", c->session.error);
         }
+        uint64_t c1 = cpu_usec();
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + 120 * USEC_PER_SEC;
         while (got < n && now_usec(CLOCK_MONOTONIC) < deadline) {
                 struct timeval tv = { .tv_sec = 1 };
@@ -230,7 +234,8 @@ static int floor_round(Client *c, char **targets, size_t n, uint64_t *ret_cpu) {
                         continue;
                 return log_error_errno(-EIO, "Lost the broker connection.");
         }
-        *ret_cpu = cpu_usec() - c0;
+        *ret_publish = c1 - c0;
+        *ret_receive = cpu_usec() - c1;
         return got == n ? 0 : log_error_errno(-ETIMEDOUT, "Floor: %zu of %zu replies.", got, n);
 }
 
@@ -238,7 +243,7 @@ static int run_replies(void) {
         _cleanup_strv_free_ char **targets = NULL;
         MusterConfig config;
         Client c = {};
-        double per_reply[64], floor[64];
+        double per_reply[64], floor[64], floor_publish[64], floor_receive[64];
         int r;
 
         r = config_init(&config);
@@ -282,24 +287,32 @@ static int run_replies(void) {
                 client_result_done(&res);
                 per_reply[i] = (double) cpu / (double) n;
 
-                uint64_t fcpu = 0;
-                r = floor_round(&c, targets, n, &fcpu);
+                if (arg_no_floor) {
+                        floor[i] = floor_publish[i] = floor_receive[i] = 0;
+                        continue;
+                }
+                uint64_t fpub = 0, frecv = 0;
+                r = floor_round(&c, targets, n, &fpub, &frecv);
                 if (r < 0)
                         return r;
-                floor[i] = (double) fcpu / (double) n;
+                floor[i] = (double) (fpub + frecv) / (double) n;
+                floor_publish[i] = (double) fpub / (double) n;
+                floor_receive[i] = (double) frecv / (double) n;
         }
         client_close(&c);
         config_done(&config);
         printf("{\n  \"nodes\": %zu,\n", n);
         print_list("client_us_per_reply", per_reply, arg_repeats, false);
-        print_list("floor_us_per_reply", floor, arg_repeats, true);
+        print_list("floor_us_per_reply", floor, arg_repeats, false);
+        print_list("floor_publish_us_per_reply", floor_publish, arg_repeats, false);
+        print_list("floor_receive_us_per_reply", floor_receive, arg_repeats, true);
         printf("}\n");
         return 0;
 }
 
 static void help(void) {
         printf("Usage: client-cost registry --dir DIR [--nodes N] [--repeats R]\n"
-               "       client-cost replies --config PATH --dir DIR [--repeats R]\n\n"
+               "       client-cost replies --config PATH --dir DIR [--repeats R] [--no-floor]\n\n"
                "The client's CPU time per registry node and per reply (see the source).\n");
 }
 
@@ -309,6 +322,7 @@ int main(int argc, char *argv[]) {
                 { "config", required_argument, NULL, 'c' },
                 { "nodes", required_argument, NULL, 'n' },
                 { "repeats", required_argument, NULL, 'r' },
+                { "no-floor", no_argument, NULL, 'F' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -333,6 +347,9 @@ int main(int argc, char *argv[]) {
                         if (parse_uint64(optarg, &u) < 0 || u < 1 || u > 64)
                                 return log_error_errno(-EINVAL, "Invalid --repeats (1 to 64)."), 2;
                         arg_repeats = (unsigned) u;
+                        break;
+                case 'F':
+                        arg_no_floor = true;
                         break;
                 case 'h':
                         help();

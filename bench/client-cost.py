@@ -14,7 +14,9 @@ measures it, with its baselines in the same run:
 - replies: a private RabbitMQ node (tests/integration/harness.py) and
   muster-simulator with N nodes; `client-cost replies` sends a directed
   ping to every node through client_call() and takes the client's CPU per
-  reply, and the same requests with a bare consumer (librabbitmq's floor).
+  reply, then the same requests published one amqp_basic_publish() each
+  and the replies received by a bare amqp_consume_message() loop
+  (librabbitmq's floors: publish, receive only, and both).
   Then the whole `muster ping --dm registry --json` process (its CPU from
   wait4(), spawn to exit, divided by N): this build's and, with
   --old-build, the same command of an earlier build on the same broker and
@@ -171,7 +173,7 @@ def bench_replies(args, tmp, results):
                         ("muster-ping", [binary(args.build, "muster"), "--config", client_conf, "ping", "--dm",
                                          "registry", "--dt", "30s", "--json"]),
                         ("client-call", [binary(args.build, "client-cost"), "replies", "--config", client_conf,
-                                         "--dir", reg, "--repeats", "1"])):
+                                         "--dir", reg, "--repeats", "1", "--no-floor"])):
                     data = os.path.join(args.perf, f"{name}-{n}.perf.data")
                     subprocess.run(["perf", "record", "-q", "-F", "4000", "--call-graph", "dwarf,16384", "-o", data,
                                     "--", *argv], stdout=subprocess.DEVNULL, check=False)
@@ -208,14 +210,17 @@ def report(results, args):
         p("Replies, CPU µs per reply (median of "
           f"{args.repeats}; min–max):")
         p("")
-        p("| nodes | client_call() | bare consumer (floor) | ÷ floor | `muster ping --dm registry` whole process "
-          "| the same, earlier build |")
-        p("|---:|---:|---:|---:|---:|---:|")
+        p("| nodes | client_call() | floor: receive only | ÷ receive floor | floor: publish, one amqp_basic_publish() "
+          "per node | floor: publish + receive | `muster ping --dm registry` whole process | the same, earlier build |")
+        p("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n, d in sorted(results["replies"].items()):
-            c, fl = median(d["client_us_per_reply"]), median(d["floor_us_per_reply"])
+            c, fr = median(d["client_us_per_reply"]), median(d["floor_receive_us_per_reply"])
             old = d.get("muster_old_cpu_us")
-            p(f"| {n:,} | {c:.1f} ({spread(d['client_us_per_reply'])}) | {fl:.1f} ({spread(d['floor_us_per_reply'])}) "
-              f"| {c / fl:.2f}× | {median(d['muster_cpu_us']):.1f} ({spread(d['muster_cpu_us'])}) | "
+            p(f"| {n:,} | {c:.1f} ({spread(d['client_us_per_reply'])}) "
+              f"| {fr:.1f} ({spread(d['floor_receive_us_per_reply'])}) | {c / fr:.2f}× "
+              f"| {median(d['floor_publish_us_per_reply']):.1f} ({spread(d['floor_publish_us_per_reply'])}) "
+              f"| {median(d['floor_us_per_reply']):.1f} ({spread(d['floor_us_per_reply'])}) "
+              f"| {median(d['muster_cpu_us']):.1f} ({spread(d['muster_cpu_us'])}) | "
               + (f"{median(old):.1f} ({spread(old)})" if old else "–") + " |")
         p("")
     return "\n".join(lines)

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <amqp.h>
+#include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "amqp-session.h"
@@ -177,6 +181,7 @@ static int connect_one(AmqpSession *s, const MusterConfig *c, const char *url, c
                 return r;
 
         s->conn = TAKE_PTR(conn);
+        s->tls = info.ssl;
         return 0;
 }
 
@@ -220,9 +225,17 @@ void amqp_session_done(AmqpSession *s) {
         amqp_session_close(s);
         free(s->url);
         s->url = NULL;
+        free(s->out);
+        s->out = NULL;
+        s->out_alloc = 0;
+        free(s->body);
+        s->body = NULL;
+        s->body_alloc = 0;
 }
 
 void amqp_session_close(AmqpSession *s) {
+        s->batching = false;
+        s->out_size = 0;
         if (s->conn) {
                 /* Best effort; a dead peer just makes these fail. */
                 (void) amqp_channel_close(s->conn, AMQP_CHANNEL, AMQP_REPLY_SUCCESS);
@@ -274,6 +287,197 @@ int amqp_session_declare_exchanges(AmqpSession *s, const MusterConfig *c) {
         return 0;
 }
 
+/* Frames as librabbitmq writes them: type, channel, payload size, payload, frame end. */
+#define FRAME_HEADER_SIZE 7
+#define FRAME_OVERHEAD 8
+#define BATCH_FLUSH_SIZE (64 * 1024)
+
+static void put16(uint8_t *p, uint16_t v) {
+        p[0] = (uint8_t) (v >> 8);
+        p[1] = (uint8_t) v;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+        put16(p, (uint16_t) (v >> 16));
+        put16(p + 2, (uint16_t) v);
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+        put32(p, (uint32_t) (v >> 32));
+        put32(p + 4, (uint32_t) v);
+}
+
+static int out_reserve(AmqpSession *s, size_t need) {
+        if (s->out_size + need <= s->out_alloc)
+                return 0;
+        size_t a = MAX(s->out_alloc * 2, s->out_size + need + BATCH_FLUSH_SIZE);
+        uint8_t *n = realloc(s->out, a);
+        if (!n)
+                return -ENOMEM;
+        s->out = n;
+        s->out_alloc = a;
+        return 0;
+}
+
+/* Start a frame of type at the end of the queue; its payload goes at the returned offset. */
+static size_t frame_start(AmqpSession *s, uint8_t type) {
+        uint8_t *p = s->out + s->out_size;
+        p[0] = type;
+        put16(p + 1, AMQP_CHANNEL);
+        return s->out_size + FRAME_HEADER_SIZE;
+}
+
+static void frame_end(AmqpSession *s, size_t payload) {
+        uint8_t *p = s->out + s->out_size;
+        put32(p + 3, (uint32_t) payload);
+        p[FRAME_HEADER_SIZE + payload] = AMQP_FRAME_END;
+        s->out_size += payload + FRAME_OVERHEAD;
+}
+
+/* Encode with fn into the free space after off, growing the buffer while it is too small. */
+static int encode_grow(AmqpSession *s, size_t off, size_t min_free, int (*fn)(AmqpSession *s, amqp_bytes_t b, void *u),
+                       void *u) {
+        for (size_t want = min_free;; want *= 2) {
+                if (out_reserve(s, off - s->out_size + want + 1) < 0)
+                        return -ENOMEM;
+                int n = fn(s, (amqp_bytes_t) { .len = s->out_alloc - off - 1, .bytes = s->out + off }, u);
+                if (n >= 0)
+                        return n;
+                if (want > 16 * 1024 * 1024)
+                        return -EMSGSIZE;
+        }
+}
+
+typedef struct EncodeArgs {
+        amqp_basic_publish_t *m;
+        amqp_basic_properties_t *props;
+} EncodeArgs;
+
+static int encode_method(AmqpSession *s, amqp_bytes_t b, void *u) {
+        EncodeArgs *a = u;
+        if (b.len < 4)
+                return -1;
+        put32(b.bytes, AMQP_BASIC_PUBLISH_METHOD);
+        int n = amqp_encode_method(AMQP_BASIC_PUBLISH_METHOD, a->m,
+                                   (amqp_bytes_t) { .len = b.len - 4, .bytes = (uint8_t *) b.bytes + 4 });
+        return n < 0 ? n : n + 4;
+}
+
+static int encode_properties(AmqpSession *s, amqp_bytes_t b, void *u) {
+        EncodeArgs *a = u;
+        if (b.len < 12)
+                return -1;
+        /* class, weight, body size: filled in by the caller */
+        int n = amqp_encode_properties(AMQP_BASIC_CLASS, a->props,
+                                       (amqp_bytes_t) { .len = b.len - 12, .bytes = (uint8_t *) b.bytes + 12 });
+        return n < 0 ? n : n + 12;
+}
+
+static int out_write(AmqpSession *s);
+
+static int batch_publish(AmqpSession *s, const char *exchange, const char *routing_key, bool mandatory,
+                         amqp_basic_properties_t *props, const void *body, size_t size) {
+        amqp_basic_publish_t m = {
+                .exchange = amqp_cstring_bytes(exchange),
+                .routing_key = amqp_cstring_bytes(routing_key),
+                .mandatory = mandatory,
+        };
+        EncodeArgs a = { .m = &m, .props = props };
+        size_t start = s->out_size, frame_max = (size_t) amqp_get_frame_max(s->conn), off;
+        int n;
+
+        if (frame_max <= FRAME_OVERHEAD)
+                frame_max = 131072;
+        /* On failure nothing of this message stays queued. */
+        if (out_reserve(s, FRAME_OVERHEAD) < 0)
+                goto oom;
+        off = frame_start(s, AMQP_FRAME_METHOD);
+        n = encode_grow(s, off, 1024, encode_method, &a);
+        if (n < 0)
+                goto fail;
+        frame_end(s, (size_t) n);
+
+        if (out_reserve(s, FRAME_OVERHEAD) < 0)
+                goto oom;
+        off = frame_start(s, AMQP_FRAME_HEADER);
+        n = encode_grow(s, off, 1024, encode_properties, &a);
+        if (n < 0)
+                goto fail;
+        put16(s->out + off, AMQP_BASIC_CLASS);
+        put16(s->out + off + 2, 0);
+        put64(s->out + off + 4, size);
+        frame_end(s, (size_t) n);
+
+        for (size_t done = 0; done < size;) {
+                size_t chunk = MIN(size - done, frame_max - FRAME_OVERHEAD);
+                if (out_reserve(s, chunk + FRAME_OVERHEAD) < 0)
+                        goto oom;
+                off = frame_start(s, AMQP_FRAME_BODY);
+                memcpy(s->out + off, (const uint8_t *) body + done, chunk);
+                frame_end(s, chunk);
+                done += chunk;
+        }
+        if (s->out_size >= BATCH_FLUSH_SIZE)
+                return out_write(s);
+        return 0;
+
+oom:
+        n = -ENOMEM;
+fail:
+        s->out_size = start;
+        snprintf(s->error, sizeof s->error, "publish: %s", n == -ENOMEM ? "out of memory" : "cannot encode the message");
+        return n == -ENOMEM ? -ENOMEM : -EINVAL;
+}
+
+void amqp_session_batch_begin(AmqpSession *s) {
+        s->batching = s->conn && !s->tls && amqp_get_sockfd(s->conn) >= 0;
+}
+
+static int out_write(AmqpSession *s) {
+        size_t done = 0;
+        int fd;
+
+        if (s->out_size == 0)
+                return 0;
+        fd = s->conn ? amqp_get_sockfd(s->conn) : -1;
+        if (fd < 0) {
+                snprintf(s->error, sizeof s->error, "publish: %s", amqp_error_string2(AMQP_STATUS_SOCKET_CLOSED));
+                s->out_size = 0;
+                return -ENOTCONN;
+        }
+        /* As long as librabbitmq would wait for one frame: twice the heartbeat, or without end. */
+        int heartbeat = amqp_get_heartbeat(s->conn);
+        int timeout_ms = heartbeat > 0 ? heartbeat * 2 * 1000 : -1;
+        while (done < s->out_size) {
+                ssize_t k = send(fd, s->out + done, s->out_size - done, MSG_NOSIGNAL);
+                if (k >= 0) {
+                        done += (size_t) k;
+                        continue;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN) {
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+                        int q = poll(&p, 1, timeout_ms);
+                        if (q > 0 || (q < 0 && errno == EINTR))
+                                continue;
+                        if (q == 0)
+                                errno = ETIMEDOUT;
+                }
+                int e = errno;
+                snprintf(s->error, sizeof s->error, "publish: %s", strerror(e));
+                s->out_size = 0;
+                return -e;
+        }
+        s->out_size = 0;
+        return 0;
+}
+
+int amqp_session_flush(AmqpSession *s) {
+        s->batching = false;
+        return out_write(s);
+}
+
 int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routing_key, const void *body,
                          size_t size, const PublishOptions *o) {
         amqp_basic_properties_t props = {};
@@ -315,6 +519,9 @@ int amqp_session_publish(AmqpSession *s, const char *exchange, const char *routi
                 props.headers.entries = entries;
         }
 
+        if (s->batching)
+                return batch_publish(s, exchange, routing_key, o && o->mandatory, &props, body, size);
+
         status = amqp_basic_publish(s->conn, AMQP_CHANNEL, amqp_cstring_bytes(exchange),
                                     amqp_cstring_bytes(routing_key), o && o->mandatory, 0, &props,
                                     (amqp_bytes_t) { .len = size, .bytes = (void *) body });
@@ -344,6 +551,114 @@ const char *amqp_header_string(const amqp_basic_properties_t *p, const char *key
                 return buf;
         }
         return NULL;
+}
+
+static int read_failed(AmqpSession *s, int status) {
+        snprintf(s->error, sizeof s->error, "%s", amqp_error_string2(status));
+        int r = amqp_status_to_errno(status);
+        /* A missed heartbeat is a lost connection, not a wait that ended. */
+        return r == -ETIMEDOUT || r == 0 ? -ECONNRESET : r;
+}
+
+/* A method that ends the channel or the connection; 0 for any other. */
+static int closing_method(AmqpSession *s, const amqp_frame_t *f) {
+        if (f->frame_type != AMQP_FRAME_METHOD)
+                return 0;
+        switch (f->payload.method.id) {
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+                amqp_channel_close_t *c = f->payload.method.decoded;
+                snprintf(s->error, sizeof s->error, "channel closed by broker: %u %.*s", c->reply_code,
+                         (int) c->reply_text.len, (const char *) c->reply_text.bytes);
+                return -ESHUTDOWN;
+        }
+        case AMQP_CONNECTION_CLOSE_METHOD: {
+                amqp_connection_close_t *c = f->payload.method.decoded;
+                snprintf(s->error, sizeof s->error, "connection closed by broker: %u %.*s", c->reply_code,
+                         (int) c->reply_text.len, (const char *) c->reply_text.bytes);
+                return -ESHUTDOWN;
+        }
+        default:
+                return 0;
+        }
+}
+
+int amqp_session_read(AmqpSession *s, const struct timeval *timeout, AmqpMessage *ret) {
+        amqp_frame_t frame;
+        int st, r;
+
+        if (!s->conn) {
+                snprintf(s->error, sizeof s->error, "not connected");
+                return -ENOTCONN;
+        }
+        /* The frames of the message returned before are no longer used. */
+        amqp_maybe_release_buffers(s->conn);
+
+        st = amqp_simple_wait_frame_noblock(s->conn, &frame, timeout);
+        if (st == AMQP_STATUS_TIMEOUT)
+                return -ETIMEDOUT;
+        if (st != AMQP_STATUS_OK)
+                return read_failed(s, st);
+        r = closing_method(s, &frame);
+        if (r < 0)
+                return r;
+        if (frame.frame_type != AMQP_FRAME_METHOD || (frame.payload.method.id != AMQP_BASIC_DELIVER_METHOD &&
+                                                      frame.payload.method.id != AMQP_BASIC_RETURN_METHOD))
+                return -EAGAIN;
+
+        AmqpMessage m = { .method = frame.payload.method.id };
+        if (m.method == AMQP_BASIC_DELIVER_METHOD)
+                m.deliver = frame.payload.method.decoded;
+        else
+                m.returned = frame.payload.method.decoded;
+        amqp_channel_t channel = frame.channel;
+
+        /* The content header, then the body frames, on the same channel (as amqp_read_message()). */
+        st = amqp_simple_wait_frame(s->conn, &frame);
+        if (st != AMQP_STATUS_OK)
+                return read_failed(s, st);
+        r = closing_method(s, &frame);
+        if (r < 0)
+                return r;
+        if (frame.frame_type != AMQP_FRAME_HEADER || frame.channel != channel)
+                return read_failed(s, AMQP_STATUS_BAD_AMQP_DATA);
+        m.properties = frame.payload.properties.decoded;
+        uint64_t size = frame.payload.properties.body_size;
+        if (size > SIZE_MAX / 2)
+                return read_failed(s, AMQP_STATUS_NO_MEMORY);
+
+        for (size_t got = 0; got < size;) {
+                st = amqp_simple_wait_frame(s->conn, &frame);
+                if (st != AMQP_STATUS_OK)
+                        return read_failed(s, st);
+                r = closing_method(s, &frame);
+                if (r < 0)
+                        return r;
+                if (frame.frame_type != AMQP_FRAME_BODY || frame.channel != channel ||
+                    frame.payload.body_fragment.len > size - got)
+                        return read_failed(s, AMQP_STATUS_BAD_AMQP_DATA);
+                const amqp_bytes_t *b = &frame.payload.body_fragment;
+                if (got == 0 && b->len == size) {
+                        /* The whole body in one frame: used where it lies. */
+                        m.body = b->bytes;
+                        got = size;
+                        break;
+                }
+                if (got == 0 && size > s->body_alloc) {
+                        uint8_t *n = realloc(s->body, (size_t) size);
+                        if (!n)
+                                return read_failed(s, AMQP_STATUS_NO_MEMORY);
+                        s->body = n;
+                        s->body_alloc = (size_t) size;
+                }
+                memcpy(s->body + got, b->bytes, b->len);
+                got += b->len;
+                m.body = s->body;
+        }
+        m.size = (size_t) size;
+        if (size == 0)
+                m.body = "";
+        *ret = m;
+        return 0;
 }
 
 int amqp_session_drain(AmqpSession *s, amqp_delivery_cb_t cb, void *userdata) {

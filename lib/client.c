@@ -95,9 +95,7 @@ int client_open(Client *c, MusterConfig *config, uint64_t deadline) {
 }
 
 void client_close(Client *c) {
-        amqp_session_close(&c->session);
-        free(c->session.url);
-        c->session.url = NULL;
+        amqp_session_done(&c->session);
         psk_free(c->psk);
         c->psk = NULL;
         signer_done(&c->signer);
@@ -264,15 +262,14 @@ static bool call_complete(const CallState *st) {
         return !st->wait_all && st->n_expected > 0 && st->n_answered_expected + st->n_unreachable >= st->n_expected;
 }
 
-static int handle_reply(CallState *st, amqp_envelope_t *env) {
+static int handle_reply(CallState *st, const amqp_basic_properties_t *p, const void *body, size_t size) {
         Client *c = st->client;
-        const amqp_basic_properties_t *p = &env->message.properties;
         char scheme[32], sig[SIGNATURE_HEX_MAX], err[MESSAGE_ERROR_MAX], key_id[KEY_ID_MAX];
         _cleanup_reply_ Reply *reply = NULL;
         const char *signer = NULL;
         int r;
 
-        r = verify_message(&c->verifier, env->message.body.bytes, env->message.body.len,
+        r = verify_message(&c->verifier, body, size,
                            amqp_header_string(p, SIGNATURE_HEADER_SCHEME, scheme, sizeof scheme),
                            amqp_header_string(p, SIGNATURE_HEADER_KEY_ID, key_id, sizeof key_id),
                            amqp_header_string(p, SIGNATURE_HEADER_VALUE, sig, sizeof sig), &signer);
@@ -281,7 +278,7 @@ static int handle_reply(CallState *st, amqp_envelope_t *env) {
                           r == -EPERM ? "pre-shared key not accepted" : "bad signature");
                 return 0;
         }
-        r = reply_parse(env->message.body.bytes, env->message.body.len, c->config->max_message_size, &reply, err);
+        r = reply_parse(body, size, c->config->max_message_size, &reply, err);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -358,60 +355,29 @@ static int collect(CallState *st, uint64_t until) {
                 uint64_t left = until - now;
                 struct timeval tv = { .tv_sec = (time_t) (left / USEC_PER_SEC),
                                       .tv_usec = (suseconds_t) (left % USEC_PER_SEC) };
-                amqp_envelope_t env;
+                AmqpMessage m;
 
-                amqp_maybe_release_buffers(c->session.conn);
                 errno = 0;
-                amqp_rpc_reply_t res = amqp_consume_message(c->session.conn, &env, &tv, 0);
+                int r = amqp_session_read(&c->session, &tv, &m);
                 int saved_errno = errno;
-                if (res.reply_type == AMQP_RESPONSE_NORMAL) {
-                        int r = handle_reply(st, &env);
-                        amqp_destroy_envelope(&env);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && res.library_error == AMQP_STATUS_TIMEOUT)
+                if (r == -ETIMEDOUT || r == -EAGAIN)
                         continue; /* its timer rounds to milliseconds: the loop's check decides */
-                if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-                    res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-                        amqp_frame_t frame;
-                        struct timeval zero = {};
-                        errno = 0;
-                        int s = amqp_simple_wait_frame_noblock(c->session.conn, &frame, &zero);
-                        if (s == AMQP_STATUS_TIMEOUT)
-                                continue;
-                        if (s != AMQP_STATUS_OK) {
-                                saved_errno = errno;
-                                snprintf(c->error, sizeof c->error, "lost the broker connection: %s",
-                                         amqp_error_string2(s));
-                                client_name_errno(c, saved_errno);
-                                return amqp_status_to_errno(s);
-                        }
-                        if (frame.frame_type != AMQP_FRAME_METHOD)
-                                continue;
-                        if (frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
-                                amqp_basic_return_t *m = frame.payload.method.decoded;
-                                handle_return(st, m);
-                                amqp_message_t msg;
-                                res = amqp_read_message(c->session.conn, frame.channel, &msg, 0);
-                                if (res.reply_type != AMQP_RESPONSE_NORMAL) {
-                                        snprintf(c->error, sizeof c->error, "lost the broker connection");
-                                        return -ECONNRESET;
-                                }
-                                amqp_destroy_message(&msg);
-                                continue;
-                        }
-                        if (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-                            frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
-                                snprintf(c->error, sizeof c->error, "the broker closed the connection");
-                                return -ECONNRESET;
-                        }
+                if (r == -ESHUTDOWN) {
+                        snprintf(c->error, sizeof c->error, "the broker closed the connection");
+                        return -ECONNRESET;
+                }
+                if (r < 0) {
+                        snprintf(c->error, sizeof c->error, "lost the broker connection: %s", c->session.error);
+                        client_name_errno(c, saved_errno);
+                        return -ECONNRESET;
+                }
+                if (m.method == AMQP_BASIC_RETURN_METHOD) {
+                        handle_return(st, m.returned);
                         continue;
                 }
-                amqp_reply_to_errno(res, "lost the broker connection", c->error, sizeof c->error);
-                client_name_errno(c, saved_errno);
-                return -ECONNRESET;
+                r = handle_reply(st, m.properties, m.body, m.size);
+                if (r < 0)
+                        return r;
         }
 }
 
@@ -466,6 +432,8 @@ static int publish_request(CallState *st, const char *agent, const char *action,
         if (config_exchange(c->config, "directed", &exchange) < 0)
                 return -ENOMEM;
         o.mandatory = true; /* unroutable: the node has no queue, it is down */
+        /* One request per node: written to the socket in batches, not three send() calls each. */
+        amqp_session_batch_begin(&c->session);
         for (char **t = targets; *t; t++) {
                 free(key);
                 key = routing_key_node(c->config->collective, *t);
@@ -477,8 +445,17 @@ static int publish_request(CallState *st, const char *agent, const char *action,
                         int saved_errno = errno;
                         snprintf(c->error, sizeof c->error, "%s", c->session.error);
                         client_name_errno(c, saved_errno);
+                        (void) amqp_session_flush(&c->session); /* the whole requests queued before it */
                         return r;
                 }
+        }
+        errno = 0;
+        r = amqp_session_flush(&c->session);
+        if (r < 0) {
+                int saved_errno = errno;
+                snprintf(c->error, sizeof c->error, "%s", c->session.error);
+                client_name_errno(c, saved_errno);
+                return r;
         }
         return 0;
 }

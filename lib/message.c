@@ -228,15 +228,247 @@ int request_parse(const void *body, size_t size, uint64_t max_size, Request **re
 Reply *reply_free(Reply *r) {
         if (!r)
                 return NULL;
-        json_decref(r->root);
+        if (r->root)
+                json_decref(r->root);
+        else
+                json_decref(r->data);
         free(r);
         return NULL;
+}
+
+/* The fast path of reply_parse(): a client reads one reply per node, and
+ * building every field as a jansson value was most of its cost. This reads
+ * the usual shape only: one object of the known fields, each once, strings
+ * without escapes, integers without fraction or exponent, data an object
+ * (parsed by jansson) or null, every value valid. Anything else, valid or
+ * not, returns -EAGAIN and reply_parse() parses the body with jansson, so
+ * what is accepted, and every error, stay exactly those of that path. The
+ * body has been checked for size and UTF-8 already. */
+#define WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+static size_t skip_ws(const char *b, size_t i, size_t n) {
+        while (i < n && WS(b[i]))
+                i++;
+        return i;
+}
+
+/* A string without escapes or control characters at b[i] == '"': NUL-terminated in place (the closing
+ * quote overwritten), returns the index after it, or 0. */
+static size_t fast_string(char *b, size_t i, size_t n, const char **ret, size_t *ret_len) {
+        size_t start = ++i;
+        for (; i < n; i++) {
+                unsigned char c = (unsigned char) b[i];
+                if (c == '"') {
+                        b[i] = '\0';
+                        *ret = b + start;
+                        *ret_len = i - start;
+                        return i + 1;
+                }
+                if (c == '\\' || c < 0x20)
+                        return 0;
+        }
+        return 0;
+}
+
+/* A JSON integer as jansson reads it, at most 18 digits (no overflow); returns the index after it, or 0. */
+static size_t fast_int(const char *b, size_t i, size_t n, int64_t *ret) {
+        bool neg = false;
+        int64_t v = 0;
+        size_t digits = 0;
+
+        if (i < n && b[i] == '-') {
+                neg = true;
+                i++;
+        }
+        if (i >= n || b[i] < '0' || b[i] > '9')
+                return 0;
+        if (b[i] == '0' && i + 1 < n && b[i + 1] >= '0' && b[i + 1] <= '9')
+                return 0; /* a leading zero: invalid JSON */
+        for (; i < n && b[i] >= '0' && b[i] <= '9'; i++) {
+                if (++digits > 18)
+                        return 0;
+                v = v * 10 + (b[i] - '0');
+        }
+        if (i < n && (b[i] == '.' || b[i] == 'e' || b[i] == 'E'))
+                return 0; /* a real */
+        *ret = neg ? -v : v;
+        return i;
+}
+
+/* data as a flat object of strings without escapes and integers, built
+ * directly (jansson's parser costs several times as much for these few
+ * values); NULL for anything else, which jansson's parser then reads. b is
+ * the NUL-terminated copy, strings are terminated in place. */
+static json_t *fast_flat_object(char *b, size_t *pos, size_t n) {
+        _cleanup_json_ json_t *o = json_object();
+        size_t i = skip_ws(b, *pos + 1, n);
+
+        if (!o)
+                return NULL;
+        if (i < n && b[i] == '}') {
+                *pos = i + 1;
+                return TAKE_PTR(o);
+        }
+        for (;;) {
+                const char *key, *v;
+                size_t klen, vlen;
+                json_t *value;
+                int64_t x;
+
+                if (i >= n || b[i] != '"' || !(i = fast_string(b, i, n, &key, &klen)))
+                        return NULL;
+                if (json_object_get(o, key))
+                        return NULL; /* twice: jansson's error */
+                i = skip_ws(b, i, n);
+                if (i >= n || b[i] != ':')
+                        return NULL;
+                i = skip_ws(b, i + 1, n);
+                if (i < n && b[i] == '"') {
+                        if (!(i = fast_string(b, i, n, &v, &vlen)))
+                                return NULL;
+                        value = json_stringn_nocheck(v, vlen);
+                } else {
+                        if (!(i = fast_int(b, i, n, &x)))
+                                return NULL;
+                        value = json_integer((json_int_t) x);
+                }
+                if (json_object_set_new_nocheck(o, key, value) < 0)
+                        return NULL;
+                i = skip_ws(b, i, n);
+                if (i >= n)
+                        return NULL;
+                if (b[i] == '}')
+                        break;
+                if (b[i] != ',')
+                        return NULL;
+                i = skip_ws(b, i + 1, n);
+        }
+        *pos = i + 1;
+        return TAKE_PTR(o);
+}
+
+enum {
+        F_PROTOCOL, F_REQUESTID, F_SENDERID, F_AGENT, F_ACTION, F_MSGTIME, F_STATUSCODE, F_STATUSMSG, F_DATA,
+        _F_MAX,
+};
+
+static int reply_parse_fast(const void *body, size_t size, Reply **ret) {
+        static const char *const names[_F_MAX] = {
+                [F_PROTOCOL] = "protocol", [F_REQUESTID] = "requestid", [F_SENDERID] = "senderid",
+                [F_AGENT] = "agent", [F_ACTION] = "action", [F_MSGTIME] = "msgtime",
+                [F_STATUSCODE] = "statuscode", [F_STATUSMSG] = "statusmsg", [F_DATA] = "data",
+        };
+        _cleanup_reply_ Reply *r = NULL;
+        const char *str[_F_MAX] = {};
+        size_t len[_F_MAX] = {};
+        int64_t num[_F_MAX] = {};
+        unsigned seen = 0;
+        size_t i;
+
+        /* The strings live in a copy of the body after the struct: one allocation. */
+        r = malloc(sizeof *r + size + 1);
+        if (!r)
+                return -ENOMEM;
+        *r = (Reply) {};
+        char *b = (char *) (r + 1);
+        memcpy(b, body, size);
+        b[size] = '\0';
+
+        i = skip_ws(b, 0, size);
+        if (i >= size || b[i] != '{')
+                return -EAGAIN;
+        i = skip_ws(b, i + 1, size);
+        if (i < size && b[i] == '}')
+                return -EAGAIN; /* no fields */
+        for (;;) {
+                const char *key;
+                size_t klen, f;
+
+                if (i >= size || b[i] != '"' || !(i = fast_string(b, i, size, &key, &klen)))
+                        return -EAGAIN;
+                for (f = 0; f < _F_MAX; f++)
+                        if (streq(key, names[f]))
+                                break;
+                if (f == _F_MAX || (seen & (1u << f)))
+                        return -EAGAIN; /* another field, or one twice */
+                seen |= 1u << f;
+                i = skip_ws(b, i, size);
+                if (i >= size || b[i] != ':')
+                        return -EAGAIN;
+                i = skip_ws(b, i + 1, size);
+                if (i >= size)
+                        return -EAGAIN;
+
+                if (f == F_MSGTIME || f == F_STATUSCODE) {
+                        if (!(i = fast_int(b, i, size, &num[f])))
+                                return -EAGAIN;
+                } else if (f == F_DATA) {
+                        if (size - i >= 4 && memcmp(b + i, "null", 4) == 0)
+                                i += 4;
+                        else if (b[i] == '{' && (r->data = fast_flat_object(b, &i, size)))
+                                ;
+                        else if (b[i] == '{') {
+                                json_error_t e;
+                                /* jansson's depth limit counts the enclosing object: leave deep data to it. */
+                                size_t brackets = 0;
+                                for (size_t k = i; k < size; k++)
+                                        brackets += b[k] == '{' || b[k] == '[';
+                                if (brackets > 1000)
+                                        return -EAGAIN;
+                                r->data = json_loadb((const char *) body + i, size - i,
+                                                     JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &e);
+                                if (!r->data)
+                                        return -EAGAIN;
+                                if (!json_is_object(r->data) || e.position <= 0 || (size_t) e.position > size - i)
+                                        return -EAGAIN;
+                                i += (size_t) e.position;
+                        } else
+                                return -EAGAIN;
+                } else {
+                        if (b[i] != '"' || !(i = fast_string(b, i, size, &str[f], &len[f])))
+                                return -EAGAIN;
+                }
+                i = skip_ws(b, i, size);
+                if (i >= size)
+                        return -EAGAIN;
+                if (b[i] == '}')
+                        break;
+                if (b[i] != ',')
+                        return -EAGAIN;
+                i = skip_ws(b, i + 1, size);
+        }
+        if (skip_ws(b, i + 1, size) != size)
+                return -EAGAIN; /* something after the object */
+        if ((seen | (1u << F_DATA)) != (1u << _F_MAX) - 1)
+                return -EAGAIN; /* a field missing */
+        if (!streq(str[F_PROTOCOL], PROTOCOL_REPLY) || !requestid_is_valid(str[F_REQUESTID]) ||
+            !identity_is_valid(str[F_SENDERID]) || !name_is_valid(str[F_AGENT], 64) ||
+            !name_is_valid(str[F_ACTION], 64) || num[F_MSGTIME] < 0 || num[F_MSGTIME] > MSGTIME_MAX ||
+            num[F_STATUSCODE] < 0 || num[F_STATUSCODE] > _STATUS_MAX - 1 || len[F_STATUSMSG] > 65536)
+                return -EAGAIN;
+        r->requestid = str[F_REQUESTID];
+        r->senderid = str[F_SENDERID];
+        r->agent = str[F_AGENT];
+        r->action = str[F_ACTION];
+        r->msgtime = num[F_MSGTIME];
+        r->statuscode = (int) num[F_STATUSCODE];
+        r->statusmsg = str[F_STATUSMSG];
+        *ret = TAKE_PTR(r);
+        return 0;
 }
 
 int reply_parse(const void *body, size_t size, uint64_t max_size, Reply **ret, char err[static MESSAGE_ERROR_MAX]) {
         _cleanup_reply_ Reply *r = NULL;
         int64_t code;
         int k;
+
+        if (max_size == 0)
+                max_size = MESSAGE_SIZE_DEFAULT;
+        if (size > 0 && size <= max_size && utf8_is_valid(body, size)) {
+                k = reply_parse_fast(body, size, ret);
+                if (k != -EAGAIN)
+                        return k;
+        }
 
         r = calloc(1, sizeof *r);
         if (!r)

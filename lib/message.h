@@ -41,7 +41,8 @@ typedef struct Request {
 } Request;
 
 typedef struct Reply {
-        json_t *root;
+        json_t *root;            /* NULL when read by the fast path: the strings then point into the Reply's
+                                  * own copy of the body, and data is owned */
         const char *requestid;
         const char *senderid;
         const char *agent;
