@@ -155,11 +155,29 @@ attempt "connect to the check runner" perl -MSocket -e 'socket(S, PF_UNIX, SOCK_
 connect(S, pack_sockaddr_un($ARGV[0])) or die "$!\n"; print "connected\n"' /run/muster/check.socket
 echo "hostile check as $(id -un): $ok attempt(s) succeeded$details"
 """
+PUSHED_FLAG = r"""#!/bin/sh
+# A pushed check whose state the system test flips: the state in
+# /etc/muster-test/flag, and the user the check runs as.
+state=$(cat /etc/muster-test/flag)
+case $state in
+0) word=OK ;;
+1) word=WARNING ;;
+2) word=CRITICAL ;;
+*) word=UNKNOWN ;;
+esac
+echo "FLAG $word as $(id -un)|state=$state"
+exit "$state"
+"""
 HOSTILE_ATTEMPTS = ["read the PSK", "read the broker password", "read the node key", "list the client keys",
                     "read a client key", "write in /run/muster", "write in the state directory",
                     "write in the registrations", "connect to the control socket", "muster --local ping",
                     "connect to the collector's control socket", "connect to the check runner"]
 README = SOURCE / "packaging" / "debian" / "muster-node.README.Debian"
+
+
+def journal_seqnum(entry):
+    """A journal entry's sequence number, from its cursor."""
+    return int(dict(f.split("=", 1) for f in entry["__CURSOR"].split(";"))["i"], 16)
 
 
 def quick_start_steps():
@@ -617,6 +635,148 @@ class System(unittest.TestCase):
         r = self.as_nagios("muster", "nodes")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("sysnode", r.stdout)
+
+    def registration(self):
+        try:
+            return json.loads((self.root / "var/lib/muster/registrations/sysnode").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def pushed_state(self, check):
+        return self.registration().get("checks", {}).get(check, {}).get("state")
+
+    def wait_beats(self, n, timeout=30):
+        """Until the collector stored n more registrations from the timer's
+        beats: each one moves the node file's mtime (a repeat is only
+        touched, a change is renamed over it)."""
+        reg = self.root / "var/lib/muster/registrations/sysnode"
+        for _ in range(n):
+            last = reg.stat().st_mtime_ns
+            self.wait(lambda: reg.stat().st_mtime_ns != last, timeout, "the timer's next beat")
+
+    def journal_after(self, seqnum, *matches):
+        """The container journal's entries after seqnum that match. Not
+        --after-cursor: journalctl 252 skips the first match after a cursor
+        whose own entry does not match."""
+        r = self.container.run("journalctl", "--no-pager", "-o", "json", *matches)
+        return [e for e in map(json.loads, r.stdout.splitlines()) if journal_seqnum(e) > seqnum]
+
+    def state_changes(self, check, seqnum):
+        """check-state-changed entries for check after seqnum, oldest first,
+        and their (identity, previous state, state)."""
+        entries = self.journal_after(seqnum, "MUSTER_EVENT=check-state-changed", f"MUSTER_CHECK={check}")
+        return entries, [(e["MUSTER_IDENTITY"], e["MUSTER_PREVIOUS_STATE"], e["MUSTER_STATE"]) for e in entries]
+
+    def test_16_pushed_checks_under_the_timer(self):
+        """[heartbeat] checks under the shipped units: the real
+        muster-heartbeat.timer (its interval shortened by a drop-in, as
+        "systemctl edit" makes one) runs the checks at each beat as
+        muster-check, the collector stores the results and logs a state
+        change once, and Nagios's user collates them with check-mc-nrpe
+        --from-registry. muster-heartbeat is never run by hand here."""
+        triggered = self.show("muster-heartbeat.timer", "LastTriggerUSecMonotonic")
+        since = journal_seqnum(json.loads(self.container.run("journalctl", "-n", "1", "-o", "json").stdout))
+        flag = self.root / "etc/muster-test/flag"
+        flag.parent.mkdir(exist_ok=True)
+        flag.write_text("1\n")
+        (self.root / "usr/local/lib/muster-test/flag").write_text(PUSHED_FLAG)
+        os.chmod(self.root / "usr/local/lib/muster-test/flag", 0o755)
+        cfg = self.root / "etc/muster/nrpe.d/pushed.cfg"
+        # check_where names the unit its check ran in.
+        cfg.write_text("command[check_flag]=/usr/local/lib/muster-test/flag\n"
+                       "command[check_where]=echo \"in $(grep -o 'muster-check@[^/]*' /proc/self/cgroup | head -1)\"\n")
+        conf = self.root / "etc/muster/conf.d/70-pushed.conf"
+        conf.write_text("[heartbeat]\nchecks=check_ok check_flag check_id check_where\n")
+        dropin = self.root / "etc/systemd/system/muster-heartbeat.timer.d/override.conf"
+        # Adds to the timer's OnUnitActiveSec= (the earliest one wins).
+        dropin.write_text("[Timer]\nOnUnitActiveSec=2s\nRandomizedDelaySec=0\nAccuracySec=1s\n")
+
+        def restore():
+            for f in (conf, cfg, dropin):
+                f.unlink(missing_ok=True)
+            self.systemctl("daemon-reload")
+        self.addCleanup(restore)
+        self.systemctl("daemon-reload")
+        self.assertIn("2s", self.show("muster-heartbeat.timer", "TimersMonotonic"))
+
+        # The first beat with checks: stored by the collector.
+        self.wait(lambda: self.pushed_state("check_flag") == 1, 30, "check_flag WARNING in the node's file")
+        t0 = time.monotonic()
+        checks = self.registration()["checks"]
+        self.assertEqual(sorted(checks), ["check_flag", "check_id", "check_ok", "check_where"])
+        self.assertEqual((checks["check_ok"]["state"], checks["check_ok"]["output"]), (0, "OK: system test fine"))
+        # Run as the check user, not as muster (the heartbeat's own user) and not as root.
+        self.assertEqual(checks["check_flag"]["output"], "FLAG WARNING as muster-check")
+        self.assertEqual(checks["check_flag"]["perfdata"], "state=1")
+        self.assertRegex(checks["check_id"]["output"],
+                         r"^uid=\d+\(muster-check\) gid=\d+\(muster-check\) groups=\d+\(muster-check\)$")
+        # Each in a unit of its own, started by muster-check.socket, not in the heartbeat's sandbox.
+        self.assertRegex(checks["check_where"]["output"], r"^in muster-check@\S+\.service$")
+
+        # What the operator sees on the monitoring host.
+        r = self.container.run("muster", "inventory", "sysnode")
+        print(f"\n{r.stdout}", file=sys.stderr)
+        self.assertRegex(r.stdout, r"\n   Checks:\n      check_flag +WARNING +FLAG WARNING as muster-check "
+                                   r"\(ran \d+ s ago\)\n      check_id +OK +uid=\d+\(muster-check\) .*\n"
+                                   r"      check_ok +OK +OK: system test fine \(ran \d+ s ago\)\n"
+                                   r"      check_where +OK +in muster-check@")
+        r = self.container.run("muster", "nodes", "--check", "check_flag")
+        print(r.stdout, file=sys.stderr)
+        self.assertRegex(r.stdout, r"(?m)^sysnode +\S+ +current +WARNING +FLAG WARNING as muster-check\b")
+
+        # What Nagios sees, as the Nagios command definitions run it: user
+        # nagios, its own configuration, no broker involved.
+        def nagios_from_registry(check):
+            return self.as_nagios("/usr/lib/nagios/plugins/check-mc-nrpe", check, "--config",
+                                  "/etc/muster/nagios/muster.conf", "--from-registry")
+        r = nagios_from_registry("check_flag")
+        print(r.stdout, file=sys.stderr)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"^check_flag: OK: 0 WARNING: 1 CRITICAL: 0 UNKNOWN: 0\| total=1 ok=0 warn=1 "
+                                   r"crit=0 unknown=0 checktime=\d+\.\d{6}\nWARNING: sysnode\n$")
+        r = nagios_from_registry("check_ok")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"^check_ok: OK: 1 WARNING: 0 CRITICAL: 0 UNKNOWN: 0\| total=1 ok=1 ")
+
+        # Flip check_flag to CRITICAL and let the timer beat several times more.
+        flag.write_text("2\n")
+        self.wait(lambda: self.pushed_state("check_flag") == 2, 30, "check_flag CRITICAL in the node's file")
+        self.wait_beats(3)
+        r = nagios_from_registry("check_flag")
+        print(r.stdout, file=sys.stderr)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"^check_flag: OK: 0 WARNING: 0 CRITICAL: 1 UNKNOWN: 0\| total=1 ok=0 warn=0 "
+                                   r"crit=1 unknown=0 checktime=\d+\.\d{6}\nCRITICAL: sysnode\n$")
+        self.assertEqual(self.registration()["checks"]["check_flag"]["output"], "FLAG CRITICAL as muster-check")
+
+        # The journal: one entry per change, not one per beat.
+        entries, changes = self.state_changes("check_flag", since)
+        for e in entries:
+            print(f"journal: {e['MESSAGE']}", file=sys.stderr)
+        self.assertEqual(changes, [("sysnode", "NONE", "WARNING"), ("sysnode", "WARNING", "CRITICAL")])
+        ids = dict(re.findall(r'#define MSGID_(\w+)\s+"([0-9a-f]{32})"', (SOURCE / "lib/catalog-ids.h").read_text()))
+        self.assertEqual({e["MESSAGE_ID"] for e in entries}, {ids["CHECK_STATE_CHANGED"]})
+        self.assertEqual({e["SYSLOG_IDENTIFIER"] for e in entries}, {"muster-collector"})
+        self.assertEqual(entries[-1]["MESSAGE"],
+                         "Check check_flag on sysnode is now CRITICAL (was WARNING): FLAG CRITICAL as muster-check")
+        # A check first seen OK is no news, and check_ok never changed.
+        self.assertEqual(self.state_changes("check_ok", since)[1], [])
+        r = self.container.run("journalctl", "-x", "--no-pager", "MUSTER_EVENT=check-state-changed",
+                               "MUSTER_CHECK=check_flag", "MUSTER_STATE=CRITICAL")
+        self.assertIn("Subject: Check check_flag on sysnode is now CRITICAL", r.stdout)
+
+        # Every beat came from the timer and succeeded.
+        # systemd's "Finished"/"Failed" entry of each start job (its catalog's
+        # job-done MESSAGE_ID), all from the timer: nothing else starts it here.
+        finished = [e for e in self.journal_after(since, "-u", "muster-heartbeat.service",
+                                                  "MESSAGE_ID=39f53479d3a045ac8e11786248231fbf")
+                    if e.get("JOB_TYPE") == "start"]
+        print(f"muster-heartbeat.service: {len(finished)} timer runs, "
+              f"{time.monotonic() - t0:.1f} s from the first stored result to the end", file=sys.stderr)
+        self.assertGreaterEqual(len(finished), 5)
+        self.assertEqual({e.get("JOB_RESULT") for e in finished}, {"done"})
+        self.assertEqual(self.show("muster-heartbeat.service", "Result"), "success")
+        self.assertNotEqual(self.show("muster-heartbeat.timer", "LastTriggerUSecMonotonic"), triggered)
 
     def test_09_watchdog_restarts_stopped_collector(self):
         before = int(self.show("muster-collector.service", "NRestarts"))
