@@ -127,25 +127,6 @@ int listen_fd_take(const char *name, int type) {
         return -ENOENT;
 }
 
-static int warn(char ***warnings, const char *format, ...) _printf_(2, 3);
-static int warn(char ***warnings, const char *format, ...) {
-        va_list ap;
-        char *s;
-        int r;
-
-        if (!warnings)
-                return 0;
-        va_start(ap, format);
-        r = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        r = strv_push(warnings, s);
-        if (r < 0)
-                free(s);
-        return r;
-}
-
 int listen_fds_close_unclaimed(char ***warnings) {
         int n = 0, r = 0;
 
@@ -157,10 +138,10 @@ int listen_fds_close_unclaimed(char ***warnings) {
                 if (state == PASSED_CLAIMED || state == PASSED_CLOSED)
                         continue;
                 if (state == PASSED_WRONG_TYPE)
-                        k = warn(warnings, "Passed fd %d (\"%s\") is not a listening %ssocket, ignoring.", fd,
+                        k = strv_pushf(warnings, "Passed fd %d (\"%s\") is not a listening %ssocket, ignoring.", fd,
                                  passed_name(i), socket_type_name(passed[i].type));
                 else
-                        k = warn(warnings, "Passed fd %d (\"%s\") is not used by %s, ignoring.", fd,
+                        k = strv_pushf(warnings, "Passed fd %d (\"%s\") is not used by %s, ignoring.", fd,
                                  passed_name(i), program_invocation_short_name);
                 if (k < 0)
                         r = k;

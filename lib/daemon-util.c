@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "control.h"
 #include "daemon-util.h"
+#include "log.h"
+#include "util.h"
 #include "macro.h"
 
 int daemon_parse_argv(int argc, char *argv[], const DaemonArgs *a) {
@@ -63,4 +66,15 @@ int sigprocmask_block(int sig, ...) {
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return -errno;
         return 0;
+}
+
+void daemon_log_control_event(const ControlEvent *ev, void *userdata) {
+        static RateLimit ratelimit = RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
+        unsigned suppressed = 0;
+
+        if (!ratelimit_below(&ratelimit, &suppressed))
+                return;
+        if (suppressed > 0)
+                log_warning("Suppressed %u further control socket entries.", suppressed);
+        (void) log_warning_errno(ev->error, "%s", ev->message);
 }

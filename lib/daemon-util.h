@@ -23,3 +23,9 @@ int daemon_parse_argv(int argc, char *argv[], const DaemonArgs *a);
 /* Block the signals (a list ending in -1), so that sd-event takes them
  * through signalfd. -errno on failure. */
 int sigprocmask_block(int sig, ...);
+
+/* The control socket's events (a refused peer, a failed accept()) as
+ * warnings, rate limited: a local peer can repeat them at will. For
+ * control_set_event_handler(). */
+struct ControlEvent;
+void daemon_log_control_event(const struct ControlEvent *ev, void *userdata);

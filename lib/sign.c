@@ -69,26 +69,6 @@ int psk_from_memory(const void *key, size_t size, Psk **ret) {
         return 0;
 }
 
-/* Append one warning to *warnings, unless warnings is NULL. */
-_printf_(2, 3)
-static int warn(char ***warnings, const char *format, ...) {
-        va_list ap;
-        char *s;
-        int r;
-
-        if (!warnings)
-                return 0;
-        va_start(ap, format);
-        r = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        r = strv_push(warnings, s);
-        if (r < 0)
-                free(s);
-        return r;
-}
-
 int psk_load(const char *path, Psk **ret, char ***warnings) {
         _cleanup_free_ char *buf = NULL;
         size_t size;
@@ -106,7 +86,7 @@ int psk_load(const char *path, Psk **ret, char ***warnings) {
                 size--;
         /* Not ", ignoring": the key is used all the same. */
         if (stat(path, &st) >= 0 && (st.st_mode & S_IROTH))
-                r = warn(warnings, "Key file %s is readable by everyone; it should be mode 0640 or stricter.", path);
+                r = strv_pushf(warnings, "Key file %s is readable by everyone; it should be mode 0640 or stricter.", path);
         if (r >= 0)
                 r = psk_from_memory(buf, size, ret);
         explicit_bzero(buf, size);
@@ -215,11 +195,11 @@ static int keyring_read_key(const char *path, const char *id, EVP_PKEY **ret, ui
         int r;
 
         if (!key_id_is_valid(id))
-                r = warn(warnings, "%s: \"%s\" is not a valid key id, ignoring.", path, id);
+                r = strv_pushf(warnings, "%s: \"%s\" is not a valid key id, ignoring.", path, id);
         else if (key_id_is_reserved(id))
-                r = warn(warnings, "%s: key id \"%s\" is reserved, ignoring.", path, id);
+                r = strv_pushf(warnings, "%s: key id \"%s\" is reserved, ignoring.", path, id);
         else if (!(fp = fopen(path, "re")))
-                r = warn(warnings, "Failed to open %s: %s, ignoring.", path, strerror(errno));
+                r = strv_pushf(warnings, "Failed to open %s: %s, ignoring.", path, strerror(errno));
         else {
                 pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
                 if (pk && EVP_PKEY_get_id(pk) == EVP_PKEY_ED25519 &&
@@ -228,7 +208,7 @@ static int keyring_read_key(const char *path, const char *id, EVP_PKEY **ret, ui
                         return 0;
                 }
                 EVP_PKEY_free(pk);
-                r = warn(warnings, "%s is not an Ed25519 public key in PEM, ignoring.", path);
+                r = strv_pushf(warnings, "%s is not an Ed25519 public key in PEM, ignoring.", path);
         }
         return r < 0 ? r : 1;
 }

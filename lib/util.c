@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -526,4 +528,22 @@ int dir_list_sorted(const char *dir, const char *suffix, char ***ret) {
         strv_sort(l);
         *ret = TAKE_PTR(l);
         return 0;
+}
+
+int strv_pushf(char ***l, const char *format, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        if (!l)
+                return 0;
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        r = strv_push(l, s);
+        if (r < 0)
+                free(s);
+        return r;
 }

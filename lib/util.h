@@ -30,6 +30,9 @@ int greedy_realloc(void **p, size_t *alloc, size_t need, size_t size);
 
 int strv_push(char ***l, char *s);           /* takes ownership of s on success */
 int strv_extend(char ***l, const char *s);   /* copies s */
+/* Append a formatted string to *l; l NULL: nothing (how the library hands
+ * warnings up to a caller that may not want them). */
+int strv_pushf(char ***l, const char *format, ...) _printf_(2, 3);
 bool strv_contains(char *const *l, const char *s);
 void strv_free(char **l);
 void strv_sort(char **l);

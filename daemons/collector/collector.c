@@ -1440,19 +1440,6 @@ static void manager_freep(Manager **m) {
         manager_free(*m);
 }
 
-/* What the control socket went on past: a refused peer, a connection that
- * could not be accepted. A local peer can repeat them at will. */
-static void on_control_event(const ControlEvent *ev, void *userdata) {
-        static RateLimit ratelimit = RATELIMIT_INIT(10 * USEC_PER_SEC, 10);
-        unsigned suppressed = 0;
-
-        if (!ratelimit_below(&ratelimit, &suppressed))
-                return;
-        if (suppressed > 0)
-                log_warning("Suppressed %u further control socket entries.", suppressed);
-        (void) log_warning_errno(ev->error, "%s", ev->message);
-}
-
 static int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -1492,7 +1479,7 @@ static int manager_new(Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the control socket %s: %m",
                                        m->config.collector_control_socket);
-        control_set_event_handler(m->control, on_control_event, m);
+        control_set_event_handler(m->control, daemon_log_control_event, m);
         if (control_listen_error(m->control) < 0)
                 log_info_errno(control_listen_error(m->control), "Not serving the control socket %s: %m",
                                m->config.collector_control_socket);
