@@ -560,19 +560,32 @@ class System(unittest.TestCase):
         """What a check daemonized dies with it (the runner is a subreaper,
         and its unit's cgroup goes when it exits), logged once by the
         runner; a check that leaves nothing logs nothing."""
+        # Everything after the cursor, filtered here: journalctl 252 with
+        # both --after-cursor and a match can miss the first matching entry
+        # when the cursor's own entry does not match.
+        def log(field, value):
+            out = self.container.run("journalctl", "--after-cursor", cursor, "--no-pager", "-o", "json").stdout
+            entries = [json.loads(x) for x in out.splitlines() if x.strip()]
+            return "\n".join(str(e.get("MESSAGE")) for e in entries if e.get(field) == value)
+
+        def responder_log():
+            return log("_SYSTEMD_UNIT", "muster-responder.service")
+
         def runner_log():
-            return self.container.run("journalctl", "--after-cursor", cursor, "SYSLOG_IDENTIFIER=muster-check-runner",
-                                      "--no-pager", "-o", "cat").stdout
+            return log("SYSLOG_IDENTIFIER", "muster-check-runner")
         cursor = self.container.run("journalctl", "-n", "0", "--show-cursor", "--no-pager").stdout.split()[-1]
         for _ in range(3):
             self.assertEqual(self.nrpe("check_true")["exitcode"], 0)
-        self.wait(lambda: self.container.run("journalctl", "--after-cursor", cursor, "-u", "muster-responder",
-                                             "--no-pager", "-o", "cat").stdout.count("Check check_true finished OK")
-                  == 3, 10, "three check-finished entries")
+        self.wait(lambda: responder_log().count("Check check_true finished OK") == 3, 10,
+                  "three check-finished entries")
+        # One unit per check, but not three lines of systemd's per check.
+        self.assertNotIn("muster-check@", log("_PID", "1"))
         self.assertNotIn("left behind", runner_log())
         self.assertEqual(self.nrpe("check_daemonize")["output"], "launched")
         self.wait(lambda: "left behind" in runner_log(), 10, "the sweep's entry")
         self.assertEqual(runner_log().count("Killed 1 process(es) a check left behind."), 1, runner_log())
+        # The runner's entry belongs to the check's own unit.
+        self.assertIn("Killed 1 process(es)", log("_SYSTEMD_SLICE", "muster-checks.slice"))
         self.assertNotEqual(self.container.run("pgrep", "-f", "sleep 3021", check=False).returncode, 0)
 
     def test_14_packaging(self):
