@@ -8,6 +8,7 @@
 
 #include "checks.h"
 #include "client.h"
+#include "dirscan.h"
 #include "hashmap.h"
 #include "registry.h"
 #include "nrpe.h"
@@ -664,18 +665,81 @@ static void hashmap_freep(Hashmap **h) {
         hashmap_free(*h, NULL);
 }
 
+/* What checks_collate_registry() carries through the directory scan. */
+typedef struct CollateScan {
+        ChecksCollation *c;
+        const char *dir;
+        const char *collective;
+        const char *check;
+        Hashmap *only;
+        Hashmap *index;
+        int64_t now, grace, default_interval;
+} CollateScan;
+
+static bool collate_wanted(const char *name, void *userdata) {
+        CollateScan *s = userdata;
+        return identity_is_valid(name) && (!s->only || hashmap_get(s->only, name));
+}
+
+static int collate_seen(const char *name, const struct statx *sx, void *userdata) {
+        CollateScan *s = userdata;
+        ChecksCollation *c = s->c;
+        int64_t mtime = sx->stx_mtime.tv_sec, interval;
+        int state;
+
+        if (!S_ISREG(sx->stx_mode))
+                return 0;
+        ChecksFileKey key = {
+                .ino = sx->stx_ino,
+                .btime_sec = (sx->stx_mask & STATX_BTIME) ? sx->stx_btime.tv_sec : 0,
+                .btime_nsec = (sx->stx_mask & STATX_BTIME) ? sx->stx_btime.tv_nsec : 0,
+        };
+        ChecksIndexNode *n = s->index ? hashmap_get(s->index, name) : NULL;
+        if (n && key_equal(&n->key, &key)) {
+                state = checks_index_state(n, s->check);
+                interval = n->interval;
+        } else {
+                /* Newer than the index (or no index): the file itself. */
+                RegistryEntry e = {};
+                c->n_read++;
+                if (registry_read(s->dir, name, &e) < 0)
+                        return 0;
+                if (!e.registration || (s->collective && !streq(e.registration->collective, s->collective))) {
+                        registry_entry_done(&e);
+                        return 0;
+                }
+                state = checks_get_state(json_object_get(e.root, "checks"), s->check, NULL);
+                interval = e.interval;
+                mtime = e.mtime.tv_sec;
+                registry_entry_done(&e);
+        }
+        if (interval <= 0)
+                interval = s->default_interval;
+        if (state < 0) {
+                /* Selected by a filter, but this node does not push the check. */
+                if (s->only && (list_append(&c->not_pushed, &c->n_not_pushed, &c->alloc_not_pushed, name) < 0 ||
+                                collate_one(c, name, 3, false) < 0))
+                        return -ENOMEM;
+                return 0;
+        }
+        /* The file's mtime is when the node last registered, and so when
+         * this result was last confirmed (check_mcollective's test). */
+        if (collate_one(c, name, state, s->now - mtime > interval + s->grace) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int checks_collate_registry(const char *dir, const char *collective, const Filter *filter, const char *check,
                             int64_t now, int64_t grace, int64_t default_interval, ChecksCollation *ret) {
         _cleanup_(checks_collation_done) ChecksCollation c = {};
         _cleanup_(checks_index_done) ChecksIndex x = {};
         _cleanup_(hashmap_freep) Hashmap *only = NULL, *index = NULL;
-        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_close_ int dfd = -1;
         _cleanup_strv_free_ char **ids = NULL;
-        struct dirent *de;
         int r;
 
-        d = opendir(dir);
-        if (!d)
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
                 return -errno;
         if (filter && !filter_is_empty(filter)) {
                 /* The stored facts and classes, as registry discovery reads them. */
@@ -690,7 +754,7 @@ int checks_collate_registry(const char *dir, const char *collective, const Filte
                                 return -ENOMEM;
         }
 
-        r = checks_index_read(dirfd(d), &x);
+        r = checks_index_read(dfd, &x);
         if (r == -ENOMEM)
                 return r;
         if (r >= 0) {
@@ -703,56 +767,13 @@ int checks_collate_registry(const char *dir, const char *collective, const Filte
                                 return -ENOMEM;
         }
 
-        while ((errno = 0, de = readdir(d))) {
-                ChecksFileKey key;
-                int64_t mtime, interval;
-                bool regular;
-                int state;
-
-                if (de->d_name[0] == '.' || !identity_is_valid(de->d_name))
-                        continue;
-                if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-                        continue;
-                if (only && !hashmap_get(only, de->d_name))
-                        continue;
-                if (checks_file_key(dirfd(d), de->d_name, &key, &mtime, &regular) < 0 || !regular)
-                        continue; /* removed meanwhile */
-                ChecksIndexNode *n = index ? hashmap_get(index, de->d_name) : NULL;
-                if (n && key_equal(&n->key, &key)) {
-                        state = checks_index_state(n, check);
-                        interval = n->interval;
-                } else {
-                        /* Newer than the index (or no index): the file itself. */
-                        RegistryEntry e = {};
-                        c.n_read++;
-                        if (registry_read(dir, de->d_name, &e) < 0)
-                                continue;
-                        if (!e.registration || (collective && !streq(e.registration->collective, collective))) {
-                                registry_entry_done(&e);
-                                continue;
-                        }
-                        state = checks_get_state(json_object_get(e.root, "checks"), check, NULL);
-                        interval = e.interval;
-                        mtime = e.mtime.tv_sec;
-                        registry_entry_done(&e);
-                }
-                if (interval <= 0)
-                        interval = default_interval;
-                if (state < 0) {
-                        /* Selected by a filter, but this node does not push the check. */
-                        if (only && (list_append(&c.not_pushed, &c.n_not_pushed, &c.alloc_not_pushed,
-                                                 de->d_name) < 0 ||
-                                     collate_one(&c, de->d_name, 3, false) < 0))
-                                return -ENOMEM;
-                        continue;
-                }
-                /* The file's mtime is when the node last registered, and so
-                 * when this result was last confirmed (check_mcollective's test). */
-                if (collate_one(&c, de->d_name, state, now - mtime > interval + grace) < 0)
-                        return -ENOMEM;
-        }
-        if (errno > 0)
-                return -errno;
+        /* One stat per file (its key tells whether the index still holds
+         * it, its mtime whether the result is stale), batched (lib/dirscan.c). */
+        CollateScan s = { .c = &c, .dir = dir, .collective = collective, .check = check, .only = only,
+                          .index = index, .now = now, .grace = grace, .default_interval = default_interval };
+        r = dirscan(dfd, STATX_TYPE | STATX_INO | STATX_MTIME | STATX_BTIME, collate_wanted, collate_seen, &s);
+        if (r < 0)
+                return r;
         *ret = c;
         c = (ChecksCollation) {};
         return 0;
