@@ -181,6 +181,13 @@ int hashmap_put(Hashmap *h, const char *key, void *value) {
         return 1;
 }
 
+int hashmap_reserve(Hashmap *h, size_t n) {
+        while (n * 4 > h->n_slots * 3)
+                if (grow(h) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 void *hashmap_get(const Hashmap *h, const char *key) {
         Slot *s = find(h, key);
         return s->key ? s->value : NULL;

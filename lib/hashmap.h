@@ -27,6 +27,8 @@ Hashmap *hashmap_new_full(HashmapFlags flags);
 /* free_value (may be NULL) is called on every value. */
 Hashmap *hashmap_free(Hashmap *h, void (*free_value)(void *));
 int hashmap_put(Hashmap *h, const char *key, void *value);   /* replaces */
+/* Make room for n entries at once (no growing on the way). */
+int hashmap_reserve(Hashmap *h, size_t n);
 void *hashmap_get(const Hashmap *h, const char *key);
 /* Remove key; returns its value (NULL when absent). Entries may move: do not
  * remove while iterating. */
