@@ -86,22 +86,6 @@ int checks_validate(json_t *checks, char err[static MESSAGE_ERROR_MAX]) {
         return 0;
 }
 
-json_t *checks_states(json_t *checks) {
-        json_t *states = json_object(), *v;
-        const char *name;
-
-        if (!states)
-                return NULL;
-        json_object_foreach(checks, name, v) {
-                json_t *s = json_object_get(v, "state");
-                if (json_object_set_new(states, name, json_integer(json_is_integer(s) ? json_integer_value(s) : 3)) < 0) {
-                        json_decref(states);
-                        return NULL;
-                }
-        }
-        return states;
-}
-
 /* ---- the raw scan of a registration's "checks" (checks.h) ---------------- */
 
 /* Bytes that end a run of plain string content: '"', '\\', control
@@ -619,16 +603,21 @@ int checks_index_writer_new(int dirfd, ChecksIndexWriter **ret) {
         return 0;
 }
 
+/* The key of a file, from a statx() that asked for STATX_INO and STATX_BTIME. */
+static ChecksFileKey key_from_statx(const struct statx *sx) {
+        return (ChecksFileKey) {
+                .ino = sx->stx_ino,
+                .btime_sec = (sx->stx_mask & STATX_BTIME) ? sx->stx_btime.tv_sec : 0,
+                .btime_nsec = (sx->stx_mask & STATX_BTIME) ? sx->stx_btime.tv_nsec : 0,
+        };
+}
+
 int checks_file_key(int dirfd, const char *name, ChecksFileKey *ret_key, int64_t *ret_mtime, bool *ret_regular) {
         struct statx sx;
         if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
                   STATX_TYPE | STATX_INO | STATX_MTIME | STATX_BTIME, &sx) < 0)
                 return -errno;
-        *ret_key = (ChecksFileKey) {
-                .ino = sx.stx_ino,
-                .btime_sec = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec : 0,
-                .btime_nsec = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_nsec : 0,
-        };
+        *ret_key = key_from_statx(&sx);
         if (ret_mtime)
                 *ret_mtime = sx.stx_mtime.tv_sec;
         if (ret_regular)
@@ -725,11 +714,7 @@ static int collate_seen(const char *name, const struct statx *sx, void *userdata
 
         if (!S_ISREG(sx->stx_mode))
                 return 0;
-        ChecksFileKey key = {
-                .ino = sx->stx_ino,
-                .btime_sec = (sx->stx_mask & STATX_BTIME) ? sx->stx_btime.tv_sec : 0,
-                .btime_nsec = (sx->stx_mask & STATX_BTIME) ? sx->stx_btime.tv_nsec : 0,
-        };
+        ChecksFileKey key = key_from_statx(sx);
         ChecksIndexNode *n = s->index ? hashmap_get(s->index, name) : NULL;
         if (n && key_equal(&n->key, &key)) {
                 state = checks_index_state(n, s->check);

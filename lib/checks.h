@@ -27,9 +27,6 @@ json_t *check_result_build(int state, const char *output, const char *perfdata, 
 /* Validate a registration's "checks" (NULL: none). -EBADMSG with err set. */
 int checks_validate(json_t *checks, char err[static MESSAGE_ERROR_MAX]);
 
-/* {"name": state, ...}: what decides whether a registration changed (the
- * outputs and timings change at every beat, the states rarely). NULL on OOM. */
-json_t *checks_states(json_t *checks);
 
 /* The collector's repeat path (muster(7), PUSHED CHECKS): a registration
  * whose checks' states did not change is only touched on disk, so the
