@@ -362,7 +362,10 @@ class Broker:
     ({"server", "beam", "epmd"}), start_seconds/stop_seconds (last timings).
     """
 
-    def __init__(self, name_prefix="muster-test", port=None, plugins=()):
+    def __init__(self, name_prefix="muster-test", port=None, plugins=(), rabbit_env=()):
+        # rabbit_env: extra {Key, Value} terms for the rabbit application
+        # (Erlang terms as text, e.g. ("vm_memory_high_watermark", "0.7")).
+        self.rabbit_env = tuple(rabbit_env)
         self.name_prefix = re.sub(r"[^A-Za-z0-9_-]", "-", name_prefix) or "muster-test"
         self._fixed_port = port      # AMQP port to use instead of a random free one
         self.plugins = tuple(plugins)  # enabled at boot, e.g. ("rabbitmq_federation",)
@@ -501,6 +504,7 @@ class Broker:
         self._write("enabled_plugins", f"[{','.join(self.plugins)}].\n")
         self._write("rabbitmq-env.conf", "")
         # Classic Erlang-term config: no .conf file for cuttlefish to parse.
+        extra_rabbit = "".join(f",\n   {{{k}, {v}}}" for k, v in self.rabbit_env)
         self._write("rabbitmq.config", f"""\
 %% Written by tests/integration/harness.py for {self.node}
 [
@@ -511,7 +515,7 @@ class Broker:
    {{default_user, <<"guest">>}},
    {{default_pass, <<"guest">>}},
    {{disk_free_limit, 5000000}},
-   {{log, [{{file, [{{level, info}}]}}, {{console, [{{enabled, false}}]}}]}}
+   {{log, [{{file, [{{level, info}}]}}, {{console, [{{enabled, false}}]}}]}}{extra_rabbit}
  ]}},
  {{kernel, [{{inet_dist_use_interface, {{127,0,0,1}}}}]}}
 ].
