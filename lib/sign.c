@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SHA256_Init() and friends are deprecated in OpenSSL 3 in favour of EVP,
+ * but they are still there, and they are what lets an HMAC state be copied
+ * as a plain struct: EVP_MD_CTX_copy_ex() allocates a provider context on
+ * every copy, twice per message (see sign_body()). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 
 #include "hashmap.h"
@@ -18,32 +24,40 @@
  * or, when longer than a block, its hash. */
 static int psk_prepare(Psk *p) {
         uint8_t k[HMAC_BLOCK] = {}, pad[HMAC_BLOCK];
-        unsigned klen = 0;
+        SHA256_CTX *inner = NULL, *outer = NULL;
         int r = -EIO;
 
         if (p->size > HMAC_BLOCK) {
-                if (!EVP_Digest(p->key, p->size, k, &klen, EVP_sha256(), NULL))
+                if (!SHA256(p->key, p->size, k))
                         goto finish;
         } else
                 memcpy(k, p->key, p->size);
-        p->inner = EVP_MD_CTX_new();
-        p->outer = EVP_MD_CTX_new();
-        if (!p->inner || !p->outer) {
+        inner = malloc(sizeof *inner);
+        outer = malloc(sizeof *outer);
+        if (!inner || !outer) {
                 r = -ENOMEM;
                 goto finish;
         }
         for (size_t i = 0; i < HMAC_BLOCK; i++)
                 pad[i] = k[i] ^ 0x36;
-        if (!EVP_DigestInit_ex(p->inner, EVP_sha256(), NULL) || !EVP_DigestUpdate(p->inner, pad, HMAC_BLOCK))
+        if (!SHA256_Init(inner) || !SHA256_Update(inner, pad, HMAC_BLOCK))
                 goto finish;
         for (size_t i = 0; i < HMAC_BLOCK; i++)
                 pad[i] = k[i] ^ 0x5c;
-        if (!EVP_DigestInit_ex(p->outer, EVP_sha256(), NULL) || !EVP_DigestUpdate(p->outer, pad, HMAC_BLOCK))
+        if (!SHA256_Init(outer) || !SHA256_Update(outer, pad, HMAC_BLOCK))
                 goto finish;
+        p->inner = TAKE_PTR(inner);
+        p->outer = TAKE_PTR(outer);
         r = 0;
 finish:
         explicit_bzero(k, sizeof k);
         explicit_bzero(pad, sizeof pad);
+        if (inner)
+                explicit_bzero(inner, sizeof *inner);
+        if (outer)
+                explicit_bzero(outer, sizeof *outer);
+        free(inner);
+        free(outer);
         return r;
 }
 
@@ -98,20 +112,21 @@ Psk *psk_free(Psk *p) {
                 return NULL;
         explicit_bzero(p->key, p->size);
         free(p->key);
-        EVP_MD_CTX_free(p->inner);
-        EVP_MD_CTX_free(p->outer);
+        if (p->inner)
+                explicit_bzero(p->inner, sizeof(SHA256_CTX));
+        if (p->outer)
+                explicit_bzero(p->outer, sizeof(SHA256_CTX));
+        free(p->inner);
+        free(p->outer);
         free(p);
         return NULL;
 }
 
-static void md_ctx_freep(EVP_MD_CTX **c) {
-        EVP_MD_CTX_free(*c);
-}
-
 int sign_body(const Psk *psk, const void *body, size_t size, char ret[static SIGNATURE_HEX_MAX]) {
-        _cleanup_(md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
-        uint8_t inner[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
-        unsigned inner_len = 0, mac_len = 0;
+        uint8_t inner[SHA256_DIGEST_LENGTH], mac[EVP_MAX_MD_SIZE];
+        unsigned mac_len = 0;
+        SHA256_CTX c;
+        bool ok;
 
         if (!psk->inner || !psk->outer) {
                 /* A Psk not made by psk_from_memory(): the one-shot way. */
@@ -120,14 +135,16 @@ int sign_body(const Psk *psk, const void *body, size_t size, char ret[static SIG
                 hex_encode(mac, mac_len, ret);
                 return 0;
         }
-        if (!c)
-                return -ENOMEM;
-        if (!EVP_MD_CTX_copy_ex(c, psk->inner) || !EVP_DigestUpdate(c, body, size) ||
-            !EVP_DigestFinal_ex(c, inner, &inner_len) ||
-            !EVP_MD_CTX_copy_ex(c, psk->outer) || !EVP_DigestUpdate(c, inner, inner_len) ||
-            !EVP_DigestFinal_ex(c, mac, &mac_len))
+        /* The keyed states copied on the stack: no allocation, no key schedule. */
+        c = *(const SHA256_CTX *) psk->inner;
+        ok = SHA256_Update(&c, body, size) && SHA256_Final(inner, &c);
+        c = *(const SHA256_CTX *) psk->outer;
+        ok = ok && SHA256_Update(&c, inner, sizeof inner) && SHA256_Final(mac, &c);
+        explicit_bzero(&c, sizeof c);
+        explicit_bzero(inner, sizeof inner);
+        if (!ok)
                 return -EIO;
-        hex_encode(mac, mac_len, ret);
+        hex_encode(mac, SHA256_DIGEST_LENGTH, ret);
         return 0;
 }
 

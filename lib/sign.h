@@ -29,8 +29,8 @@ typedef struct Psk {
         uint8_t *key;
         size_t size;
         /* HMAC-SHA256's inner and outer hash states after the padded key
-         * (EVP_MD_CTX *): each message then costs two context copies and no
-         * key schedule or algorithm lookup. */
+         * (SHA256_CTX *): each message then costs two struct copies on the
+         * stack, no allocation, key schedule or algorithm lookup. */
         void *inner, *outer;
 } Psk;
 
