@@ -65,6 +65,7 @@ bool nagios_threshold_exceeded(const NagiosThreshold *t, size_t notok, size_t to
 static size_t collation_count(const NagiosCollation *c, size_t n[static 4]) {
         for (int i = 0; i < 4; i++)
                 n[i] = strv_length(c->names[i]);
+        n[NAGIOS_OK] += c->n_ok;
         return n[0] + n[1] + n[2] + n[3];
 }
 

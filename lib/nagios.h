@@ -32,9 +32,11 @@ int nagios_threshold_parse(const char *s, NagiosThreshold *ret);
 bool nagios_threshold_exceeded(const NagiosThreshold *t, size_t notok, size_t total);
 
 /* One collated result over many nodes. names[state] lists the nodes in each
- * state (NULL-terminated, may be NULL). */
+ * state (NULL-terminated, may be NULL). OK nodes are never printed by name:
+ * a caller may count them in n_ok instead of listing them (both add up). */
 typedef struct NagiosCollation {
         char **names[4];
+        size_t n_ok;             /* OK nodes not in names[NAGIOS_OK] */
         size_t replies;          /* "total=": nodes that answered */
         double checktime;        /* seconds */
         /* check-mc-nrpe -w/-c. When either is set they decide the state

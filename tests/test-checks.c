@@ -97,14 +97,17 @@ static void test_index(void) {
         w = checks_index_writer_free(w);
         ASSERT_OK(checks_index_read(dfd, &x));
         ASSERT_UINT_EQ(x.n, 2);
-        ASSERT_STR_EQ(x.nodes[0].identity, "web1");
+        ASSERT_UINT_EQ(x.nodes[0].identity_len, 4);
+        ASSERT_TRUE(memcmp(x.nodes[0].identity, "web1", 4) == 0);
         ASSERT_INT_EQ(x.nodes[0].interval, 300);
         ASSERT_UINT_EQ(x.nodes[0].key.ino, key.ino);
         ASSERT_INT_EQ(checks_index_state(&x.nodes[0], "check_disk"), 0);
         ASSERT_INT_EQ(checks_index_state(&x.nodes[0], "check_load"), 2);
         ASSERT_INT_EQ(checks_index_state(&x.nodes[0], "check_loa"), -ENOENT);
         ASSERT_INT_EQ(checks_index_state(&x.nodes[0], "check"), -ENOENT);
-        ASSERT_STR_EQ(x.nodes[1].identity, "bare1");
+        ASSERT_UINT_EQ(x.nodes[1].identity_len, 5);
+        ASSERT_TRUE(memcmp(x.nodes[1].identity, "bare1", 5) == 0);
+        ASSERT_UINT_EQ(x.nodes[1].states_len, 0);
         ASSERT_INT_EQ(checks_index_state(&x.nodes[1], "check_disk"), -ENOENT);
         checks_index_done(&x);
         /* No temp file left behind. */

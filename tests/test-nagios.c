@@ -2,6 +2,7 @@
 #include "macro.h"
 #include "nagios.h"
 #include "tests.h"
+#include "util.h"
 
 /* Runs nagios_collation_print into a string; the exit code goes to *ret_code. */
 static char *print_collation(const NagiosCollation *c, const char *command, int *ret_code) {
@@ -118,6 +119,18 @@ static void test_state(void) {
         }
         NagiosCollation nothing = {};
         ASSERT_INT_EQ(nagios_collation_state(&nothing), NAGIOS_OK);
+        TEST_OK();
+
+        TEST("OK nodes counted without a list (n_ok) add to the listed ones, in counts and thresholds");
+        char *crit1[] = { (char *) "db1", NULL };
+        NagiosCollation counted = { .names = { a, NULL, crit1, NULL }, .n_ok = 98, .replies = 100 };
+        counted.critical = (NagiosThreshold) { .set = true, .percent = true, .value = 5 };
+        int code;
+        _cleanup_free_ char *out = print_collation(&counted, "check_disk", &code);
+        ASSERT_TRUE(startswith(out, "check_disk: OK: 99 WARNING: 0 CRITICAL: 1 UNKNOWN: 0| total=100 ok=99 "));
+        ASSERT_NOT_NULL(strstr(out, "notok=1;;;0;100 notok_pct=1%;;5;0;100"));
+        ASSERT_NOT_NULL(strstr(out, "\nCRITICAL: db1\n"));
+        ASSERT_INT_EQ(code, NAGIOS_OK); /* 1 % is under the 5 % threshold */
         TEST_OK();
 
         TEST("nagios_state_name, nagios_state_from_exit");

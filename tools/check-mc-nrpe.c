@@ -154,7 +154,8 @@ static int run_from_registry(MusterConfig *config) {
 
         r = checks_collate_registry(config->registry_dir, config->collective, arg_opts.filter, arg_command, now,
                                     (int64_t) (config->stale_grace_usec / USEC_PER_SEC),
-                                    (int64_t) (config->heartbeat_interval_usec / USEC_PER_SEC), &cc);
+                                    (int64_t) (config->heartbeat_interval_usec / USEC_PER_SEC),
+                                    arg_verbose ? CHECKS_COLLATE_LIST_OK : 0, &cc);
         if (r < 0) {
                 printf("%s: UNKNOWN: cannot read the registry %s: %s\n", arg_command, config->registry_dir,
                        strerror(-r));
@@ -169,6 +170,7 @@ static int run_from_registry(MusterConfig *config) {
                 strv_sort(cc.names[i]);
                 col.names[i] = cc.names[i];
         }
+        col.n_ok = cc.n_ok;
         col.replies = cc.n;
         col.checktime = (double) (now_usec(CLOCK_MONOTONIC) - start) / 1e6;
         col.warning = arg_warning;
