@@ -950,6 +950,24 @@ static bool put_node(FILE *f, const char *identity, const FileKey *k, const Regi
         return true;
 }
 
+int registry_index_is_current(const char *dir) {
+        _cleanup_close_ int dfd = -1;
+        Index x = {};
+        struct stat st;
+        int r;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = index_load(dfd, &x);
+        if (r == -ENOMEM)
+                return r;
+        r = r >= 0 && x.stamped && fstat(dfd, &st) >= 0 && (uint64_t) st.st_ino == x.dir_ino &&
+            st.st_mtim.tv_sec == x.dir_mtime.tv_sec && st.st_mtim.tv_nsec == x.dir_mtime.tv_nsec;
+        index_done(&x);
+        return r;
+}
+
 int registry_index_write(const char *dir, RegistryScanStats *stats) {
         _cleanup_closedir_ DIR *d = NULL;
         _cleanup_free_ char *body = NULL;

@@ -1142,7 +1142,14 @@ static int manager_open_state(Manager *m, const char *dir) {
         m->dirfd = TAKE_FD(fd);
         log_info("Loaded %zu node(s) from %s.", hashmap_size(m->nodes), dir);
         manager_checks_index_changed(m);
-        m->registry_index_dirty = true;
+        /* An index that still describes the directory is left as it is: a
+         * restart does not cost a walk of every file (0.1-0.5 s at 10,000 to
+         * 50,000 nodes) in the middle of the first deliveries. */
+        r = registry_index_is_current(dir);
+        if (r == -ENOMEM)
+                return log_oom();
+        m->registry_index_stamped = r > 0;
+        m->registry_index_dirty = r <= 0;
         /* Nodes that went quiet while we were away are reported at the first sweep. */
         return 0;
 }

@@ -79,6 +79,48 @@ class RegistryIndex(unittest.TestCase):
         self.assertEqual(self.expected(), ["a1", "a3", "b1"])
         self.assertEqual(self.expected("-T", "other"), ["o1"])
 
+    def wait_for(self, what, cond, timeout=15):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            self.assertLess(time.monotonic(), deadline, what)
+            time.sleep(0.1)
+
+    def restart(self):
+        self.collector.stop()
+        self.collector = Collector(self.fleet, name=self.fleet.collective)
+        self.collector.start()
+
+    def test_restart_keeps_a_current_index(self):
+        """A collector that starts on a directory its index still describes
+        leaves the index alone (no walk of every file at each restart); one
+        that finds files added while it was down writes it again."""
+        def stamp():
+            return self.index.read_text().split("\n")[1].split()[1]
+        # The first index was written while the files were fresh, without
+        # the directory's stamp (a change in the same clock tick would not
+        # move it): a restart 2 s later rewrites it, stamped.
+        time.sleep(2.1)
+        self.restart()
+        self.wait_for("the index was not stamped after a restart", lambda: stamp() != "-")
+        before = os.stat(self.index)
+
+        self.restart()
+        time.sleep(2.5)  # past the collector's first index write (1 s after start)
+        after = os.stat(self.index)
+        self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns),
+                         "a current index was written again at start")
+        self.assertEqual(self.expected(), ["a1", "a2", "b1"])
+
+        # A node added while no collector ran: the index is older than the
+        # directory and is written again, naming it.
+        self.collector.stop()
+        self.fleet.register("a4", facts={"role": "web"})
+        self.collector = Collector(self.fleet, name=self.fleet.collective)
+        self.collector.start()
+        self.wait_for("the index was not rewritten for a node added meanwhile",
+                      lambda: "a4\t" in self.index.read_text())
+        self.assertNotEqual(os.stat(self.index).st_ino, before.st_ino)
+
 
 if __name__ == "__main__":
     from harness import main
