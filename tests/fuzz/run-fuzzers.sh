@@ -31,7 +31,7 @@ case $seconds in
 esac
 
 srcdir=$(cd "$(dirname "$0")" && pwd)
-all_targets="fuzz-message fuzz-config fuzz-nrpe-cfg fuzz-filter fuzz-registry fuzz-facts"
+all_targets="fuzz-message fuzz-config fuzz-nrpe-cfg fuzz-filter fuzz-registry fuzz-facts fuzz-checks"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 if [ -n "${FUZZ_WORKDIR:-}" ]; then
