@@ -17,8 +17,7 @@
 
 void client_result_done(ClientResult *r) {
         for (size_t i = 0; i < r->n_replies; i++) {
-                free(r->replies[i].identity);
-                free(r->replies[i].statusmsg);
+                free(r->replies[i].identity);   /* statusmsg lives in the same allocation */
                 json_decref(r->replies[i].data);
         }
         free(r->replies);
@@ -225,8 +224,13 @@ int client_limit_nodes(char ***l, size_t count, unsigned percent, bool random, u
         return 0;
 }
 
-/* Who is expected and who answered, by identity (lib/hashmap.c): the value
- * is the node's state. */
+/* Who is expected and who answered: the map (lib/hashmap.c) takes an
+ * identity to 1 + its index in states[], which holds the node's state and
+ * is changed in place, one lookup per reply. The expected nodes are
+ * states[0 .. n_total - 1], in the order of res.expected; a node that was
+ * not expected (broadcast) is appended as it answers. The map borrows its
+ * keys: the strings of res.expected and the identities of the replies, which
+ * outlive it. */
 enum {
         NODE_UNKNOWN = 0,      /* not in the map */
         NODE_EXPECTED = 1,
@@ -240,6 +244,9 @@ typedef struct CallState {
         const char *requestid;
         const char *routing_prefix;    /* "<collective>.node." for returned messages */
         Hashmap *seen;
+        uint8_t *states;
+        size_t n_states, alloc_states;
+        ReplyDataCache data_cache;     /* replies with the same data share one object */
         size_t n_expected;             /* sent so far and expected; 0 = open ended (wait for the deadline) */
         size_t n_total;                /* expected in all, every batch included */
         bool wait_all;                 /* wait until the deadline even when complete (batch pause) */
@@ -250,12 +257,38 @@ typedef struct CallState {
         size_t alloc;
 } CallState;
 
-static int state_set(CallState *st, const char *identity, uint8_t state) {
-        return hashmap_put(st->seen, identity, (void *) (uintptr_t) state) < 0 ? -ENOMEM : 0;
+static int call_state_init(CallState *st, size_t n) {
+        st->seen = hashmap_new_full(HASHMAP_BORROW_KEYS);
+        if (!st->seen || hashmap_reserve(st->seen, n) < 0)
+                return -ENOMEM;
+        if (n > 0 && GREEDY_REALLOC(st->states, st->alloc_states, n) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
-static uint8_t state_get(const CallState *st, const char *identity) {
-        return (uint8_t) (uintptr_t) hashmap_get(st->seen, identity);
+static void call_state_done(CallState *st) {
+        st->seen = hashmap_free(st->seen, NULL);
+        free(st->states);
+        st->states = NULL;
+        st->n_states = st->alloc_states = 0;
+        reply_data_cache_done(&st->data_cache);
+}
+
+/* A new node, in state; identity is borrowed by the map (see above). */
+static int state_add(CallState *st, const char *identity, uint8_t state) {
+        if (GREEDY_REALLOC(st->states, st->alloc_states, st->n_states + 1) < 0)
+                return -ENOMEM;
+        st->states[st->n_states] = state;
+        if (hashmap_put(st->seen, identity, (void *) (uintptr_t) (st->n_states + 1)) < 0)
+                return -ENOMEM;
+        st->n_states++;
+        return 0;
+}
+
+/* The state of identity, to read and change in place; NULL when unknown. */
+static uint8_t *state_find(const CallState *st, const char *identity) {
+        uintptr_t i = (uintptr_t) hashmap_get(st->seen, identity);
+        return i > 0 ? &st->states[i - 1] : NULL;
 }
 
 static bool call_complete(const CallState *st) {
@@ -278,7 +311,7 @@ static int handle_reply(CallState *st, const amqp_basic_properties_t *p, const v
                           r == -EPERM ? "pre-shared key not accepted" : "bad signature");
                 return 0;
         }
-        r = reply_parse(body, size, c->config->max_message_size, &reply, err);
+        r = reply_parse_cached(body, size, c->config->max_message_size, &st->data_cache, &reply, err);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -292,37 +325,42 @@ static int handle_reply(CallState *st, const amqp_basic_properties_t *p, const v
                 return 0; /* one node may not answer for another */
         }
 
-        uint8_t state = state_get(st, reply->senderid);
-        if (state == NODE_ANSWERED)
+        uint8_t *state = state_find(st, reply->senderid);
+        if (state && *state == NODE_ANSWERED)
                 return 0; /* duplicate */
-        if (state == NODE_EXPECTED || state == NODE_UNREACHABLE)
-                st->n_answered_expected++;
-        if (state == NODE_UNREACHABLE)
-                st->n_unreachable--;
 
         ClientResult *res = st->result;
         if (GREEDY_REALLOC(res->replies, st->alloc, res->n_replies + 1) < 0)
                 return -ENOMEM;
+        /* identity and statusmsg in one allocation, freed with identity. */
+        size_t id_size = strlen(reply->senderid) + 1, msg_size = strlen(reply->statusmsg) + 1;
+        char *strings = malloc(id_size + msg_size);
+        if (!strings)
+                return -ENOMEM;
+        memcpy(strings, reply->senderid, id_size);
+        memcpy(strings + id_size, reply->statusmsg, msg_size);
         ClientReply *cr = &res->replies[res->n_replies];
         *cr = (ClientReply) {
-                .identity = strdup(reply->senderid),
+                .identity = strings,
                 .statuscode = reply->statuscode,
-                .statusmsg = strdup(reply->statusmsg),
+                .statusmsg = strings + id_size,
                 .data = json_incref(reply->data),
                 .rtt_usec = now_usec(CLOCK_MONOTONIC) - st->published_at,
         };
-        if (!cr->identity || !cr->statusmsg) {
-                free(cr->identity);
-                free(cr->statusmsg);
-                json_decref(cr->data);
-                return -ENOMEM;
-        }
         res->n_replies++;
 
-        /* Not expected (broadcast): remembered from now on, as answered. */
-        r = state_set(st, cr->identity, NODE_ANSWERED);
-        if (r < 0)
-                return r;
+        if (state) {
+                if (*state == NODE_EXPECTED || *state == NODE_UNREACHABLE)
+                        st->n_answered_expected++;
+                if (*state == NODE_UNREACHABLE)
+                        st->n_unreachable--;
+                *state = NODE_ANSWERED;
+        } else {
+                /* Not expected (broadcast): remembered from now on, as answered. */
+                r = state_add(st, cr->identity, NODE_ANSWERED);
+                if (r < 0)
+                        return r;
+        }
 
         if (st->req->on_reply)
                 st->req->on_reply(cr, res->n_replies, st->n_total, st->req->userdata);
@@ -338,8 +376,11 @@ static void handle_return(CallState *st, const amqp_basic_return_t *m) {
                 return;
         memcpy(id, (const char *) m->routing_key.bytes + plen, m->routing_key.len - plen);
         id[m->routing_key.len - plen] = '\0';
-        if (state_get(st, id) == NODE_EXPECTED && state_set(st, id, NODE_UNREACHABLE) >= 0)
+        uint8_t *state = state_find(st, id);
+        if (state && *state == NODE_EXPECTED) {
+                *state = NODE_UNREACHABLE;
                 st->n_unreachable++;
+        }
 }
 
 /* Collect replies until every expected node answered or the deadline. */
@@ -460,14 +501,14 @@ static int publish_request(CallState *st, const char *agent, const char *action,
         return 0;
 }
 
+/* The expected nodes that did not answer, and of them the unreachable ones:
+ * in the order of res.expected, which is sorted. */
 static int finish_missing(CallState *st) {
         ClientResult *res = st->result;
-        size_t n_missing = 0, n_unreachable = 0, i = 0;
-        const char *k;
-        void *v;
+        size_t n_missing = 0, n_unreachable = 0;
 
-        while (hashmap_iterate(st->seen, &i, NULL, &v))
-                if ((uintptr_t) v == NODE_EXPECTED || (uintptr_t) v == NODE_UNREACHABLE)
+        for (size_t i = 0; i < st->n_total; i++)
+                if (st->states[i] == NODE_EXPECTED || st->states[i] == NODE_UNREACHABLE)
                         n_missing++;
         if (n_missing == 0)
                 return 0;
@@ -476,13 +517,15 @@ static int finish_missing(CallState *st) {
         if (!res->missing || !res->unreachable)
                 return -ENOMEM;
         n_missing = 0;
-        i = 0;
-        while (hashmap_iterate(st->seen, &i, &k, &v)) {
-                if ((uintptr_t) v != NODE_EXPECTED && (uintptr_t) v != NODE_UNREACHABLE)
+        for (size_t i = 0; i < st->n_total; i++) {
+                uint8_t v = st->states[i];
+                const char *k = res->expected[i];
+
+                if (v != NODE_EXPECTED && v != NODE_UNREACHABLE)
                         continue;
                 if (!(res->missing[n_missing++] = strdup(k)))
                         return -ENOMEM;
-                if ((uintptr_t) v == NODE_UNREACHABLE && n_unreachable < st->n_unreachable &&
+                if (v == NODE_UNREACHABLE && n_unreachable < st->n_unreachable &&
                     !(res->unreachable[n_unreachable++] = strdup(k)))
                         return -ENOMEM;
         }
@@ -490,14 +533,12 @@ static int finish_missing(CallState *st) {
                 free(res->unreachable);
                 res->unreachable = NULL;
         }
-        strv_sort(res->missing);
-        strv_sort(res->unreachable);
         return 0;
 }
 
 /* The names of l, each once, in their first order. */
 static int names_unique(char *const *l, char ***ret) {
-        Hashmap *set = hashmap_new();
+        Hashmap *set = hashmap_new_full(HASHMAP_BORROW_KEYS);   /* the keys are l's */
         char **u = NULL;
         size_t n = 0, alloc = 0;
         int r = 0;
@@ -518,6 +559,37 @@ static int names_unique(char *const *l, char ***ret) {
         if (r < 0) {
                 strv_free(u);
                 return r;
+        }
+        *ret = u;
+        return 0;
+}
+
+/* The names of l, each once, sorted: the same set as names_unique(), for
+ * when the order does not matter (no --limit), without a hash set. */
+static int names_sorted_unique(char *const *l, char ***ret) {
+        size_t n = strv_length((char **) l), k = 0;
+        _cleanup_free_ char **sorted = NULL;   /* borrowed from l */
+        char **u;
+
+        if (n == 0) {
+                *ret = NULL;
+                return 0;
+        }
+        sorted = malloc(n * sizeof(char *));
+        u = calloc(n + 1, sizeof(char *));
+        if (!sorted || !u) {
+                free(u);
+                return -ENOMEM;
+        }
+        memcpy(sorted, l, n * sizeof(char *));
+        qsort(sorted, n, sizeof(char *), cmp_str);
+        for (size_t i = 0; i < n; i++) {
+                if (k > 0 && streq(u[k - 1], sorted[i]))
+                        continue;
+                if (!(u[k++] = strdup(sorted[i]))) {
+                        strv_free(u);
+                        return -ENOMEM;
+                }
         }
         *ret = u;
         return 0;
@@ -567,8 +639,9 @@ static int broadcast_discover(Client *c, const ClientRequest *req, const char *p
                 dreq.userdata = (void *) req;
                 req->on_discovery(0, req->discovery_timeout_usec, false, req->userdata);
         }
-        ds.seen = hashmap_new();
-        r = ds.seen ? random_hex_id(requestid) : -ENOMEM;
+        r = call_state_init(&ds, 0);
+        if (r >= 0)
+                r = random_hex_id(requestid);
         if (r >= 0) {
                 ds.requestid = requestid;
                 ds.published_at = now_usec(CLOCK_MONOTONIC);
@@ -585,7 +658,7 @@ static int broadcast_discover(Client *c, const ClientRequest *req, const char *p
         if (req->on_discovery)
                 req->on_discovery(dres.n_replies, req->discovery_timeout_usec, true, req->userdata);
         client_result_done(&dres);
-        hashmap_free(ds.seen, NULL);
+        call_state_done(&ds);
         if (r < 0) {
                 strv_free(ids);
                 return r;
@@ -624,15 +697,10 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         size_t n_expected, batch;
         const char *agent, *action;
 
-        st.seen = hashmap_new();
-        if (!st.seen) {
-                r = -ENOMEM;
-                goto finish;
-        }
-
         /* Discovery: who is expected to answer. */
         if (req->targets) {
-                r = names_unique(req->targets, &res.expected);
+                /* Without --limit the order is lost to the sort below anyway. */
+                r = (limited ? names_unique : names_sorted_unique)(req->targets, &res.expected);
                 if (r < 0)
                         goto finish;
                 res.directed = true;
@@ -647,7 +715,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
                 res.directed = true;
         } else if (req->direct_identities && filter_identities_are_names(req->filter)) {
                 /* Named nodes need no discovery: address them directly. */
-                r = names_unique(req->filter->identities, &res.expected);
+                r = (limited ? names_unique : names_sorted_unique)(req->filter->identities, &res.expected);
                 if (r < 0)
                         goto finish;
                 res.directed = true;
@@ -669,17 +737,25 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         res.discovery_usec = now_usec(CLOCK_MONOTONIC) - start;
 
         n_expected = strv_length(res.expected);
+        r = call_state_init(&st, n_expected);
+        if (r < 0)
+                goto finish;
         if (!open_ended) {
                 if (n_expected == 0) {
                         r = 0;
                         goto finish;
                 }
                 for (char **e = res.expected; *e; e++) {
-                        r = state_set(&st, *e, NODE_EXPECTED);
+                        r = state_add(&st, *e, NODE_EXPECTED);
                         if (r < 0)
                                 goto finish;
                 }
                 st.n_total = n_expected;
+                /* One reply per expected node, usually: the array in one go. */
+                if (GREEDY_REALLOC(res.replies, st.alloc, n_expected) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
         }
 
         r = random_hex_id(requestid);
@@ -758,7 +834,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
 
 finish:
         res.run_usec = now_usec(CLOCK_MONOTONIC) - start;
-        hashmap_free(st.seen, NULL);
+        call_state_done(&st);
         if (r < 0) {
                 client_result_done(&res);
                 return r;

@@ -14,11 +14,12 @@
 /* The requesting side, shared by `muster` and `check-mc-nrpe`: discovery,
  * publishing, and collecting replies as they arrive. */
 
+/* Owned by the ClientResult, freed by client_result_done(). */
 typedef struct ClientReply {
         char *identity;
         int statuscode;
-        char *statusmsg;
-        json_t *data;
+        char *statusmsg;          /* in the same allocation as identity */
+        json_t *data;             /* may be shared with other replies whose data was the same text: read only */
         uint64_t rtt_usec;        /* from publishing the request */
 } ClientReply;
 

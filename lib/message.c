@@ -352,7 +352,29 @@ enum {
         _F_MAX,
 };
 
-static int reply_parse_fast(const void *body, size_t size, Reply **ret) {
+#define REPLY_DATA_CACHE_MAX 4096   /* longer data texts are not kept */
+
+void reply_data_cache_done(ReplyDataCache *c) {
+        if (!c)
+                return;
+        free(c->text);
+        json_decref(c->data);
+        *c = (ReplyDataCache) {};
+}
+
+/* Remember data, read from text; on failure the cache is just emptied. */
+static void reply_data_cache_set(ReplyDataCache *c, const char *text, size_t size, json_t *data) {
+        json_decref(c->data);
+        c->data = NULL;
+        c->size = 0;
+        if (size > REPLY_DATA_CACHE_MAX || GREEDY_REALLOC(c->text, c->alloc, size) < 0)
+                return;
+        memcpy(c->text, text, size);
+        c->size = size;
+        c->data = json_incref(data);
+}
+
+static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache, Reply **ret) {
         static const char *const names[_F_MAX] = {
                 [F_PROTOCOL] = "protocol", [F_REQUESTID] = "requestid", [F_SENDERID] = "senderid",
                 [F_AGENT] = "agent", [F_ACTION] = "action", [F_MSGTIME] = "msgtime",
@@ -403,11 +425,20 @@ static int reply_parse_fast(const void *body, size_t size, Reply **ret) {
                         if (!(i = fast_int(b, i, size, &num[f])))
                                 return -EAGAIN;
                 } else if (f == F_DATA) {
+                        size_t start = i;
                         if (size - i >= 4 && memcmp(b + i, "null", 4) == 0)
                                 i += 4;
-                        else if (b[i] == '{' && (r->data = fast_flat_object(b, &i, size)))
-                                ;
-                        else if (b[i] == '{') {
+                        else if (cache && cache->data && size - i >= cache->size &&
+                                 memcmp((const char *) body + i, cache->text, cache->size) == 0) {
+                                /* The cached text is one whole JSON object that jansson's rules
+                                 * accepted: the same bytes here are that object, ending at the
+                                 * same place, whatever follows them. */
+                                r->data = json_incref(cache->data);
+                                i += cache->size;
+                        } else if (b[i] == '{' && (r->data = fast_flat_object(b, &i, size))) {
+                                if (cache)
+                                        reply_data_cache_set(cache, (const char *) body + start, i - start, r->data);
+                        } else if (b[i] == '{') {
                                 json_error_t e;
                                 /* jansson's depth limit counts the enclosing object: leave deep data to it. */
                                 size_t brackets = 0;
@@ -422,6 +453,8 @@ static int reply_parse_fast(const void *body, size_t size, Reply **ret) {
                                 if (!json_is_object(r->data) || e.position <= 0 || (size_t) e.position > size - i)
                                         return -EAGAIN;
                                 i += (size_t) e.position;
+                                if (cache)
+                                        reply_data_cache_set(cache, (const char *) body + start, i - start, r->data);
                         } else
                                 return -EAGAIN;
                 } else {
@@ -458,6 +491,11 @@ static int reply_parse_fast(const void *body, size_t size, Reply **ret) {
 }
 
 int reply_parse(const void *body, size_t size, uint64_t max_size, Reply **ret, char err[static MESSAGE_ERROR_MAX]) {
+        return reply_parse_cached(body, size, max_size, NULL, ret, err);
+}
+
+int reply_parse_cached(const void *body, size_t size, uint64_t max_size, ReplyDataCache *cache, Reply **ret,
+                       char err[static MESSAGE_ERROR_MAX]) {
         _cleanup_reply_ Reply *r = NULL;
         int64_t code;
         int k;
@@ -465,7 +503,7 @@ int reply_parse(const void *body, size_t size, uint64_t max_size, Reply **ret, c
         if (max_size == 0)
                 max_size = MESSAGE_SIZE_DEFAULT;
         if (size > 0 && size <= max_size && utf8_is_valid(body, size)) {
-                k = reply_parse_fast(body, size, ret);
+                k = reply_parse_fast(body, size, cache, ret);
                 if (k != -EAGAIN)
                         return k;
         }

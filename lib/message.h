@@ -83,6 +83,23 @@ static inline void registration_freep(Registration **r) { registration_free(*r);
 #define MESSAGE_ERROR_MAX 256
 int request_parse(const void *body, size_t size, uint64_t max_size, Request **ret, char err[static MESSAGE_ERROR_MAX]);
 int reply_parse(const void *body, size_t size, uint64_t max_size, Reply **ret, char err[static MESSAGE_ERROR_MAX]);
+
+/* The data object of the last reply read with this cache, and its text: a
+ * reply whose data has the very same text gets a new reference to the same
+ * object instead of a new one (a ping's {"pong": <second>} is the same for
+ * every node that answers within that second, and each jansson object is
+ * four allocations of fresh memory). Such objects are shared between
+ * replies: read them, never change them. Zero-initialised; done() drops it. */
+typedef struct ReplyDataCache {
+        char *text;
+        size_t size, alloc;
+        json_t *data;
+} ReplyDataCache;
+void reply_data_cache_done(ReplyDataCache *c);
+/* reply_parse() with a cache (NULL: none); accepts and refuses exactly what
+ * reply_parse() does, with the same errors. */
+int reply_parse_cached(const void *body, size_t size, uint64_t max_size, ReplyDataCache *cache, Reply **ret,
+                       char err[static MESSAGE_ERROR_MAX]);
 int registration_parse(const void *body, size_t size, uint64_t max_size, Registration **ret,
                        char err[static MESSAGE_ERROR_MAX]);
 

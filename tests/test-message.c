@@ -1229,6 +1229,109 @@ static void test_dispatch_agents(void) {
         fixture_done(&f);
 }
 
+/* reply_parse_cached() against reply_parse() and against jansson reading the
+ * whole body, one cache carried through a sequence of bodies: the client
+ * shares a data object between replies whose data text is the same, and that
+ * must never accept, refuse or read anything differently. */
+static void test_reply_parse_cached(void) {
+        static const char *const datas[] = {
+                "{\"pong\":1764500000}",            /* primes the cache (fast path) */
+                "{\"pong\":1764500000}",            /* the same text: shared */
+                "{\"pong\":1764500000}x",           /* the same object, then garbage */
+                "{\"pong\":1764500000}}",           /* then a brace too many */
+                "{\"pong\":17645000001}",           /* the cached text less its brace is a prefix */
+                "{\"pong\":1764500000 }",           /* the same object, other spacing */
+                "{\"pong\":1764500000},\"data\":{\"pong\":1764500000}",   /* data twice */
+                "{\"pong\":1764500000},\"statusmsg\":\"OK\"",             /* statusmsg twice */
+                "{\"a\":{\"b\":[1,2,\"c\"]},\"d\":null}",                 /* nested: jansson's part */
+                "{\"a\":{\"b\":[1,2,\"c\"]},\"d\":null}",
+                "{\"a\":{\"b\":[1,2,\"c\"]},\"d\":null}]",
+                "{\"s\":\"quote \\\" and \\u00e9\"}",                     /* escapes */
+                "{\"s\":\"quote \\\" and \\u00e9\"}",
+                "{\"pong\":1,\"pong\":1}",          /* a duplicate key: refused, never cached */
+                "{\"pong\":1,\"pong\":1}",
+                "{\"pong\":1.5}",
+                "{\"pong\":1.5}",
+                "{}",
+                "{}",
+                "{} ",
+                "null",
+                "{\"pong\":1764500001}",
+                "{\"pong\":1764500000}",
+                "[1]",
+                "\"text\"",
+                "{\"pong\":1764500000",              /* cut short */
+        };
+        ReplyDataCache cache = {};
+
+        TEST("reply_parse_cached: same answers, errors and data as reply_parse() and jansson");
+        for (size_t i = 0; i < ELEMENTSOF(datas); i++) {
+                char body[512], err1[MESSAGE_ERROR_MAX] = "", err2[MESSAGE_ERROR_MAX] = "";
+                Reply *a = NULL, *b = NULL;
+                int n = snprintf(body, sizeof body,
+                                 "{\"protocol\":\"" PROTOCOL_REPLY "\",\"requestid\":\"" RID "\","
+                                 "\"senderid\":\"node1\",\"agent\":\"discovery\",\"action\":\"ping\","
+                                 "\"msgtime\":%d,\"statuscode\":0,\"statusmsg\":\"OK\",\"data\":%s}",
+                                 (int) NOW, datas[i]);
+                ASSERT_TRUE(n > 0 && (size_t) n < sizeof body);
+                json_t *prev = cache.data ? json_incref(cache.data) : NULL;
+                int r1 = reply_parse_cached(body, (size_t) n, 0, &cache, &a, err1);
+                int r2 = reply_parse(body, (size_t) n, 0, &b, err2);
+                if (r1 != r2 || !streq(err1, err2))
+                        test_fail(__FILE__, __LINE__, "%s: cached %d \"%s\", uncached %d \"%s\"", body, r1, err1,
+                                  r2, err2);
+
+                json_error_t e;
+                json_t *whole = json_loadb(body, (size_t) n, JSON_REJECT_DUPLICATES, &e);
+                if (r1 == 0) {
+                        ASSERT_NOT_NULL(whole);
+                        json_t *want = json_object_get(whole, "data");
+                        json_t *want_data = json_is_null(want) ? NULL : want;
+                        ASSERT_TRUE(!a->data == !want_data);
+                        ASSERT_TRUE(!a->data || json_equal(a->data, want_data));
+                        ASSERT_TRUE(!a->data == !b->data);
+                        ASSERT_TRUE(!a->data || json_equal(a->data, b->data));
+                        ASSERT_STR_EQ(a->senderid, b->senderid);
+                        ASSERT_STR_EQ(a->statusmsg, b->statusmsg);
+                        ASSERT_INT_EQ(a->msgtime, b->msgtime);
+                        /* the same text as the reply before: the same object */
+                        if (i > 0 && streq(datas[i], datas[i - 1]) && prev)
+                                ASSERT_TRUE(a->data == prev);
+                } else
+                        ASSERT_TRUE(r1 == -EBADMSG);
+                json_decref(whole);
+                json_decref(prev);
+                reply_free(a);
+                reply_free(b);
+        }
+        TEST_OK();
+
+        TEST("reply_parse_cached: long data is read, not kept");
+        {
+                size_t len = 6000, head;
+                char *big, err[MESSAGE_ERROR_MAX] = "";
+                Reply *a = NULL;
+                static const char start[] = "{\"protocol\":\"" PROTOCOL_REPLY "\",\"requestid\":\"" RID "\","
+                                            "\"senderid\":\"node1\",\"agent\":\"nrpe\",\"action\":\"runcommand\","
+                                            "\"msgtime\":1700000000,\"statuscode\":0,\"statusmsg\":\"OK\","
+                                            "\"data\":{\"output\":\"";
+                head = sizeof start - 1;
+                big = malloc(head + len + 4);
+                ASSERT_NOT_NULL(big);
+                memcpy(big, start, head);
+                memset(big + head, 'x', len);
+                memcpy(big + head + len, "\"}}", 4);
+                ASSERT_INT_EQ(reply_parse_cached(big, strlen(big), 0, &cache, &a, err), 0);
+                ASSERT_INT_EQ(json_string_length(json_object_get(a->data, "output")), len);
+                ASSERT_NULL(cache.data);
+                reply_free(a);
+                free(big);
+        }
+        reply_data_cache_done(&cache);
+        reply_data_cache_done(&cache);   /* twice: harmless */
+        TEST_OK();
+}
+
 /* The cache keeps each id whole, whatever its length: a longer id than a
  * request id's 32 digits is no more truncated, so it is found again. */
 static void test_replay_long_ids(void) {
@@ -1252,6 +1355,7 @@ int main(void) {
 
         test_request_parse();
         test_reply_parse();
+        test_reply_parse_cached();
         test_registration_parse();
         test_check_time();
         test_sign();
