@@ -165,7 +165,7 @@ class Bench:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def collector(self, conf, count, tag, window=False):
+    def collector(self, conf, count, tag, window=False, build=None):
         """Start a collector, return (registrations/s from READY to the last stored,
         registrations per CPU second of the collector over the same span, status)."""
         notify_path = os.path.join(self.tmp, f"notify-{tag}")
@@ -175,7 +175,7 @@ class Bench:
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         env.pop("JOURNAL_STREAM", None)
         err = open(os.path.join(self.tmp, f"collector-{tag}.err"), "ab")
-        p = subprocess.Popen([binary(self.build, "muster-collector"), "--config", conf], stdout=err,
+        p = subprocess.Popen([binary(build or self.build, "muster-collector"), "--config", conf], stdout=err,
                              stderr=err, env=env)
         self.procs.append(p)
         try:
@@ -221,10 +221,70 @@ class Bench:
             notify.close()
             err.close()
 
-    def repeat_prepare(self, with_checks, rnd_seed):
+    def collector_instructions(self, conf, count, tag):
+        """The collector's user-space instructions per registration, under
+        callgrind, counted only inside on_amqp_io() (every delivery's
+        receive, signature check, parse, digest, touch and ack; not the
+        start-up, the index writes or the kernel). Deterministic where CPU
+        time is not: the same registrations give the same count."""
+        out = os.path.join(self.tmp, f"callgrind-{tag}.out")
+        notify_path = os.path.join(self.tmp, f"notify-{tag}")
+        if os.path.exists(notify_path):
+            os.unlink(notify_path)
+        notify = NotifySocket(notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        env.pop("JOURNAL_STREAM", None)
+        err = open(os.path.join(self.tmp, f"collector-{tag}.err"), "ab")
+        p = subprocess.Popen(["valgrind", "--tool=callgrind", "--collect-atstart=no",
+                              "--toggle-collect=on_amqp_io", f"--callgrind-out-file={out}",
+                              binary(self.build, "muster-collector"), "--config", conf],
+                             stdout=err, stderr=err, env=env)
+        self.procs.append(p)
+        try:
+            notify.wait_for("READY=1", 300)
+            control = os.path.join(self.tmp, f"control-{os.path.basename(conf)}")
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                try:
+                    st = self.status(control)
+                except (TimeoutError, OSError):
+                    continue
+                if st["written"] + st["touched"] + sum(st["rejected"].values()) >= count:
+                    break
+                time.sleep(0.2)
+            else:
+                raise RuntimeError("the collector under callgrind did not store every registration")
+        finally:
+            p.terminate()
+            p.wait()
+            notify.close()
+            err.close()
+        with open(out) as f:
+            for line in f:
+                if line.startswith(("totals:", "summary:")):
+                    return int(line.split()[1]) / count, st
+        raise RuntimeError(f"no totals in {out}")
+
+    def repeat_instructions(self):
+        """(plain, checks): instructions per repeat registration, each kind's
+        files created, its repeats preloaded, then counted."""
+        res = []
+        for with_checks in (False, True):
+            n = self.args.instructions
+            saved, self.args.count = self.args.count, n
+            try:
+                conf, state, repeats = self.repeat_prepare(with_checks, 7)
+            finally:
+                self.args.count = saved
+            self.preload(*repeats)
+            res.append(self.collector_instructions(conf, n, ("checks" if with_checks else "plain") + "-instr"))
+            shutil.rmtree(state, ignore_errors=True)
+        return res
+
+    def repeat_prepare(self, with_checks, rnd_seed, kind=None, build=None):
         """The files created; returns (conf, state dir, the repeats to preload)."""
         n = self.args.count
-        kind = "checks" if with_checks else "plain"
+        kind = kind or ("checks" if with_checks else "plain")
         state = tempfile.mkdtemp(prefix=f"state-{kind}-", dir=self.tmp)
         control = os.path.join(self.tmp, f"control-{kind}.conf")
         conf = self.config(f"{kind}.conf", state, control)
@@ -232,30 +292,34 @@ class Bench:
         rnd = random.Random(rnd_seed)
         now = int(time.time())
         self.preload(queue, [registration(f"reg{i:06d}", i, now - 60, 1, with_checks, rnd) for i in range(n)])
-        self.collector(conf, n, f"{kind}-new")
+        self.collector(conf, n, f"{kind}-new", build=build)
         return conf, state, (queue, [registration(f"reg{i:06d}", i, now - 30, 2, with_checks, rnd) for i in range(n)])
 
     def repeat_rates(self, rnd):
-        """Both kinds' repeats: (plain, checks), each (rate, CPU rate, status). The
-        repeats of both are preloaded first, then timed one right after the
-        other, which one first alternating from round to round."""
+        """Every kind's repeats: {kind: (rate, CPU rate, status)}. Kinds:
+        "plain" (no checks) and "checks" (5 checks) with this build, and,
+        with --baseline-build, "today" (no checks, the collector from before
+        pushed checks). Each kind is timed right after its own preload, the
+        order rotating from round to round."""
         n = self.args.count
 
-        def timed(with_checks, tag):
+        def timed(kind):
             # Each kind's files created, its repeats preloaded, then timed, in
             # one go: repeats that waited in the broker while the other kind
             # was timed were delivered far more slowly, and a collector timed
             # right after the other kind's files were written paid for their
             # writeback.
-            conf, state, repeats = self.repeat_prepare(with_checks, rnd)
+            build = self.args.baseline_build if kind == "today" else None
+            conf, state, repeats = self.repeat_prepare(kind == "checks", rnd, kind, build)
             self.preload(*repeats)
-            r = self.collector(conf, n, tag, True)
+            r = self.collector(conf, n, f"{kind}-repeat", True, build)
             shutil.rmtree(state, ignore_errors=True)
             return r
 
-        if rnd % 2 == 0:
-            return [timed(False, "plain-repeat"), timed(True, "checks-repeat")]
-        return list(reversed([timed(True, "checks-repeat"), timed(False, "plain-repeat")]))
+        kinds = ["plain", "checks"] + (["today"] if self.args.baseline_build else [])
+        k = rnd % len(kinds)
+        order = kinds[k:] + kinds[:k]
+        return {kind: timed(kind) for kind in order}
 
     def make_registry(self, n):
         """n node files as the collector writes them, 1 % stale, 2 % CRITICAL check_disk."""
@@ -299,16 +363,29 @@ class Bench:
         self.broker = Broker()
         self.broker.start()
         a = self.args
-        res = {"repeat": [], "plugins": []}
+        res = {"repeat": [], "plugins": [], "instructions": []}
+        for i in range(a.instruction_runs if a.instructions > 0 else 0):
+            print(f"pushed-checks: instructions per repeat, {i + 1} of {a.instruction_runs} (callgrind)",
+                  file=sys.stderr, flush=True)
+            (ib, st0), (ic, st1) = self.repeat_instructions()
+            res["instructions"].append({"baseline": ib, "checks": ic, "ratio": ib / ic,
+                                        "touched_baseline": st0["touched"], "touched_checks": st1["touched"],
+                                        "written_checks": st1["written"]})
         for rnd in range(a.rounds):
             print(f"pushed-checks: round {rnd + 1}: collector repeats", file=sys.stderr, flush=True)
-            (base, base_cpu, st0), (with_c, with_c_cpu, st1) = self.repeat_rates(rnd)
-            res["repeat"].append({"baseline": base, "checks": with_c, "ratio": with_c / base,
-                                  "baseline_cpu": base_cpu, "checks_cpu": with_c_cpu,
-                                  "cpu_ratio": with_c_cpu / base_cpu,
-                                  "us_per_reg_baseline": 1e6 / base_cpu, "us_per_reg_checks": 1e6 / with_c_cpu,
-                                  "touched_baseline": st0["touched"], "touched_checks": st1["touched"],
-                                  "written_checks": st1["written"]})
+            rates = self.repeat_rates(rnd)
+            (base, base_cpu, st0), (with_c, with_c_cpu, st1) = rates["plain"], rates["checks"]
+            row = {"baseline": base, "checks": with_c, "ratio": with_c / base,
+                   "baseline_cpu": base_cpu, "checks_cpu": with_c_cpu,
+                   "cpu_ratio": with_c_cpu / base_cpu,
+                   "us_per_reg_baseline": 1e6 / base_cpu, "us_per_reg_checks": 1e6 / with_c_cpu,
+                   "touched_baseline": st0["touched"], "touched_checks": st1["touched"],
+                   "written_checks": st1["written"], "order": list(rates)}
+            if "today" in rates:
+                today, today_cpu, _ = rates["today"]
+                row.update(today=today, today_cpu=today_cpu, us_per_reg_today=1e6 / today_cpu,
+                           cpu_ratio_today=with_c_cpu / today_cpu, ratio_today=with_c / today)
+            res["repeat"].append(row)
         if a.files <= 0:
             return res
         print(f"pushed-checks: writing {a.files} node files", file=sys.stderr, flush=True)
@@ -347,6 +424,13 @@ def main():
                          "are stored); the collector rewrites its registry index 1 s after it started")
     ap.add_argument("--prefetch", type=int, default=0,
                     help="[collector] prefetch for every collector (default: the collector's own, 256)")
+    ap.add_argument("--baseline-build", default=None,
+                    help="a build of the collector from before pushed checks (e.g. of f0bb42e^): its repeat "
+                         "rate without checks is measured in the same rounds, as today's rate")
+    ap.add_argument("--instructions", type=int, default=2000,
+                    help="repeats counted under callgrind per kind (0: skip): user-space instructions per "
+                         "repeat inside the collector's delivery handler, with and without checks")
+    ap.add_argument("--instruction-runs", type=int, default=2, help="times the instruction count is taken")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory in /var/tmp")
     args = ap.parse_args()
@@ -362,6 +446,17 @@ def report(args, res):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
+    if res["instructions"]:
+        print(f"### Instructions per repeat registration ({args.instructions} nodes, callgrind, "
+              "inside on_amqp_io(): user space only)\n")
+        print("| run | without checks | with 5 checks | ratio (without ÷ with) | touched (checks) | rewritten (checks) |")
+        print("|---|---|---|---|---|---|")
+        for i, r in enumerate(res["instructions"], 1):
+            print(f"| {i} | {r['baseline']:,.0f} | {r['checks']:,.0f} | {r['ratio']:.3f} | {r['touched_checks']} "
+                  f"| {r['written_checks']} |")
+        print()
+    if not res["repeat"]:
+        return
     print(f"### Repeat registrations ({args.count} nodes, 5 checks whose outputs change at every beat)\n")
     print("Per CPU second of the collector (utime + stime, /proc/PID/stat), and per wall second:\n")
     print("| round | without checks /CPU s | with 5 checks /CPU s | CPU ratio | us/reg without | us/reg with "
@@ -375,7 +470,16 @@ def report(args, res):
     cpu = statistics.median(r["cpu_ratio"] for r in res["repeat"])
     wall = statistics.median(r["ratio"] for r in res["repeat"])
     print(f"\nMedian of {len(res['repeat'])} rounds: CPU ratio {cpu:.2f}, wall ratio {wall:.2f} "
-          f"(odd rounds time the baseline first, even rounds the checks first)")
+          f"(the order of the kinds rotates from round to round)")
+    if any("today" in r for r in res["repeat"]):
+        print("\nAgainst today's collector (--baseline-build, no checks), same rounds:\n")
+        print("| round | order | today /CPU s | us/reg today | with 5 checks /CPU s | CPU ratio to today | wall ratio to today |")
+        print("|---|---|---|---|---|---|---|")
+        for i, r in enumerate(res["repeat"], 1):
+            print(f"| {i} | {', '.join(r['order'])} | {r['today_cpu']:,.0f} | {r['us_per_reg_today']:.1f} "
+                  f"| {r['checks_cpu']:,.0f} | {r['cpu_ratio_today']:.2f} | {r['ratio_today']:.2f} |")
+        ct = statistics.median(r["cpu_ratio_today"] for r in res["repeat"])
+        print(f"\nMedian CPU ratio to today's collector: {ct:.2f}")
     if not res["plugins"]:
         return
     print(f"\n### check-mc-nrpe --from-registry vs check_mcollective, {args.files} nodes "
