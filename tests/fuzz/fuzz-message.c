@@ -114,12 +114,39 @@ static void fuzz_request(const uint8_t *data, size_t size) {
         FUZZ_ASSERT(f1 && f2 && json_equal(f1, f2));
 }
 
+/* The client's data cache, kept from one input to the next (a cached data
+ * text from one input meeting another body is what it must get right). */
+static ReplyDataCache reply_cache;
+
+/* reply_parse_cached() must answer as reply_parse() did (k, err, r), twice
+ * in a row: the second read may take its data from the cache. */
+static void check_reply_cached(const uint8_t *data, size_t size, int k, const char *err, const Reply *r) {
+        for (int pass = 0; pass < 2; pass++) {
+                char err2[MESSAGE_ERROR_MAX] = "";
+                Reply *c = NULL;
+                int k2 = reply_parse_cached(data, size, 0, &reply_cache, &c, err2);
+                if (k2 != k || (k < 0 && !streq(err, err2)))
+                        fuzz_report("cached reply parse: %d \"%s\", uncached %d \"%s\"\n", k2, err2, k, err);
+                FUZZ_ASSERT(k2 == k);
+                FUZZ_ASSERT(k < 0 || streq(err, err2));
+                if (k == 0) {
+                        FUZZ_ASSERT(!c->data == !r->data);
+                        FUZZ_ASSERT(!c->data || json_equal(c->data, r->data));
+                        FUZZ_ASSERT(streq(c->senderid, r->senderid) && streq(c->statusmsg, r->statusmsg));
+                        FUZZ_ASSERT(c->statuscode == r->statuscode && c->msgtime == r->msgtime);
+                }
+                reply_free(c);
+        }
+}
+
 static void fuzz_reply(const uint8_t *data, size_t size) {
         _cleanup_reply_ Reply *r = NULL, *again = NULL;
         char err[MESSAGE_ERROR_MAX] = "";
         int k;
 
         k = reply_parse(data, size, 0, &r, err);
+        if (k != -ENOMEM)
+                check_reply_cached(data, size, k, err, r);
         if (k < 0) {
                 FUZZ_ASSERT(k == -EBADMSG || k == -EMSGSIZE || k == -ENOMEM);
                 return;
