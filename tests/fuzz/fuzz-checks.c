@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The two hand-written parsers of pushed check results (lib/checks.c). The
- * first byte of the input chooses which one gets the rest: even, the
- * collector's in-place scan of a registration's "checks" (checks_scan());
- * odd, the check index file (checks_index_read(), checks_index_state()).
- * The corpus names its inputs accordingly: "R..." registrations, "I..."
- * index files.
+ * first byte of the input chooses which one gets the rest: odd ("I"), the
+ * check index file (checks_index_read(), checks_index_state()); even, the
+ * collector's in-place scan of a registration's "checks" (checks_scan()),
+ * where the rest is the whole body ("R", bit 2 clear) or, so that more
+ * inputs get past the rest of the registration's validation, only the value
+ * of "checks", put first ("F", bit 3 clear) or last ("L", bit 3 set) into
+ * an otherwise valid registration. The corpus names its inputs accordingly.
  *
  * checks_scan() must agree with the whole parse, as in tests/test-checks.c:
  * whenever it takes a body (returns 1) and the body without
@@ -207,11 +209,33 @@ static void fuzz_index(const uint8_t *data, size_t size) {
         }
 }
 
+#define REG_HEAD "\"protocol\":\"muster:registration:1\",\"identity\":\"web1\",\"collective\":\"c\"," \
+                 "\"msgtime\":1700000000,\"interval\":300"
+
+/* The body {"checks":VALUE,HEAD} or {HEAD,"checks":VALUE}, in a buffer of
+ * its exact size. */
+static void fuzz_scan_wrapped(const uint8_t *value, size_t size, bool last) {
+        static const char first_pre[] = "{\"checks\":", first_post[] = "," REG_HEAD "}";
+        static const char last_pre[] = "{" REG_HEAD ",\"checks\":", last_post[] = "}";
+        const char *pre = last ? last_pre : first_pre, *post = last ? last_post : first_post;
+        size_t a = strlen(pre), b = strlen(post);
+        _cleanup_free_ char *body = malloc(a + size + b);
+
+        if (!body)
+                return;
+        memcpy(body, pre, a);
+        memcpy(body + a, value, size);
+        memcpy(body + a + size, post, b);
+        fuzz_scan(body, a + size + b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size == 0)
                 return 0;
         if (data[0] & 1)
                 fuzz_index(data + 1, size - 1);
+        else if (data[0] & 4)
+                fuzz_scan_wrapped(data + 1, size - 1, data[0] & 8);
         else
                 fuzz_scan((const char *) data + 1, size - 1);
         return 0;
