@@ -7,6 +7,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "checks.h"
 #include "client.h"
@@ -110,6 +113,32 @@ static const uint8_t char_class[256] = {
         [0x80 ... 0xff] = CLASS_STR,
 };
 
+/* The first byte at or after p (below e) of class STR (quote, backslash,
+ * control, >= 0x80), or with skip_only of class SKIP (quote, backslash):
+ * 16 bytes at a time where SSE2 is there (every x86-64), a byte at a time
+ * for the rest. Outputs are the long strings of a registration with
+ * checks; this is most of what the collector's repeat path spends on them. */
+static const char *find_special(const char *p, const char *e, bool skip_only) {
+#ifdef __SSE2__
+        const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+        while (e - p >= 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *) (const void *) p);
+                __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+                if (!skip_only)
+                        /* signed: 0x00-0x1f and 0x80-0xff are below 0x20 */
+                        m = _mm_or_si128(m, _mm_cmplt_epi8(v, space));
+                unsigned mask = (unsigned) _mm_movemask_epi8(m);
+                if (mask)
+                        return p + __builtin_ctz(mask);
+                p += 16;
+        }
+#endif
+        uint8_t class = skip_only ? CLASS_SKIP : CLASS_STR;
+        while (p < e && !(char_class[(unsigned char) *p] & class))
+                p++;
+        return p;
+}
+
 static bool is_ws(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -129,8 +158,7 @@ static const char *scan_string(const char *p, const char *e, size_t *ret_len, bo
         size_t escapes = 0;
 
         for (;;) {
-                while (p < e && !(char_class[(unsigned char) *p] & CLASS_STR))
-                        p++;
+                p = find_special(p, e, false);
                 if (p >= e)
                         return NULL;
                 unsigned char c = (unsigned char) *p;
@@ -155,8 +183,7 @@ static const char *scan_string(const char *p, const char *e, size_t *ret_len, bo
 /* Any string, for skipping: escapes are stepped over, nothing else checked. */
 static const char *skip_string(const char *p, const char *e) {
         for (p++;;) {
-                while (p < e && !(char_class[(unsigned char) *p] & CLASS_SKIP))
-                        p++;
+                p = find_special(p, e, true);
                 if (p >= e)
                         return NULL;
                 if (*p == '"')
