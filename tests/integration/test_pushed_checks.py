@@ -221,6 +221,38 @@ class PushedChecks(unittest.TestCase):
             self.assertEqual(e["MUSTER_CHECK"], "check_app")
             self.assertIn((e["MUSTER_PREVIOUS_STATE"], e["MUSTER_STATE"]), [("OK", "CRITICAL"), ("CRITICAL", "OK")])
 
+    def test_output_refresh(self):
+        """collector.check_output_refresh: repeats whose outputs changed only
+        touch the file until the refresh period passed; then one rewrite
+        stores the latest outputs, and the period starts again."""
+        self.collector.stop()
+        self.collector = Collector(self.fleet, name=self.fleet.collective,
+                                   extra={"collector": {"metrics_address": f"127.0.0.1:{self.port}",
+                                                        "check_output_refresh": "3s"}})
+        self.collector.start()
+        conf = self.node("app1", {"check_disk": CHANGING_OK}, ["check_disk"])
+        self.beat(conf)
+        first = self.stored("app1", lambda r: "checks" in r)["checks"]["check_disk"]["output"]
+        written_at = time.monotonic()
+        self.beat(conf)
+        st = self.wait_beats(2)
+        self.assertEqual((st["written"], st["touched"]), (1, 1), st)
+        self.assertEqual(json.loads((self.fleet.registry / "app1").read_text())["checks"]["check_disk"]["output"],
+                         first, "a repeat within check_output_refresh must not rewrite the outputs")
+        # The period (whole seconds, counted from the first write) is over.
+        time.sleep(max(0.0, written_at + 4.2 - time.monotonic()))
+        self.beat(conf)
+        st = self.wait_beats(3)
+        self.assertEqual((st["written"], st["touched"]), (2, 1), st)
+        latest = json.loads((self.fleet.registry / "app1").read_text())["checks"]["check_disk"]["output"]
+        self.assertRegex(latest, r"^DISK OK - free \d+ bytes$")
+        self.assertNotEqual(latest, first, "the refresh must store the latest output")
+        # And only once: the next repeat is touched again.
+        self.beat(conf)
+        st = self.wait_beats(4)
+        self.assertEqual((st["written"], st["touched"]), (2, 2), st)
+        self.assertEqual(self.collector.stderr().count("Check check_disk on app1"), 0, "no state changed")
+
     def test_stale_result_is_unknown(self):
         conf = self.node("old1", {"check_disk": CHANGING_OK}, ["check_disk"], interval="5s")
         self.beat(conf)
