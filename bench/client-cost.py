@@ -211,8 +211,9 @@ def report(results, args):
           f"{args.repeats}; min–max):")
         p("")
         p("| nodes | client_call() | floor: receive only | ÷ receive floor | floor: publish, one amqp_basic_publish() "
-          "per node | floor: publish + receive | `muster ping --dm registry` whole process | the same, earlier build |")
-        p("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "per node | floor: publish + receive | `muster ping --dm registry` whole process | the same, earlier build "
+          "| client_call(): replies per wakeup | client_call(): page faults per 1,000 replies |")
+        p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n, d in sorted(results["replies"].items()):
             c, fr = median(d["client_us_per_reply"]), median(d["floor_receive_us_per_reply"])
             old = d.get("muster_old_cpu_us")
@@ -221,7 +222,9 @@ def report(results, args):
               f"| {median(d['floor_publish_us_per_reply']):.1f} ({spread(d['floor_publish_us_per_reply'])}) "
               f"| {median(d['floor_us_per_reply']):.1f} ({spread(d['floor_us_per_reply'])}) "
               f"| {median(d['muster_cpu_us']):.1f} ({spread(d['muster_cpu_us'])}) | "
-              + (f"{median(old):.1f} ({spread(old)})" if old else "–") + " |")
+              + (f"{median(old):.1f} ({spread(old)})" if old else "–")
+              + "".join(f" | {median(d[k]):.1f} ({spread(d[k])})" if d.get(k) else " | –"
+                        for k in ("client_replies_per_wakeup", "client_page_faults_per_1000_replies")) + " |")
         p("")
     return "\n".join(lines)
 
