@@ -398,7 +398,7 @@ class Bench:
         self.idle_rate = best
         return sum(best.values())
 
-    def timed(self, argv, timeout=300, env=None):
+    def timed(self, argv, timeout=300, env=None, n=0):
         """run_timed() plus the CPU time every process of ours spent for it
         (r.cpu_by_role, seconds, less their idle rate), and how busy the
         machine was outside them. The broker, the simulator and the floor
@@ -421,10 +421,14 @@ class Bench:
         # touched every queue (each woken queue process hibernates again
         # after a backoff of 1 to 10 s, a garbage collection apiece: at
         # 10,000 nodes 1-2 CPU seconds spread over up to 15 s). That work is
-        # the round's, so wait until QUIET_WINDOWS consecutive windows of
-        # QUIET_WINDOW_S each are back within QUIET_MARGIN of a CPU of the
-        # idle rate, up to SETTLE_MAX_S.
-        self.settle(pids, idle, cpu0)
+        # the round's, so for a fleet of n >= 1000 wait until
+        # QUIET_WINDOWS consecutive windows of QUIET_WINDOW_S each are back
+        # within QUIET_MARGIN of a CPU of the idle rate, up to SETTLE_MAX_S;
+        # otherwise (small fleets, single programs) one window of 0.1 s.
+        if n >= 1000:
+            self.settle(pids, idle, cpu0, self.QUIET_WINDOWS, self.QUIET_WINDOW_S, self.SETTLE_MAX_S)
+        else:
+            self.settle(pids, idle, cpu0, 1, 0.1, 10)
         elapsed = time.monotonic() - t0
         r.cpu_by_role = {"client": r.cpu}
         for p, role in pids.items():
@@ -437,17 +441,17 @@ class Bench:
     QUIET_MARGIN = 0.04
     SETTLE_MAX_S = 40
 
-    def settle(self, pids, idle, cpu0):
-        deadline = time.monotonic() + self.SETTLE_MAX_S
+    def settle(self, pids, idle, cpu0, windows, window_s, max_s):
+        deadline = time.monotonic() + max_s
         prev, t_prev = sum(proc_cpu_seconds(p) or cpu0[p] for p in pids), time.monotonic()
         quiet = 0
-        while time.monotonic() < deadline and quiet < self.QUIET_WINDOWS:
-            time.sleep(self.QUIET_WINDOW_S)
+        while time.monotonic() < deadline and quiet < windows:
+            time.sleep(window_s)
             now, t_now = sum(proc_cpu_seconds(p) or cpu0[p] for p in pids), time.monotonic()
             quiet = quiet + 1 if now - prev <= (sum(idle.values()) + self.QUIET_MARGIN) * (t_now - t_prev) else 0
             prev, t_prev = now, t_now
-        if quiet < self.QUIET_WINDOWS:
-            self.notes.append(f"not settled within {self.SETTLE_MAX_S} s after a run")
+        if quiet < windows and windows > 1:
+            self.notes.append(f"not settled within {max_s} s after a run")
 
     def record_cpu(self, scenario, n, r, nodes_role):
         c = r.cpu_by_role
@@ -538,7 +542,7 @@ class Bench:
                 continue
             limit = max(120, n // 50)
             r = self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n),
-                            "--timeout", f"{limit}s", *args], timeout=limit + 80)
+                            "--timeout", f"{limit}s", *args], timeout=limit + 80, n=n)
             if r.status != 0:
                 raise BenchError(f"broker-floor ping {args} failed ({r.status}): {r.stderr[-1000:]}{r.stdout}")
             d = json.loads(r.stdout)
@@ -550,7 +554,7 @@ class Bench:
         # Registry discovery must not wait for the discovery timeout: a long
         # one makes any fixed wait show.
         argv += ["--dt", self.dt_for(n) if method == "broadcast" else "30s"]
-        r = self.timed(argv, timeout=max(300, n // 40))
+        r = self.timed(argv, timeout=max(300, n // 40), n=n)
         try:
             d = json.loads(r.stdout)
         except ValueError:
@@ -569,7 +573,7 @@ class Bench:
         limit = max(300, n // 50)
         argv = [self.binary("check-mc-nrpe"), "--config", conf, command, "--dm", method, "-t", f"{limit}s",
                 "--dt", self.dt_for(n) if method == "broadcast" else "30s"]
-        r = self.timed(argv, timeout=limit + 100)
+        r = self.timed(argv, timeout=limit + 100, n=n)
         self.record_cpu(scenario, n, r, "simulator")
         first = r.stdout.splitlines()[0] if r.stdout else ""
         m = re.search(r"total=(\d+) ok=(\d+).*checktime=([0-9.]+)", first)
@@ -605,9 +609,9 @@ class Bench:
             # Warm-up: one of each, not recorded.
             limit = max(120, n // 50)
             self.timed([self.binary("broker-floor"), "ping", "--config", conf, "--queues", str(n),
-                        "--timeout", f"{limit}s"], timeout=limit + 80)
+                        "--timeout", f"{limit}s"], timeout=limit + 80, n=n)
             self.timed([self.binary("muster"), "--config", conf, "ping", "--dm", "registry", "--json"],
-                       timeout=max(900, limit + 80))
+                       timeout=max(900, limit + 80), n=n)
             time.sleep(1)
             self.extra.setdefault("broker", {})[n] = self.broker_memory(limits=True)
             self.extra.setdefault("idle_cpu", {})[n] = self.measure_idle()
