@@ -14,8 +14,8 @@
  * must parse and validate too, be the same registration but for "checks",
  * and its checks must be the scanned ones (names, states, times, in order),
  * with the same digest. When it returns 0, the body has no top-level
- * "checks". The body is handed over as libFuzzer's own exactly sized
- * buffer, so that ASan sees any read past its end.
+ * "checks". The body is in a buffer of its exact size (libFuzzer's own
+ * for "R", a copy for "F" and "L"), so that ASan sees any read past its end.
  *
  * The index is written as .index/checks of a private directory and read
  * back: every node's identity and states must lie within the mapping, and
