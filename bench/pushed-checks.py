@@ -165,9 +165,9 @@ class Bench:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def collector(self, conf, count, tag, window=False, build=None):
-        """Start a collector, return (registrations/s from READY to the last stored,
-        registrations per CPU second of the collector over the same span, status)."""
+    def spawn_collector(self, conf, tag, build=None, wrapper=()):
+        """A muster-collector (under wrapper, if any) with its notify socket:
+        (process, NotifySocket, its stderr file)."""
         notify_path = os.path.join(self.tmp, f"notify-{tag}")
         if os.path.exists(notify_path):
             os.unlink(notify_path)
@@ -175,9 +175,15 @@ class Bench:
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         env.pop("JOURNAL_STREAM", None)
         err = open(os.path.join(self.tmp, f"collector-{tag}.err"), "ab")
-        p = subprocess.Popen([binary(build or self.build, "muster-collector"), "--config", conf], stdout=err,
-                             stderr=err, env=env)
+        p = subprocess.Popen([*wrapper, binary(build or self.build, "muster-collector"), "--config", conf],
+                             stdout=err, stderr=err, env=env)
         self.procs.append(p)
+        return p, notify, err
+
+    def collector(self, conf, count, tag, window=False, build=None):
+        """Start a collector, return (registrations/s from READY to the last stored,
+        registrations per CPU second of the collector over the same span, status)."""
+        p, notify, err = self.spawn_collector(conf, tag, build)
         try:
             notify.wait_for("READY=1", 120)
             t0 = time.monotonic()
@@ -228,18 +234,9 @@ class Bench:
         start-up, the index writes or the kernel). Deterministic where CPU
         time is not: the same registrations give the same count."""
         out = os.path.join(self.tmp, f"callgrind-{tag}.out")
-        notify_path = os.path.join(self.tmp, f"notify-{tag}")
-        if os.path.exists(notify_path):
-            os.unlink(notify_path)
-        notify = NotifySocket(notify_path)
-        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
-        env.pop("JOURNAL_STREAM", None)
-        err = open(os.path.join(self.tmp, f"collector-{tag}.err"), "ab")
-        p = subprocess.Popen(["valgrind", "--tool=callgrind", "--collect-atstart=no",
-                              "--toggle-collect=on_amqp_io", f"--callgrind-out-file={out}",
-                              binary(self.build, "muster-collector"), "--config", conf],
-                             stdout=err, stderr=err, env=env)
-        self.procs.append(p)
+        p, notify, err = self.spawn_collector(conf, tag, wrapper=[
+            "valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=on_amqp_io",
+            f"--callgrind-out-file={out}"])
         try:
             notify.wait_for("READY=1", 300)
             control = os.path.join(self.tmp, f"control-{os.path.basename(conf)}")
