@@ -599,6 +599,15 @@ static int sha256_hex(const void *p, size_t n, char ret[65]) {
 }
 
 /* Load and check dir's index. -ENOENT: none; -EBADMSG: corrupt; -ENOMEM. */
+/* The index carries the directory's stamp, and the directory still has it:
+ * nothing was added, removed or replaced since the index was written. */
+static bool index_matches_dir(const Index *x, int dfd) {
+        struct stat st;
+
+        return x->stamped && fstat(dfd, &st) >= 0 && (uint64_t) st.st_ino == x->dir_ino &&
+               st.st_mtim.tv_sec == x->dir_mtime.tv_sec && st.st_mtim.tv_nsec == x->dir_mtime.tv_nsec;
+}
+
 static int index_load(int dfd, Index *ret) {
         _cleanup_close_ int fd = -1;
         Index x = {};
@@ -813,10 +822,7 @@ int registry_scan(const char *dir, RegistryScanFlags flags, registry_node_cb_t c
 
         /* Nothing was added, removed or replaced since the index was
          * written: it is the directory, no file need be looked at. */
-        struct stat dst;
-        if (x.stamped && !(flags & REGISTRY_SCAN_MTIME) && fstat(dirfd(d), &dst) >= 0 &&
-            (uint64_t) dst.st_ino == x.dir_ino && dst.st_mtim.tv_sec == x.dir_mtime.tv_sec &&
-            dst.st_mtim.tv_nsec == x.dir_mtime.tv_nsec) {
+        if (!(flags & REGISTRY_SCAN_MTIME) && index_matches_dir(&x, dirfd(d))) {
                 s.stamped = true;
                 for (size_t i = 0; i < x.n; i++) {
                         _cleanup_json_ json_t *facts = NULL;
@@ -950,20 +956,14 @@ static bool put_node(FILE *f, const char *identity, const FileKey *k, const Regi
         return true;
 }
 
-int registry_index_is_current(const char *dir) {
-        _cleanup_close_ int dfd = -1;
+int registry_index_is_current(int dfd) {
         Index x = {};
-        struct stat st;
         int r;
 
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
         r = index_load(dfd, &x);
         if (r == -ENOMEM)
                 return r;
-        r = r >= 0 && x.stamped && fstat(dfd, &st) >= 0 && (uint64_t) st.st_ino == x.dir_ino &&
-            st.st_mtim.tv_sec == x.dir_mtime.tv_sec && st.st_mtim.tv_nsec == x.dir_mtime.tv_nsec;
+        r = r >= 0 && index_matches_dir(&x, dfd);
         index_done(&x);
         return r;
 }

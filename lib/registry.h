@@ -164,11 +164,11 @@ typedef int (*registry_node_cb_t)(const RegistryNode *n, void *userdata);
 int registry_scan(const char *dir, RegistryScanFlags flags, registry_node_cb_t cb, void *userdata,
                   RegistryScanStats *stats);
 
-/* 1 when dir's index is whole and carries the directory's current stamp
- * (nothing added, removed or replaced since it was written: readers take
- * it as it is), 0 when it is missing, invalid or older, -errno when dir
- * cannot be opened or on -ENOMEM. */
-int registry_index_is_current(const char *dir);
+/* 1 when the index of the directory dfd is whole and carries the
+ * directory's current stamp (nothing added, removed or replaced since it
+ * was written: readers take it as it is), 0 when it is missing, invalid
+ * or older, -ENOMEM. */
+int registry_index_is_current(int dfd);
 
 /* Rewrite dir's index (atomically); files whose key matches the old index
  * are not read again. stats (may be NULL): n_nodes written, n_indexed

@@ -1145,7 +1145,7 @@ static int manager_open_state(Manager *m, const char *dir) {
         /* An index that still describes the directory is left as it is: a
          * restart does not cost a walk of every file (0.1-0.5 s at 10,000 to
          * 50,000 nodes) in the middle of the first deliveries. */
-        r = registry_index_is_current(dir);
+        r = registry_index_is_current(m->dirfd);
         if (r == -ENOMEM)
                 return log_oom();
         m->registry_index_stamped = r > 0;
