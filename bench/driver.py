@@ -34,6 +34,9 @@ def parse_args(argv=None):
     ap.add_argument("--sizes", default="10,100,1000,10000",
                     help="comma-separated node counts (default 10,100,1000,10000)")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per scenario and N (default 5)")
+    ap.add_argument("--repeats-at", default="", metavar="N=R,...",
+                    help="rounds at given sizes instead of --repeats, e.g. 1000=10,50000=4: small fleets are "
+                         "cheap to repeat and their round trips the noisiest")
     ap.add_argument("--runs", type=int, default=1,
                     help="consecutive full runs, each with its own broker; with 2 or more the ratios of the "
                          "first two are compared (default 1)")
@@ -73,6 +76,12 @@ def parse_args(argv=None):
     if not args.compare and not args.build:
         ap.error("--build is required")
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
+    try:
+        args.repeats_at = {int(k): int(v) for k, v in (x.split("=") for x in args.repeats_at.split(",") if x)}
+    except ValueError:
+        ap.error(f"--repeats-at: want N=R,... (e.g. 1000=10), not {args.repeats_at!r}")
+    if any(r < 1 for r in args.repeats_at.values()) or args.repeats < 1:
+        ap.error("rounds must be at least 1")
     args.only = set(args.only.split(",")) if args.only else None
     args.queue_types = [q for q in args.queue_types.split(",") if q]
     args.floors = set(args.floors.split(","))

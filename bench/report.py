@@ -55,6 +55,17 @@ def cpu_totals(d):
     return [sum(x) for x in zip(*(d[k] for k in CPU_KEYS))]
 
 
+def rounds_text(a):
+    """"5 runs" or "10 runs at 1000, 4 at 50000, else 5"."""
+    at = getattr(a, "repeats_at", None) or {}
+    if not at:
+        return f"{a.repeats} runs"
+    parts = [f"{r} at {n}" for n, r in sorted(at.items())]
+    if any(n not in at for n in a.sizes):
+        parts.append(f"else {a.repeats}")
+    return "runs: " + ", ".join(parts)
+
+
 def per_round(xs, ys):
     """xs[i] / ys[i] for the rounds where both exist: round i of a scenario
     against the floor measured in the same round."""
@@ -63,9 +74,11 @@ def per_round(xs, ys):
 
 def ratios(results, sizes):
     """Every scenario's ratios to floor-fanout at the same N, keyed
-    "scenario@N": cpu = median CPU total ÷ the floor's (broker + nodes +
-    client), wall = median round trip ÷ the floor's; each with the min–max of
-    the same ratio taken round by round."""
+    "scenario@N": cpu = CPU total (broker + nodes + client) ÷ the floor's,
+    wall = round trip ÷ the floor's, each the median of the ratios taken
+    round by round (a scenario against the floor measured minutes before it
+    in the same round, so that a slow drift of the machine or the broker
+    cancels out), with their min–max."""
     out = {}
     for scen in ORDER:
         if scen in ("floor-fanout", "checks-cost"):
@@ -78,12 +91,11 @@ def ratios(results, sizes):
             c, fc = cpu_totals(d), cpu_totals(f)
             if c and fc and statistics.median(fc) > 0:
                 pr = per_round(c, fc)
-                e["cpu"] = statistics.median(c) / statistics.median(fc)
+                e["cpu"] = statistics.median(pr)
                 e["cpu_spread"] = [min(pr), max(pr)] if pr else None
-            r = ratio(summary(d.get("rtt", [])), summary(f.get("rtt", [])))
-            if r is not None:
-                pr = per_round(d.get("rtt", []), f.get("rtt", []))
-                e["wall"] = r
+            pr = per_round(d.get("rtt", []), f.get("rtt", []))
+            if pr:
+                e["wall"] = statistics.median(pr)
                 e["wall_spread"] = [min(pr), max(pr)] if pr else None
             if e:
                 out[f"{scen}@{n}"] = e
@@ -144,17 +156,18 @@ def report(b):
     p(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(b.started))}, "
       f"{(b.finished - b.started) / 60:.1f} min; {os.cpu_count()} CPUs ({cpu}), "
       f"kernel {platform.release()}; RabbitMQ {b.rabbitmq_version()}; "
-      f"{a.repeats} runs per figure, {a.connections} simulator connections, nice {a.nice}.")
+      f"{rounds_text(a)} per figure, {a.connections} simulator connections, nice {a.nice}.")
     if bg:
         p(f"Other load on the machine during the timed runs (CPUs busy outside the benchmark): "
           f"median {bg['median']:.2f}, max {bg['max']:.2f}.")
     p("")
     p("### Ratios to the floor (primary: CPU)")
     p("")
-    p("CPU ÷floor = median CPU time per run of broker + nodes (simulator) + client ÷ the same for "
-      "floor-fanout (broker + floor server + floor client) at the same N; round trip ÷floor = median round "
-      "trip ÷ floor-fanout's. In brackets: min–max of the same ratio round by round (each round measures "
-      "the floors and every scenario back to back).")
+    p("CPU ÷floor = CPU time of broker + nodes (simulator) + client in a round ÷ the same for "
+      "floor-fanout (broker + floor server + floor client) in the same round at the same N; round trip "
+      "÷floor = a round's round trip ÷ floor-fanout's in that round. Each is the median of those ratios over "
+      "the rounds (each round measures the floors and every scenario back to back), with their min–max in "
+      "brackets.")
     p("")
     p("| scenario | N | CPU ÷floor [min–max] | round trip ÷floor [min–max] | target ≤ 2× |")
     p("|---|---:|---:|---:|---|")

@@ -419,14 +419,20 @@ class Bench:
             self.background.append(max(0.0, busy1 - busy0 - ours) / r.wall)
         # Settle: the broker keeps working for seconds after a round that
         # touched every queue (each woken queue process hibernates again
-        # after a backoff of 1 to 10 s, a garbage collection apiece: at
-        # 10,000 nodes 1-2 CPU seconds spread over up to 15 s). That work is
-        # the round's, so for a fleet of n >= 1000 wait until
-        # QUIET_WINDOWS consecutive windows of QUIET_WINDOW_S each are back
-        # within QUIET_MARGIN of a CPU of the idle rate, up to SETTLE_MAX_S;
-        # otherwise (small fleets, single programs) one window of 0.1 s.
+        # after a backoff of 1 to 10 s, a garbage collection apiece, and its
+        # 5 s RAM-duration timer fires once more: at 10,000 nodes 1-2 CPU
+        # seconds spread over up to 15 s). That work is the round's, so for
+        # a fleet of n >= 1000 wait at least SETTLE_MIN_S (spread thin over
+        # 15 s, 1,000 queues' hibernation is below any quiet margin: without
+        # a floor the settle stopped in it and the next run paid for it),
+        # then until QUIET_WINDOWS consecutive windows of QUIET_WINDOW_S each
+        # are back within QUIET_MARGIN of a CPU of the idle rate, up to
+        # SETTLE_MAX_S (SETTLE_MAX_LARGE_S above 20,000 nodes, where that
+        # work is CPU-bound and lasts longer); otherwise (small fleets,
+        # single programs) one window of 0.1 s.
         if n >= 1000:
-            self.settle(pids, idle, cpu0, self.QUIET_WINDOWS, self.QUIET_WINDOW_S, self.SETTLE_MAX_S)
+            self.settle(pids, idle, cpu0, self.QUIET_WINDOWS, self.QUIET_WINDOW_S,
+                        self.SETTLE_MAX_LARGE_S if n > 20000 else self.SETTLE_MAX_S, self.SETTLE_MIN_S, t0)
         else:
             self.settle(pids, idle, cpu0, 1, 0.1, 10)
         elapsed = time.monotonic() - t0
@@ -440,12 +446,18 @@ class Bench:
     QUIET_WINDOWS = 8
     QUIET_MARGIN = 0.04
     SETTLE_MAX_S = 40
+    SETTLE_MAX_LARGE_S = 60
+    SETTLE_MIN_S = 15
 
-    def settle(self, pids, idle, cpu0, windows, window_s, max_s):
+    def settle(self, pids, idle, cpu0, windows, window_s, max_s, min_s=0.0, t_start=None):
+        """Wait until `windows` consecutive windows are quiet and at least
+        min_s have passed since t_start (the run's start), at most max_s
+        after the run."""
         deadline = time.monotonic() + max_s
+        not_before = (t_start if t_start is not None else time.monotonic()) + min_s
         prev, t_prev = sum(proc_cpu_seconds(p) or cpu0[p] for p in pids), time.monotonic()
         quiet = 0
-        while time.monotonic() < deadline and quiet < windows:
+        while time.monotonic() < deadline and (quiet < windows or time.monotonic() < not_before):
             time.sleep(window_s)
             now, t_now = sum(proc_cpu_seconds(p) or cpu0[p] for p in pids), time.monotonic()
             quiet = quiet + 1 if now - prev <= (sum(idle.values()) + self.QUIET_MARGIN) * (t_now - t_prev) else 0
@@ -615,8 +627,9 @@ class Bench:
             time.sleep(1)
             self.extra.setdefault("broker", {})[n] = self.broker_memory(limits=True)
             self.extra.setdefault("idle_cpu", {})[n] = self.measure_idle()
-            for rep in range(self.args.repeats):
-                print(f"driver: N={n}: round {rep + 1}/{self.args.repeats}", file=sys.stderr, flush=True)
+            rounds = self.args.repeats_at.get(n, self.args.repeats)
+            for rep in range(rounds):
+                print(f"driver: N={n}: round {rep + 1}/{rounds}", file=sys.stderr, flush=True)
                 self.run_floor(n, conf)
                 if not only or "ping" in only:
                     self.run_ping("ping-broadcast", n, conf, "broadcast", n)
