@@ -21,6 +21,13 @@ measures it, with its baselines in the same run:
   wait4(), spawn to exit, divided by N): this build's and, with
   --old-build, the same command of an earlier build on the same broker and
   fleet (the code before the index and the reply path changes).
+  A ping's reply data is the same text on every node (the client parses
+  it once); with --kinds nrpe,nrpe-distinct also an nrpe request to every
+  node through client_call(): check_sim answered alike by every node, and
+  check_distinct, whose output names the node and carries a per-node
+  figure (muster-simulator --distinct-command), so that no two replies'
+  data are alike, as with real checks; then the whole
+  `check-mc-nrpe check_distinct --dm registry` process per node.
 
 Every figure is a median of --repeats runs. Prints Markdown; --json FILE
 keeps the raw figures.
@@ -114,6 +121,9 @@ def bench_replies(args, tmp, results):
     os.chmod(psk, 0o600)
     nrpe = os.path.join(tmp, "nrpe.d")
     os.makedirs(nrpe, exist_ok=True)
+    with open(os.path.join(nrpe, "bench.cfg"), "w") as f:
+        # Both answered in-process by the simulator, never run.
+        f.write("command[check_sim]=/bin/false\ncommand[check_distinct]=/bin/false\n")
     broker = Broker(name_prefix="muster-client-cost")
     broker.start()
     procs = []
@@ -141,7 +151,8 @@ def bench_replies(args, tmp, results):
             out = os.path.join(tmp, f"sim-{n}.out")
             with open(out, "wb") as f, open(os.path.join(tmp, f"sim-{n}.err"), "wb") as e:
                 p = subprocess.Popen([binary(args.sim_build or args.build, "muster-simulator"), "--config", sim_conf, "--nodes",
-                                      str(n), "--registry-dir", reg, "--check-mode", "inproc"], stdout=f, stderr=e)
+                                      str(n), "--registry-dir", reg, "--check-mode", "inproc",
+                                      "--distinct-command", "check_distinct"], stdout=f, stderr=e)
             procs.append(p)
             wait_line(out, "READY", p, 120 + n / 30)
             print(f"client-cost: simulator N={n} ready", file=sys.stderr, flush=True)
@@ -168,6 +179,26 @@ def bench_replies(args, tmp, results):
                     if got != n:
                         raise SystemExit(f"muster ping ({build}) N={n}: {got} replies, exit {rc}: {err[-500:]}")
                     r[key].append(cpu * 1e6 / n)
+            for kind in [k for k in args.kinds if k != "ping"]:
+                command = "check_distinct" if kind == "nrpe-distinct" else "check_sim"
+                rc, o, err, _ = timed([binary(args.build, "client-cost"), "replies", "--config", client_conf, "--dir",
+                                       reg, "--repeats", str(args.repeats), "--no-floor", "--nrpe", command])
+                if rc != 0:
+                    raise SystemExit(f"client-cost replies --nrpe {command} {n}: {err}")
+                k = r.setdefault("kinds", {})[kind] = json.loads(o)
+                # What two replies carried: alike or not, as the kind says.
+                shown = [l.split(" ", 3)[3] for l in err.splitlines() if l.startswith("reply ")]
+                if len(shown) != 2 or (shown[0] == shown[1]) != (kind == "nrpe"):
+                    raise SystemExit(f"client-cost replies --nrpe {command}: unexpected replies {shown}")
+                k["sample"] = shown
+                k["check_cpu_us"] = []
+                if kind == "nrpe-distinct":
+                    for _ in range(args.repeats):
+                        rc, o, err, cpu = timed([binary(args.build, "check-mc-nrpe"), "--config", client_conf,
+                                                 "--dm", "registry", "--dt", "30s", command])
+                        if rc != 0 or f"ok={n} " not in o:
+                            raise SystemExit(f"check-mc-nrpe {command} N={n}: exit {rc}: {o[:300]} {err[-300:]}")
+                        k["check_cpu_us"].append(cpu * 1e6 / n)
             if args.perf:
                 for name, argv in (
                         ("muster-ping", [binary(args.build, "muster"), "--config", client_conf, "ping", "--dm",
@@ -226,6 +257,35 @@ def report(results, args):
               + "".join(f" | {median(d[k]):.1f} ({spread(d[k])})" if d.get(k) else " | –"
                         for k in ("client_replies_per_wakeup", "client_page_faults_per_1000_replies")) + " |")
         p("")
+        kinds = [(n, d["kinds"]) for n, d in sorted(results["replies"].items()) if d.get("kinds")]
+        if kinds:
+            p("Replies by what they carry, client_call() CPU µs per reply (median of "
+              f"{args.repeats}; min–max), same fleet and broker: a ping (the same data on every node), "
+              "`nrpe runcommand check_sim` (every node's output alike), `check_distinct` (every node's output "
+              "differs: the data parsed once per reply); then the whole `check-mc-nrpe check_distinct --dm "
+              "registry` process per node.")
+            p("")
+            p("| nodes | ping | nrpe, outputs alike | nrpe, outputs distinct | distinct ÷ ping | page faults per 1,000 "
+              "replies, distinct | `check-mc-nrpe check_distinct` whole process |")
+            p("|---:|---:|---:|---:|---:|---:|---:|")
+            for n, ks in kinds:
+                ping = results["replies"][n]["client_us_per_reply"]
+
+                def cell(v):
+                    return f"{median(v):.1f} ({spread(v)})" if v else "–"
+                same = ks.get("nrpe", {}).get("client_us_per_reply")
+                dist = ks.get("nrpe-distinct", {})
+                dv = dist.get("client_us_per_reply")
+                p(f"| {n:,} | {cell(ping)} | {cell(same)} | {cell(dv)} | "
+                  + (f"{median(dv) / median(ping):.2f}×" if dv else "–")
+                  + f" | {cell(dist.get('client_page_faults_per_1000_replies'))} | {cell(dist.get('check_cpu_us'))} |")
+            p("")
+            for n, ks in kinds:
+                if "nrpe-distinct" in ks:
+                    p(f"Two of the distinct replies at {n:,}: `{ks['nrpe-distinct']['sample'][0]}`, "
+                      f"`{ks['nrpe-distinct']['sample'][1]}`")
+                    break
+            p("")
     return "\n".join(lines)
 
 
@@ -238,6 +298,9 @@ def main():
     ap.add_argument("--files", default="10000,50000", help="registry files for the registry figures")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default="registry,replies")
+    ap.add_argument("--kinds", default="ping,nrpe,nrpe-distinct",
+                    help="replies: what the requests ask (ping always; nrpe: check_sim, every output alike; "
+                         "nrpe-distinct: every node's output differs)")
     ap.add_argument("--perf", help="record a perf profile of `muster ping` at each size into this directory")
     ap.add_argument("--registry-base", help="keep the registry directories here and reuse them in later runs")
     ap.add_argument("--json")
@@ -250,6 +313,9 @@ def main():
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.files = [int(x) for x in args.files.split(",") if x]
     only = set(args.only.split(","))
+    args.kinds = ["ping"] + [k for k in args.kinds.split(",") if k and k != "ping"]
+    if set(args.kinds) - {"ping", "nrpe", "nrpe-distinct"}:
+        ap.error(f"--kinds: unknown {set(args.kinds) - {'ping', 'nrpe', 'nrpe-distinct'}}")
     tmp = tempfile.mkdtemp(prefix="muster-client-cost-", dir=args.tmpdir)
     results = {"registry": {}, "replies": {}}
     try:

@@ -69,6 +69,7 @@ static size_t arg_nodes = 100;
 static const char *arg_prefix = "sim";
 static CheckMode arg_check_mode = CHECK_INPROC;
 static char **arg_inproc_commands = NULL;
+static char **arg_distinct_commands = NULL;   /* answered in-process, the output naming the node */
 static unsigned arg_connections = 4;
 static unsigned arg_max_running = 0;       /* 0: responder.max_concurrent_checks */
 static const char *arg_registry_dir = NULL;
@@ -189,7 +190,8 @@ static void job_finished(Job *j, int error, int exitcode, const char *output, si
 }
 
 static bool command_inproc(const char *command) {
-        return arg_check_mode == CHECK_INPROC || strv_contains(arg_inproc_commands, command);
+        return arg_check_mode == CHECK_INPROC || strv_contains(arg_inproc_commands, command) ||
+                strv_contains(arg_distinct_commands, command);
 }
 
 /* The daemon's manager_handle_request(), for one simulated node. */
@@ -224,8 +226,21 @@ static void node_handle_request(SimNode *n, const void *body, size_t size, const
 
         case DISPATCH_RUN: {
                 if (command_inproc(d.command)) {
-                        _cleanup_json_ json_t *data = nrpe_result_data(d.command, 0, SIMULATED_OUTPUT,
-                                                                       strlen(SIMULATED_OUTPUT));
+                        /* A distinct command's output names the node and
+                         * carries a per-node figure, as real check output
+                         * does: no two replies' data are alike. */
+                        char buf[160];
+                        const char *out = SIMULATED_OUTPUT;
+                        if (strv_contains(arg_distinct_commands, d.command)) {
+                                size_t h = 2166136261u;
+                                for (const char *c = n->identity; *c; c++)
+                                        h = (h ^ (unsigned char) *c) * 16777619u;
+                                (void) snprintf(buf, sizeof buf,
+                                                "OK - simulated on %s: load %zu.%02zu|load=%zu.%02zu;5;10;0",
+                                                n->identity, h % 7, h % 97, h % 7, h % 97);
+                                out = buf;
+                        }
+                        _cleanup_json_ json_t *data = nrpe_result_data(d.command, 0, out, strlen(out));
                         if (!data) {
                                 sim_fail(s, log_oom());
                                 break;
@@ -736,6 +751,8 @@ static void help(void) {
                "     --check-mode=MODE        inproc: answer NRPE requests at once with\n"
                "                              \"" SIMULATED_OUTPUT "\"; exec: run the command line\n"
                "     --inproc-command=NAME    Answer NAME in-process even with --check-mode=exec\n"
+               "     --distinct-command=NAME  Answer NAME in-process with an output that names the\n"
+               "                              node (every reply's data differs)\n"
                "     --max-running=N          Concurrent checks in exec mode, all identities together\n"
                "                              (default responder.max_concurrent_checks)\n"
                "     --connections=N          AMQP connections to spread the identities over (default 4)\n"
@@ -753,6 +770,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_PREFIX = 0x100,
                 ARG_CHECK_MODE,
                 ARG_INPROC_COMMAND,
+                ARG_DISTINCT_COMMAND,
                 ARG_MAX_RUNNING,
                 ARG_CONNECTIONS,
                 ARG_REGISTRY_DIR,
@@ -765,6 +783,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "prefix-identity", required_argument, NULL, ARG_PREFIX },
                 { "check-mode", required_argument, NULL, ARG_CHECK_MODE },
                 { "inproc-command", required_argument, NULL, ARG_INPROC_COMMAND },
+                { "distinct-command", required_argument, NULL, ARG_DISTINCT_COMMAND },
                 { "max-running", required_argument, NULL, ARG_MAX_RUNNING },
                 { "connections", required_argument, NULL, ARG_CONNECTIONS },
                 { "registry-dir", required_argument, NULL, ARG_REGISTRY_DIR },
@@ -806,6 +825,12 @@ static int parse_argv(int argc, char *argv[]) {
                         if (!nrpe_command_name_is_valid(optarg))
                                 return log_error_errno(-EINVAL, "Invalid command name \"%s\".", optarg);
                         if (strv_extend(&arg_inproc_commands, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_DISTINCT_COMMAND:
+                        if (!nrpe_command_name_is_valid(optarg))
+                                return log_error_errno(-EINVAL, "Invalid command name \"%s\".", optarg);
+                        if (strv_extend(&arg_distinct_commands, optarg) < 0)
                                 return log_oom();
                         break;
                 case ARG_MAX_RUNNING:
@@ -897,5 +922,6 @@ static int run(int argc, char *argv[]) {
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
         strv_free(arg_inproc_commands);
+        strv_free(arg_distinct_commands);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
