@@ -284,6 +284,10 @@ static int run(int argc, char *argv[]) {
                 .filter = arg_opts.filter,
         };
         cli_request_defaults(&config, &req);
+        /* -I names without a /regex/ are the nodes to ask, as in muster(1):
+         * no discovery, and a named node that does not answer is UNKNOWN
+         * rather than left out. */
+        req.direct_identities = true;
 
         r = client_call(&client, &req, &result);
         if (r < 0) {

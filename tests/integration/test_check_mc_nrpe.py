@@ -145,6 +145,22 @@ class CheckMcNrpe(unittest.TestCase):
         self.assertEqual(rc, 1, (out, err))
         self.assertEqual(out[1:], ["WARNING: web2"])
 
+    def test_named_nodes_are_asked_directly(self):
+        """-I with plain names skips discovery, as in muster(1): a named node
+        that is down is UNKNOWN and named, not left out of a green result,
+        and the check does not wait out the discovery timeout."""
+        t0 = time.monotonic()
+        rc, out, err = self.check("check_ok", "-I", "web1", "-I", "ghost", "--dt", "15", "-t", "20")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(rc, 3, (out, err))
+        self.assertLine(out[0], "check_ok", 1, 0, 0, 1, 1)
+        self.assertEqual(out[1:], ["UNKNOWN: ghost"])
+        self.assertLess(elapsed, 10.0, "named nodes were discovered (15 s) instead of asked directly")
+        # A /regex/ still discovers: web1 and web2, nothing named missing.
+        rc, out, err = self.check("check_ok", "-I", "/^web/", "--dt", "2")
+        self.assertEqual(rc, 0, (out, err))
+        self.assertLine(out[0], "check_ok", 2, 0, 0, 0, 2)
+
     def test_no_nodes(self):
         rc, out, err = self.check("check_ok", "-F", "role=nothing")
         self.assertEqual(rc, 3, (out, err))
