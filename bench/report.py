@@ -88,15 +88,11 @@ def ratios(results, sizes):
             if not d or not f:
                 continue
             e = {}
-            c, fc = cpu_totals(d), cpu_totals(f)
-            if c and fc and statistics.median(fc) > 0:
-                pr = per_round(c, fc)
-                e["cpu"] = statistics.median(pr)
-                e["cpu_spread"] = [min(pr), max(pr)] if pr else None
-            pr = per_round(d.get("rtt", []), f.get("rtt", []))
-            if pr:
-                e["wall"] = statistics.median(pr)
-                e["wall_spread"] = [min(pr), max(pr)] if pr else None
+            for key, pr in (("cpu", per_round(cpu_totals(d), cpu_totals(f))),
+                            ("wall", per_round(d.get("rtt", []), f.get("rtt", [])))):
+                if pr:
+                    e[key] = statistics.median(pr)
+                    e[key + "_spread"] = [min(pr), max(pr)]
             if e:
                 out[f"{scen}@{n}"] = e
     return out
