@@ -822,15 +822,11 @@ static int parse_argv(int argc, char *argv[]) {
                                                        optarg);
                         break;
                 case ARG_INPROC_COMMAND:
-                        if (!nrpe_command_name_is_valid(optarg))
-                                return log_error_errno(-EINVAL, "Invalid command name \"%s\".", optarg);
-                        if (strv_extend(&arg_inproc_commands, optarg) < 0)
-                                return log_oom();
-                        break;
                 case ARG_DISTINCT_COMMAND:
                         if (!nrpe_command_name_is_valid(optarg))
                                 return log_error_errno(-EINVAL, "Invalid command name \"%s\".", optarg);
-                        if (strv_extend(&arg_distinct_commands, optarg) < 0)
+                        if (strv_extend(c == ARG_INPROC_COMMAND ? &arg_inproc_commands : &arg_distinct_commands,
+                                        optarg) < 0)
                                 return log_oom();
                         break;
                 case ARG_MAX_RUNNING:
