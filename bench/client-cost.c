@@ -260,6 +260,21 @@ static int floor_round(Client *c, char **targets, size_t n, uint64_t *ret_publis
         return got == n ? 0 : log_error_errno(-ETIMEDOUT, "Floor: %zu of %zu replies.", got, n);
 }
 
+typedef struct SampleTally {
+        ClientNrpeTally tally;
+        unsigned show;                 /* print the data of this many first replies */
+} SampleTally;
+
+static void sample_tally_reply(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata) {
+        SampleTally *t = userdata;
+        if (n_received <= t->show) {
+                /* What the replies carried: the bench's reader checks it. */
+                _cleanup_free_ char *d = json_dumps(reply->data, JSON_COMPACT | JSON_SORT_KEYS);
+                fprintf(stderr, "reply %zu: %s %s\n", n_received - 1, reply->identity, strna(d));
+        }
+        client_nrpe_tally_reply(reply, n_received, n_expected, &t->tally);
+}
+
 static int run_replies(void) {
         _cleanup_strv_free_ char **targets = NULL;
         MusterConfig config;
@@ -294,6 +309,8 @@ static int run_replies(void) {
                 return log_oom();
         for (unsigned i = 0; i < arg_repeats; i++) {
                 ClientResult res = {};
+                /* An nrpe request keeps what check-mc-nrpe keeps of a reply. */
+                SampleTally tally = { .show = i == 0 ? 2 : 0 };
                 ClientRequest req = {
                         .agent = arg_nrpe ? "nrpe" : NULL,
                         .action = arg_nrpe ? "runcommand" : NULL,
@@ -303,6 +320,9 @@ static int run_replies(void) {
                         .method = DISCOVERY_REGISTRY,
                         .timeout_usec = 120 * USEC_PER_SEC,
                         .discovery_timeout_usec = 120 * USEC_PER_SEC,
+                        .on_reply = arg_nrpe ? sample_tally_reply : NULL,
+                        .userdata = &tally,
+                        .drop_data = arg_nrpe,
                 };
                 c.deadline = now_usec(CLOCK_MONOTONIC) + 120 * USEC_PER_SEC;
                 Usage u0 = usage_now();
@@ -314,12 +334,9 @@ static int run_replies(void) {
                         return log_error_errno(r, "client_call failed: %s", c.error);
                 if (res.n_replies != n)
                         return log_error_errno(-EIO, "%zu of %zu replies.", res.n_replies, n);
-                if (arg_nrpe && i == 0)
-                        /* What the replies carried: the bench's reader checks it. */
-                        for (size_t k = 0; k < res.n_replies && k < 2; k++) {
-                                _cleanup_free_ char *d = json_dumps(res.replies[k].data, JSON_COMPACT | JSON_SORT_KEYS);
-                                fprintf(stderr, "reply %zu: %s %s\n", k, res.replies[k].identity, strna(d));
-                        }
+                if (arg_nrpe && (tally.tally.error < 0 || tally.tally.n != n))
+                        return log_error_errno(-EIO, "%zu of %zu replies tallied.", tally.tally.n, n);
+                client_nrpe_tally_done(&tally.tally);
                 client_result_done(&res);
                 per_reply[i] = (double) cpu / (double) n;
                 user[i] = (double) (u1.user - u0.user) / (double) n;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <sys/time.h>
@@ -9,6 +10,7 @@
 #include "hashmap.h"
 #include "log.h"
 #include "message.h"
+#include "nagios.h"
 #include "registry.h"
 #include "topology.h"
 #include "util.h"
@@ -364,7 +366,46 @@ static int handle_reply(CallState *st, const amqp_basic_properties_t *p, const v
 
         if (st->req->on_reply)
                 st->req->on_reply(cr, res->n_replies, st->n_total, st->req->userdata);
+        if (st->req->drop_data) {
+                json_decref(cr->data);
+                cr->data = NULL;
+        }
         return 0;
+}
+
+void client_nrpe_tally_reply(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata) {
+        ClientNrpeTally *t = userdata;
+        (void) n_expected;
+
+        if (t->error < 0)
+                return;
+        assert(n_received == t->n + 1);
+        json_t *ec = reply->data ? json_object_get(reply->data, "exitcode") : NULL;
+        if (GREEDY_REALLOC(t->states, t->alloc_states, t->n + 1) < 0)
+                goto oom;
+        t->states[t->n] = json_is_integer(ec) ? (uint8_t) nagios_state_from_exit((int) json_integer_value(ec))
+                                              : NAGIOS_UNKNOWN;
+        if (t->keep_output) {
+                json_t *o = reply->data ? json_object_get(reply->data, "output") : NULL;
+                if (GREEDY_REALLOC(t->outputs, t->alloc_outputs, t->n + 1) < 0)
+                        goto oom;
+                t->outputs[t->n] = NULL;
+                if (json_is_string(o) && !(t->outputs[t->n] = strdup(json_string_value(o))))
+                        goto oom;
+        }
+        t->n++;
+        return;
+oom:
+        t->error = -ENOMEM;
+}
+
+void client_nrpe_tally_done(ClientNrpeTally *t) {
+        if (t->outputs)
+                for (size_t i = 0; i < t->n; i++)
+                        free(t->outputs[i]);
+        free(t->outputs);
+        free(t->states);
+        *t = (ClientNrpeTally) {};
 }
 
 static void handle_return(CallState *st, const amqp_basic_return_t *m) {

@@ -66,6 +66,8 @@ typedef struct ClientRequest {
         unsigned batch_percent;        /* or this percentage of the discovered nodes */
         uint64_t batch_sleep_usec;     /* pause between batches */
         client_reply_cb_t on_reply;
+        bool drop_data;                /* data reaches on_reply only: ClientReply.data is NULL in the
+                                        * result, so a large fleet's replies are not all kept parsed */
         client_discovery_cb_t on_discovery;
         void *userdata;
 } ClientRequest;
@@ -90,6 +92,21 @@ int client_open(Client *c, MusterConfig *config, uint64_t deadline);
 void client_close(Client *c);
 
 int client_call(Client *c, const ClientRequest *req, ClientResult *ret);
+
+/* What a collated NRPE check keeps of each reply: its Nagios state, and its
+ * output when keep_output (check-mc-nrpe -v); in arrival order, so reply i
+ * of the result is states[i]. Set a request's on_reply to
+ * client_nrpe_tally_reply, userdata to the tally and drop_data: ~100 bytes
+ * kept per node instead of the parsed data. */
+typedef struct ClientNrpeTally {
+        uint8_t *states;               /* NAGIOS_OK .. NAGIOS_UNKNOWN; UNKNOWN without an integer exitcode */
+        char **outputs;                /* NULL each where the reply had no output string */
+        size_t n, alloc_states, alloc_outputs;
+        bool keep_output;
+        int error;                     /* -ENOMEM once a reply could not be kept */
+} ClientNrpeTally;
+void client_nrpe_tally_reply(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata);
+void client_nrpe_tally_done(ClientNrpeTally *t);
 
 /* Expected nodes from the registry directory, filtered client side; only
  * registrations of collective (when not NULL) count. ret_agents (may be

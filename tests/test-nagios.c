@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "client.h"
 #include "macro.h"
 #include "nagios.h"
 #include "tests.h"
@@ -218,9 +219,53 @@ static void test_thresholds(void) {
         TEST_OK();
 }
 
+/* check-mc-nrpe keeps a state (and with -v the output) per reply, not the
+ * reply's data: an exit code maps to its state, anything else is UNKNOWN. */
+static void test_nrpe_tally(void) {
+        const char *texts[] = {
+                "{\"exitcode\": 0, \"output\": \"OK - load 0.1\"}",
+                "{\"exitcode\": 2, \"output\": \"CRITICAL - disk 99%\", \"perfdata\": \"x=1\"}",
+                "{\"exitcode\": 1}",
+                "{\"exitcode\": 7, \"output\": \"odd exit\"}",
+                "{\"exitcode\": \"2\", \"output\": \"a string exit code\"}",
+                NULL,                  /* no data: a node that could not run it */
+        };
+        const uint8_t want[] = { NAGIOS_OK, NAGIOS_CRITICAL, NAGIOS_WARNING, NAGIOS_UNKNOWN, NAGIOS_UNKNOWN,
+                                 NAGIOS_UNKNOWN };
+        const char *want_output[] = { "OK - load 0.1", "CRITICAL - disk 99%", NULL, "odd exit",
+                                      "a string exit code", NULL };
+
+        TEST("an NRPE tally keeps each reply's state, and its output only when asked");
+        for (int keep = 0; keep <= 1; keep++) {
+                ClientNrpeTally t = { .keep_output = keep };
+                for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                        json_t *data = texts[i] ? json_loads(texts[i], 0, NULL) : NULL;
+                        ClientReply rep = { .identity = (char *) "node", .statusmsg = (char *) "OK", .data = data };
+                        ASSERT_TRUE(!texts[i] || data);
+                        client_nrpe_tally_reply(&rep, i + 1, 0, &t);
+                        json_decref(data);     /* the tally keeps nothing of it */
+                }
+                ASSERT_INT_EQ(t.error, 0);
+                ASSERT_INT_EQ(t.n, ELEMENTSOF(texts));
+                for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                        ASSERT_INT_EQ(t.states[i], want[i]);
+                        if (!keep || !want_output[i])
+                                ASSERT_TRUE(!t.outputs || !t.outputs[i]);
+                        else
+                                ASSERT_STR_EQ(t.outputs[i], want_output[i]);
+                }
+                if (!keep)
+                        ASSERT_TRUE(t.outputs == NULL);
+                client_nrpe_tally_done(&t);
+                ASSERT_TRUE(t.states == NULL && t.n == 0);
+        }
+        TEST_OK();
+}
+
 int main(void) {
         test_print();
         test_state();
         test_thresholds();
+        test_nrpe_tally();
         return EXIT_SUCCESS;
 }

@@ -215,6 +215,32 @@ static int run_from_registry(MusterConfig *config) {
         return ret;
 }
 
+/* OK nodes are counted; the others are named, with the expected nodes that
+ * stayed silent among the UNKNOWNs. The names are the result's own
+ * strings, borrowed: free only the arrays. */
+static int collate(const ClientResult *result, const ClientNrpeTally *tally, NagiosCollation *col) {
+        size_t counts[4] = {}, fill[4] = {}, n_missing = strv_length(result->missing);
+
+        if (tally->error < 0 || tally->n != result->n_replies)
+                return -ENOMEM;
+        for (size_t i = 0; i < tally->n; i++)
+                counts[tally->states[i]]++;
+        counts[NAGIOS_UNKNOWN] += n_missing;
+        for (int s = NAGIOS_WARNING; s <= NAGIOS_UNKNOWN; s++)
+                if (counts[s] > 0 && !(col->names[s] = calloc(counts[s] + 1, sizeof(char *))))
+                        return -ENOMEM;
+        for (size_t i = 0; i < tally->n; i++)
+                if (tally->states[i] != NAGIOS_OK)
+                        col->names[tally->states[i]][fill[tally->states[i]]++] = result->replies[i].identity;
+        for (size_t i = 0; i < n_missing; i++)
+                col->names[NAGIOS_UNKNOWN][fill[NAGIOS_UNKNOWN]++] = result->missing[i];
+        for (int s = 0; s < 4; s++)
+                strv_sort(col->names[s]);
+        col->n_ok = counts[NAGIOS_OK];
+        col->replies = result->n_replies;
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_json_ json_t *data = NULL;
         MusterConfig config;
@@ -222,6 +248,7 @@ static int run(int argc, char *argv[]) {
         ClientResult result = {};
         ClientRequest req;
         NagiosCollation col = {};
+        ClientNrpeTally tally = {};
         int r, ret;
 
         log_setup("check-mc-nrpe", false);
@@ -288,6 +315,10 @@ static int run(int argc, char *argv[]) {
          * no discovery, and a named node that does not answer is UNKNOWN
          * rather than left out. */
         req.direct_identities = true;
+        req.on_reply = client_nrpe_tally_reply;
+        req.userdata = &tally;
+        tally.keep_output = arg_verbose;
+        req.drop_data = true;
 
         r = client_call(&client, &req, &result);
         if (r < 0) {
@@ -302,26 +333,12 @@ static int run(int argc, char *argv[]) {
                 goto finish;
         }
 
-        for (size_t i = 0; i < result.n_replies; i++) {
-                const ClientReply *rep = &result.replies[i];
-                json_t *ec = rep->data ? json_object_get(rep->data, "exitcode") : NULL;
-                int state = json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : NAGIOS_UNKNOWN;
-                if (strv_extend(&col.names[state], rep->identity) < 0) {
-                        r = log_oom();
-                        ret = NAGIOS_UNKNOWN;
-                        goto finish;
-                }
+        r = collate(&result, &tally, &col);
+        if (r < 0) {
+                log_oom();
+                ret = NAGIOS_UNKNOWN;
+                goto finish;
         }
-        /* Expected nodes that stayed silent are UNKNOWN. */
-        for (char **m = result.missing; m && *m; m++)
-                if (strv_extend(&col.names[NAGIOS_UNKNOWN], *m) < 0) {
-                        r = log_oom();
-                        ret = NAGIOS_UNKNOWN;
-                        goto finish;
-                }
-        for (int i = 0; i < 4; i++)
-                strv_sort(col.names[i]);
-        col.replies = result.n_replies;
         col.checktime = (double) result.total_usec / 1e6;
         col.warning = arg_warning;
         col.critical = arg_critical;
@@ -331,8 +348,7 @@ static int run(int argc, char *argv[]) {
         if (arg_verbose) {
                 for (size_t i = 0; i < result.n_replies; i++) {
                         const ClientReply *rep = &result.replies[i];
-                        json_t *o = rep->data ? json_object_get(rep->data, "output") : NULL;
-                        printf("%s: %s\n", rep->identity, json_is_string(o) ? json_string_value(o) : rep->statusmsg);
+                        printf("%s: %s\n", rep->identity, tally.outputs[i] ?: rep->statusmsg);
                 }
                 for (char **m = result.missing; m && *m; m++)
                         printf("%s: no response\n", *m);
@@ -341,7 +357,8 @@ static int run(int argc, char *argv[]) {
 finish:
         alarm(0);
         for (int i = 0; i < 4; i++)
-                strv_free(col.names[i]);
+                free(col.names[i]);             /* the strings are the result's */
+        client_nrpe_tally_done(&tally);
         client_result_done(&result);
         client_close(&client);
         config_done(&config);
