@@ -66,6 +66,10 @@ def parse_args(argv=None):
     ap.add_argument("--nice", type=int, default=-10 if os.geteuid() == 0 else 0,
                     help="nice value for the broker and every benchmark process (default -10 as root), "
                          "to keep unrelated load on a shared machine from skewing the figures")
+    ap.add_argument("--broker-busy-wait", choices=("default", "none"), default="default",
+                    help="the broker's Erlang scheduler busy wait: default, or none (+sbwt none +sbwtdcpu none "
+                         "+sbwtdio none); tried as a cause of the broker's CPU varying from round to round, "
+                         "it made no difference here (bench/README.md)")
     ap.add_argument("--tmpdir", default="/var/tmp", help="where the scratch directory goes")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--json", default=None, help="also write raw results of every run to this file")

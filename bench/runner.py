@@ -306,6 +306,12 @@ def wait_line(path, prefix, proc, timeout):
 # the benchmark
 
 
+# Erlang schedulers spin a while when they run out of work before they
+# sleep: CPU the broker reports without doing anything. --broker-busy-wait
+# none turns the spin off.
+BUSY_WAIT_OFF = ("+sbwt", "none", "+sbwtdcpu", "none", "+sbwtdio", "none")
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -1042,7 +1048,8 @@ class Bench:
         print("driver: starting a private RabbitMQ", file=sys.stderr, flush=True)
         # 50,000 nodes wake 100,000 queue processes at once (68 KB each):
         # the default watermark (0.4) blocks publishers near 9.6 GB of 24 GiB.
-        self.broker = Broker(name_prefix="muster-bench", rabbit_env=[("vm_memory_high_watermark", "0.7")])
+        self.broker = Broker(name_prefix="muster-bench", rabbit_env=[("vm_memory_high_watermark", "0.7")],
+                             erl_args=BUSY_WAIT_OFF if self.args.broker_busy_wait == "none" else ())
         self.broker.start()
         self.renice_broker()
 

@@ -362,10 +362,12 @@ class Broker:
     ({"server", "beam", "epmd"}), start_seconds/stop_seconds (last timings).
     """
 
-    def __init__(self, name_prefix="muster-test", port=None, plugins=(), rabbit_env=()):
+    def __init__(self, name_prefix="muster-test", port=None, plugins=(), rabbit_env=(), erl_args=()):
         # rabbit_env: extra {Key, Value} terms for the rabbit application
         # (Erlang terms as text, e.g. ("vm_memory_high_watermark", "0.7")).
+        # erl_args: extra emulator flags, e.g. ("+sbwt", "none").
         self.rabbit_env = tuple(rabbit_env)
+        self.erl_args = tuple(erl_args)
         self.name_prefix = re.sub(r"[^A-Za-z0-9_-]", "-", name_prefix) or "muster-test"
         self._fixed_port = port      # AMQP port to use instead of a random free one
         self.plugins = tuple(plugins)  # enabled at boot, e.g. ("rabbitmq_federation",)
@@ -547,7 +549,7 @@ class Broker:
             "RABBITMQ_CONFIG_FILE": os.path.join(d, "rabbitmq.config"),
             "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(d, "advanced.config"),  # absent
             "RABBITMQ_CONF_ENV_FILE": os.path.join(d, "rabbitmq-env.conf"),       # empty
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": dist_if,
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": " ".join((dist_if,) + self.erl_args),
             # rabbitmqctl: loopback only, any free port for its own dist listener
             "RABBITMQ_CTL_ERL_ARGS": dist_if,
             "RABBITMQ_CTL_DIST_PORT_MIN": "0",
