@@ -153,7 +153,8 @@ def report(b):
       f"{(b.finished - b.started) / 60:.1f} min; {os.cpu_count()} CPUs ({cpu}), "
       f"kernel {platform.release()}; RabbitMQ {b.rabbitmq_version()}; "
       f"{rounds_text(a)} per figure, {a.connections} simulator connections, nice {a.nice}; "
-      f"broker scheduler busy wait {getattr(a, 'broker_busy_wait', 'default')}.")
+      f"broker scheduler busy wait {getattr(a, 'broker_busy_wait', 'default')}, "
+      f"core metrics gc {getattr(a, 'broker_metrics_gc', 'default')}.")
     if bg:
         p(f"Other load on the machine during the timed runs (CPUs busy outside the benchmark): "
           f"median {bg['median']:.2f}, max {bg['max']:.2f}.")
