@@ -373,6 +373,11 @@ static int handle_reply(CallState *st, const amqp_basic_properties_t *p, const v
         return 0;
 }
 
+int client_nrpe_state(const json_t *data) {
+        json_t *ec = data ? json_object_get(data, "exitcode") : NULL;
+        return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : NAGIOS_UNKNOWN;
+}
+
 void client_nrpe_tally_reply(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata) {
         ClientNrpeTally *t = userdata;
         (void) n_expected;
@@ -380,11 +385,9 @@ void client_nrpe_tally_reply(const ClientReply *reply, size_t n_received, size_t
         if (t->error < 0)
                 return;
         assert(n_received == t->n + 1);
-        json_t *ec = reply->data ? json_object_get(reply->data, "exitcode") : NULL;
         if (GREEDY_REALLOC(t->states, t->alloc_states, t->n + 1) < 0)
                 goto oom;
-        t->states[t->n] = json_is_integer(ec) ? (uint8_t) nagios_state_from_exit((int) json_integer_value(ec))
-                                              : NAGIOS_UNKNOWN;
+        t->states[t->n] = (uint8_t) client_nrpe_state(reply->data);
         if (t->keep_output) {
                 json_t *o = reply->data ? json_object_get(reply->data, "output") : NULL;
                 if (GREEDY_REALLOC(t->outputs, t->alloc_outputs, t->n + 1) < 0)

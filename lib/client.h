@@ -105,6 +105,9 @@ typedef struct ClientNrpeTally {
         bool keep_output;
         int error;                     /* -ENOMEM once a reply could not be kept */
 } ClientNrpeTally;
+/* The Nagios state of an NRPE result object ({"exitcode": N, ...}); UNKNOWN
+ * without an integer exitcode (data may be NULL). */
+int client_nrpe_state(const json_t *data);
 void client_nrpe_tally_reply(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata);
 void client_nrpe_tally_done(ClientNrpeTally *t);
 

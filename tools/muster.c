@@ -677,8 +677,7 @@ static int verb_rpc(MusterConfig *config, int argc, char *argv[]) {
 }
 
 static int nrpe_state(const ClientReply *rep) {
-        json_t *ec = rep->data ? json_object_get(rep->data, "exitcode") : NULL;
-        return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : 3;
+        return client_nrpe_state(rep->data);
 }
 
 /* The state of command name in a runallcommands reply; -1 when the node
@@ -686,10 +685,7 @@ static int nrpe_state(const ClientReply *rep) {
 static int nrpe_all_state(const ClientReply *rep, const char *name) {
         json_t *cmds = rep->data ? json_object_get(rep->data, "commands") : NULL;
         json_t *c = json_is_object(cmds) ? json_object_get(cmds, name) : NULL;
-        if (!json_is_object(c))
-                return -1;
-        json_t *ec = json_object_get(c, "exitcode");
-        return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : 3;
+        return json_is_object(c) ? client_nrpe_state(c) : -1;
 }
 
 /* muster nrpe --all: nrpe runallcommands on every node, shown as a table of
