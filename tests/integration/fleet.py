@@ -4,6 +4,7 @@ tests and the demo. Everything lives in one temp dir; every process is
 stopped at the end."""
 
 import json
+import re
 import os
 import secrets
 import shutil
@@ -417,6 +418,17 @@ class Collector:
                 if line.startswith("STATUS="):
                     return line[7:]
         return None
+
+    def wait_status(self, pattern, timeout=10):
+        """The latest STATUS= once it matches pattern: the datagram is sent
+        after the log line, and a thread receives it, so a test that has
+        just seen the log waits for the status rather than racing it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status() or ""
+            if re.search(pattern, status) or time.monotonic() >= deadline:
+                return status
+            time.sleep(0.05)
 
 
 def node_config(fleet, identity, facts=None, classes=(), interval="300s", broker_url=None):

@@ -6,7 +6,6 @@ identities, stale sweeps, and no registration lost across faults."""
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -282,10 +281,7 @@ class Registration(unittest.TestCase):
             self.assertEqual(target.read_text(), "keep me\n")
             self.assertTrue((reg / "evil-dir").is_dir())
             want = r"^1000 nodes, 0 stale, \d+ registrations/min, 3 rejected because their file cannot be written$"
-            deadline = time.monotonic() + 5
-            while not re.match(want, c.status() or "") and time.monotonic() < deadline:
-                time.sleep(0.2)
-            status = c.status() or ""
+            status = c.wait_status(want, timeout=5)
             self.assertFalse(status.startswith("degraded"), status)
             self.assertRegex(status, want)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
@@ -340,7 +336,7 @@ class Registration(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(wait_files(self.fleet.registry, 1), ["stayer"])
         self.collector.wait_log("Node retiree retired by an operator (uid 0), removed.")
-        self.assertRegex(self.collector.status() or "", r"^1 nodes, 0 stale")
+        self.assertRegex(self.collector.wait_status(r"^1 nodes, 0 stale"), r"^1 nodes, 0 stale")
         r = subprocess.run([binary("muster"), "--config", str(self.collector.config), "nodes", "--forget",
                             "../etc"], capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
@@ -405,7 +401,7 @@ class Registration(unittest.TestCase):
         self.assertTrue(r.stdout.startswith("CRITICAL: 1 / 1 hosts not checked in within 5 seconds - failed: "
                                             "sleepy|"), r.stdout)
         self.assertIn("sleepy: last seen", r.stdout)
-        self.assertRegex(self.collector.status(), r"1 nodes, 1 stale")
+        self.assertRegex(self.collector.wait_status(r"1 nodes, 1 stale"), r"1 nodes, 1 stale")
         self.publish_registration(build_registration("sleepy", collective=self.fleet.collective, interval=5))
         self.collector.wait_log("Node sleepy checked in again")
         self.assertEqual(self.collector.stderr().count("stopped checking in"), 1, "once per transition")
@@ -497,10 +493,7 @@ class Registration(unittest.TestCase):
             c.start()
             for i in range(10):
                 self.publish_registration(build_registration(f"full{i}", collective=self.fleet.collective))
-            deadline = time.monotonic() + 10
-            while not (c.status() or "").startswith("degraded") and time.monotonic() < deadline:
-                time.sleep(0.1)
-            self.assertTrue((c.status() or "").startswith("degraded: cannot write to"), c.status())
+            self.assertRegex(c.wait_status(r"^degraded"), r"^degraded: cannot write to")
             self.assertIn("No space left on device", c.stderr())
             filler.unlink()
             names = wait_files(small, 10, timeout=30)
