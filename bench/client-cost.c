@@ -307,10 +307,12 @@ static int run_replies(void) {
         _cleanup_json_ json_t *nrpe_data = arg_nrpe ? json_pack("{s:s}", "command", arg_nrpe) : NULL;
         if (arg_nrpe && !nrpe_data)
                 return log_oom();
-        for (unsigned i = 0; i < arg_repeats; i++) {
+        /* With --nrpe, a first call that is not measured keeps the whole
+         * data and prints two replies' (what the replies carry); the
+         * measured ones keep what check-mc-nrpe keeps and build what it reads. */
+        for (int i = arg_nrpe ? -1 : 0; i < (int) arg_repeats; i++) {
                 ClientResult res = {};
-                /* An nrpe request keeps what check-mc-nrpe keeps of a reply. */
-                SampleTally tally = { .show = i == 0 ? 2 : 0 };
+                SampleTally tally = { .show = i < 0 ? 2 : 0 };
                 ClientRequest req = {
                         .agent = arg_nrpe ? "nrpe" : NULL,
                         .action = arg_nrpe ? "runcommand" : NULL,
@@ -323,6 +325,7 @@ static int run_replies(void) {
                         .on_reply = arg_nrpe ? sample_tally_reply : NULL,
                         .userdata = &tally,
                         .drop_data = arg_nrpe,
+                        .data_keys = arg_nrpe && i >= 0 ? client_nrpe_tally_keys(&tally.tally) : NULL,
                 };
                 c.deadline = now_usec(CLOCK_MONOTONIC) + 120 * USEC_PER_SEC;
                 Usage u0 = usage_now();
@@ -338,6 +341,8 @@ static int run_replies(void) {
                         return log_error_errno(-EIO, "%zu of %zu replies tallied.", tally.tally.n, n);
                 client_nrpe_tally_done(&tally.tally);
                 client_result_done(&res);
+                if (i < 0)
+                        continue;
                 per_reply[i] = (double) cpu / (double) n;
                 user[i] = (double) (u1.user - u0.user) / (double) n;
                 sys[i] = (double) (u1.sys - u0.sys) / (double) n;

@@ -204,7 +204,10 @@ def bench_replies(args, tmp, results):
                         ("muster-ping", [binary(args.build, "muster"), "--config", client_conf, "ping", "--dm",
                                          "registry", "--dt", "30s", "--json"]),
                         ("client-call", [binary(args.build, "client-cost"), "replies", "--config", client_conf,
-                                         "--dir", reg, "--repeats", "1", "--no-floor"])):
+                                         "--dir", reg, "--repeats", "1", "--no-floor"]),
+                        ("client-call-nrpe-distinct", [binary(args.build, "client-cost"), "replies", "--config",
+                                                       client_conf, "--dir", reg, "--repeats", "1", "--no-floor",
+                                                       "--nrpe", "check_distinct"])):
                     data = os.path.join(args.perf, f"{name}-{n}.perf.data")
                     subprocess.run(["perf", "record", "-q", "-F", "4000", "--call-graph", "dwarf,16384", "-o", data,
                                     "--", *argv], stdout=subprocess.DEVNULL, check=False)
@@ -301,7 +304,8 @@ def main():
     ap.add_argument("--kinds", default="ping,nrpe,nrpe-distinct",
                     help="replies: what the requests ask (ping always; nrpe: check_sim, every output alike; "
                          "nrpe-distinct: every node's output differs)")
-    ap.add_argument("--perf", help="record a perf profile of `muster ping` at each size into this directory")
+    ap.add_argument("--perf", help="record perf profiles at each size into this directory: `muster ping`, and client_call() for a ping "
+                         "and for nrpe with distinct outputs")
     ap.add_argument("--registry-base", help="keep the registry directories here and reuse them in later runs")
     ap.add_argument("--json")
     ap.add_argument("--tmpdir", default="/var/tmp")

@@ -373,6 +373,12 @@ static int handle_reply(CallState *st, const amqp_basic_properties_t *p, const v
         return 0;
 }
 
+char *const *client_nrpe_tally_keys(const ClientNrpeTally *t) {
+        static char *const state[] = { (char *) "exitcode", NULL };
+        static char *const state_output[] = { (char *) "exitcode", (char *) "output", NULL };
+        return t->keep_output ? state_output : state;
+}
+
 int client_nrpe_state(const json_t *data) {
         json_t *ec = data ? json_object_get(data, "exitcode") : NULL;
         return json_is_integer(ec) ? nagios_state_from_exit((int) json_integer_value(ec)) : NAGIOS_UNKNOWN;
@@ -716,7 +722,7 @@ int client_call(Client *c, const ClientRequest *caller_req, ClientResult *ret) {
         ClientRequest copy = *caller_req;
         const ClientRequest *req = &copy;
         _cleanup_filter_ Filter *agent_filter = NULL;
-        CallState st = { .client = c, .req = req, .result = &res };
+        CallState st = { .client = c, .req = req, .result = &res, .data_cache.keep = req->data_keys };
         _cleanup_free_ char *prefix = NULL;
         char requestid[33];
         uint64_t start = now_usec(CLOCK_MONOTONIC);

@@ -68,6 +68,8 @@ typedef struct ClientRequest {
         client_reply_cb_t on_reply;
         bool drop_data;                /* data reaches on_reply only: ClientReply.data is NULL in the
                                         * result, so a large fleet's replies are not all kept parsed */
+        char *const *data_keys;        /* NULL, or a reply's data holds only these keys: the rest is
+                                        * read and checked, not built (what on_reply does not read) */
         client_discovery_cb_t on_discovery;
         void *userdata;
 } ClientRequest;
@@ -96,8 +98,9 @@ int client_call(Client *c, const ClientRequest *req, ClientResult *ret);
 /* What a collated NRPE check keeps of each reply: its Nagios state, and its
  * output when keep_output (check-mc-nrpe -v); in arrival order, so reply i
  * of the result is states[i]. Set a request's on_reply to
- * client_nrpe_tally_reply, userdata to the tally and drop_data: ~100 bytes
- * kept per node instead of the parsed data. */
+ * client_nrpe_tally_reply, userdata to the tally, drop_data, and data_keys
+ * to client_nrpe_tally_keys(): ~100 bytes kept per node instead of the
+ * parsed data, and only the keys read built. */
 typedef struct ClientNrpeTally {
         uint8_t *states;               /* NAGIOS_OK .. NAGIOS_UNKNOWN; UNKNOWN without an integer exitcode */
         char **outputs;                /* NULL each where the reply had no output string */
@@ -110,6 +113,8 @@ typedef struct ClientNrpeTally {
 int client_nrpe_state(const json_t *data);
 void client_nrpe_tally_reply(const ClientReply *reply, size_t n_received, size_t n_expected, void *userdata);
 void client_nrpe_tally_done(ClientNrpeTally *t);
+/* The keys of a reply's data the tally reads (set keep_output first). */
+char *const *client_nrpe_tally_keys(const ClientNrpeTally *t);
 
 /* Expected nodes from the registry directory, filtered client side; only
  * registrations of collective (when not NULL) count. ret_agents (may be

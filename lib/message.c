@@ -298,10 +298,13 @@ static size_t fast_int(const char *b, size_t i, size_t n, int64_t *ret) {
 /* data as a flat object of strings without escapes and integers, built
  * directly (jansson's parser costs several times as much for these few
  * values); NULL for anything else, which jansson's parser then reads. b is
- * the NUL-terminated copy, strings are terminated in place. */
-static json_t *fast_flat_object(char *b, size_t *pos, size_t n) {
+ * the NUL-terminated copy, strings are terminated in place. With keep, only
+ * those keys are built; the others are read all the same. */
+#define FAST_FLAT_KEYS_MAX 32       /* more keys: left to jansson */
+static json_t *fast_flat_object(char *b, size_t *pos, size_t n, char *const *keep) {
         _cleanup_json_ json_t *o = json_object();
-        size_t i = skip_ws(b, *pos + 1, n);
+        size_t i = skip_ws(b, *pos + 1, n), n_keys = 0;
+        const char *keys[FAST_FLAT_KEYS_MAX];
 
         if (!o)
                 return NULL;
@@ -312,13 +315,18 @@ static json_t *fast_flat_object(char *b, size_t *pos, size_t n) {
         for (;;) {
                 const char *key, *v;
                 size_t klen, vlen;
-                json_t *value;
+                json_t *value = NULL;
                 int64_t x;
 
                 if (i >= n || b[i] != '"' || !(i = fast_string(b, i, n, &key, &klen)))
                         return NULL;
-                if (json_object_get(o, key))
-                        return NULL; /* twice: jansson's error */
+                if (n_keys >= FAST_FLAT_KEYS_MAX)
+                        return NULL;
+                for (size_t k = 0; k < n_keys; k++)
+                        if (streq(keys[k], key))
+                                return NULL; /* twice: jansson's error */
+                keys[n_keys++] = key;
+                bool build = !keep || strv_contains(keep, key);
                 i = skip_ws(b, i, n);
                 if (i >= n || b[i] != ':')
                         return NULL;
@@ -326,13 +334,15 @@ static json_t *fast_flat_object(char *b, size_t *pos, size_t n) {
                 if (i < n && b[i] == '"') {
                         if (!(i = fast_string(b, i, n, &v, &vlen)))
                                 return NULL;
-                        value = json_stringn_nocheck(v, vlen);
+                        if (build)
+                                value = json_stringn_nocheck(v, vlen);
                 } else {
                         if (!(i = fast_int(b, i, n, &x)))
                                 return NULL;
-                        value = json_integer((json_int_t) x);
+                        if (build)
+                                value = json_integer((json_int_t) x);
                 }
-                if (json_object_set_new_nocheck(o, key, value) < 0)
+                if (build && json_object_set_new_nocheck(o, key, value) < 0)
                         return NULL;
                 i = skip_ws(b, i, n);
                 if (i >= n)
@@ -359,7 +369,20 @@ void reply_data_cache_done(ReplyDataCache *c) {
                 return;
         free(c->text);
         json_decref(c->data);
-        *c = (ReplyDataCache) {};
+        *c = (ReplyDataCache) { .keep = c->keep };
+}
+
+/* What jansson built, cut down to keep (NULL: all of it). */
+static void data_keep_only(json_t *data, char *const *keep) {
+        const char *key;
+        json_t *v;
+        void *tmp;
+
+        if (!keep || !json_is_object(data))
+                return;
+        json_object_foreach_safe(data, tmp, key, v)
+                if (!strv_contains(keep, key))
+                        (void) json_object_del(data, key);
 }
 
 /* Remember data, read from text; on failure the cache is just emptied. */
@@ -379,6 +402,10 @@ static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache
                 [F_PROTOCOL] = "protocol", [F_REQUESTID] = "requestid", [F_SENDERID] = "senderid",
                 [F_AGENT] = "agent", [F_ACTION] = "action", [F_MSGTIME] = "msgtime",
                 [F_STATUSCODE] = "statuscode", [F_STATUSMSG] = "statusmsg", [F_DATA] = "data",
+        };
+        static const uint8_t name_len[_F_MAX] = {
+                [F_PROTOCOL] = 8, [F_REQUESTID] = 9, [F_SENDERID] = 8, [F_AGENT] = 5, [F_ACTION] = 6,
+                [F_MSGTIME] = 7, [F_STATUSCODE] = 10, [F_STATUSMSG] = 9, [F_DATA] = 4,
         };
         _cleanup_reply_ Reply *r = NULL;
         const char *str[_F_MAX] = {};
@@ -409,7 +436,7 @@ static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache
                 if (i >= size || b[i] != '"' || !(i = fast_string(b, i, size, &key, &klen)))
                         return -EAGAIN;
                 for (f = 0; f < _F_MAX; f++)
-                        if (streq(key, names[f]))
+                        if (klen == name_len[f] && memcmp(key, names[f], klen) == 0)
                                 break;
                 if (f == _F_MAX || (seen & (1u << f)))
                         return -EAGAIN; /* another field, or one twice */
@@ -435,7 +462,7 @@ static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache
                                  * same place, whatever follows them. */
                                 r->data = json_incref(cache->data);
                                 i += cache->size;
-                        } else if (b[i] == '{' && (r->data = fast_flat_object(b, &i, size))) {
+                        } else if (b[i] == '{' && (r->data = fast_flat_object(b, &i, size, cache ? cache->keep : NULL))) {
                                 if (cache)
                                         reply_data_cache_set(cache, (const char *) body + start, i - start, r->data);
                         } else if (b[i] == '{') {
@@ -453,6 +480,7 @@ static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache
                                 if (!json_is_object(r->data) || e.position <= 0 || (size_t) e.position > size - i)
                                         return -EAGAIN;
                                 i += (size_t) e.position;
+                                data_keep_only(r->data, cache ? cache->keep : NULL);
                                 if (cache)
                                         reply_data_cache_set(cache, (const char *) body + start, i - start, r->data);
                         } else
@@ -524,6 +552,7 @@ int reply_parse_cached(const void *body, size_t size, uint64_t max_size, ReplyDa
             (k = get_string(r->root, "statusmsg", CHECK_TEXT, true, &r->statusmsg, err)) < 0 ||
             (k = get_object(r->root, "data", false, &r->data, err)) < 0)
                 return k;
+        data_keep_only(r->data, cache ? cache->keep : NULL);
         r->statuscode = (int) code;
         *ret = TAKE_PTR(r);
         return 0;

@@ -94,8 +94,12 @@ typedef struct ReplyDataCache {
         char *text;
         size_t size, alloc;
         json_t *data;
+        /* Set by the caller (NULL: keep all): data holds only these keys.
+         * The others are read and checked as before, never built, so a reply
+         * is accepted or refused just the same. */
+        char *const *keep;
 } ReplyDataCache;
-void reply_data_cache_done(ReplyDataCache *c);
+void reply_data_cache_done(ReplyDataCache *c);   /* keeps keep */
 /* reply_parse() with a cache (NULL: none); accepts and refuses exactly what
  * reply_parse() does, with the same errors. */
 int reply_parse_cached(const void *body, size_t size, uint64_t max_size, ReplyDataCache *cache, Reply **ret,

@@ -332,10 +332,21 @@ bool utf8_is_valid(const char *s, size_t n) {
         const unsigned char *p = (const unsigned char *) s, *e = p + n;
 
         while (p < e) {
-                unsigned c = *p;
+                unsigned c;
                 size_t len;
                 uint32_t cp;
 
+                /* Messages are mostly ASCII: eight bytes at a time while no high bit is set. */
+                while ((size_t) (e - p) >= 8) {
+                        uint64_t w;
+                        memcpy(&w, p, sizeof w);
+                        if (w & UINT64_C(0x8080808080808080))
+                                break;
+                        p += 8;
+                }
+                if (p >= e)
+                        break;
+                c = *p;
                 if (c < 0x80) {
                         p++;
                         continue;

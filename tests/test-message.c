@@ -1229,6 +1229,66 @@ static void test_dispatch_agents(void) {
         fixture_done(&f);
 }
 
+/* One cache through datas, each checked against reply_parse() (with keep:
+ * against a fresh cache that keeps the same keys) and against jansson. */
+static void test_reply_parse_cached_keep(const char *const *datas, size_t n_datas, char *const *keep) {
+        ReplyDataCache cache = { .keep = keep };
+
+        for (size_t i = 0; i < n_datas; i++) {
+                char body[2048], err1[MESSAGE_ERROR_MAX] = "", err2[MESSAGE_ERROR_MAX] = "";
+                Reply *a = NULL, *b = NULL;
+                int n = snprintf(body, sizeof body,
+                                 "{\"protocol\":\"" PROTOCOL_REPLY "\",\"requestid\":\"" RID "\","
+                                 "\"senderid\":\"node1\",\"agent\":\"discovery\",\"action\":\"ping\","
+                                 "\"msgtime\":%d,\"statuscode\":0,\"statusmsg\":\"OK\",\"data\":%s}",
+                                 (int) NOW, datas[i]);
+                ASSERT_TRUE(n > 0 && (size_t) n < sizeof body);
+                json_t *prev = cache.data ? json_incref(cache.data) : NULL;
+                ReplyDataCache uncached = { .keep = keep };
+                int r1 = reply_parse_cached(body, (size_t) n, 0, &cache, &a, err1);
+                int r2 = keep ? reply_parse_cached(body, (size_t) n, 0, &uncached, &b, err2)
+                              : reply_parse(body, (size_t) n, 0, &b, err2);
+                reply_data_cache_done(&uncached);
+                if (r1 != r2 || !streq(err1, err2))
+                        test_fail(__FILE__, __LINE__, "%s: cached %d \"%s\", uncached %d \"%s\"", body, r1, err1,
+                                  r2, err2);
+
+                json_error_t e;
+                json_t *whole = json_loadb(body, (size_t) n, JSON_REJECT_DUPLICATES, &e);
+                if (r1 == 0) {
+                        ASSERT_NOT_NULL(whole);
+                        json_t *want = json_object_get(whole, "data");
+                        if (keep && json_is_object(want)) {
+                                const char *key;
+                                json_t *v;
+                                void *tmp;
+                                json_object_foreach_safe(want, tmp, key, v)
+                                        if (!strv_contains(keep, key))
+                                                (void) json_object_del(want, key);
+                        }
+                        json_t *want_data = json_is_null(want) ? NULL : want;
+                        ASSERT_TRUE(!a->data == !want_data);
+                        ASSERT_TRUE(!a->data || json_equal(a->data, want_data));
+                        ASSERT_TRUE(!a->data == !b->data);
+                        ASSERT_TRUE(!a->data || json_equal(a->data, b->data));
+                        ASSERT_TRUE(!keep || !a->data || !json_object_get(a->data, "perfdata"));
+                        ASSERT_STR_EQ(a->senderid, b->senderid);
+                        ASSERT_STR_EQ(a->statusmsg, b->statusmsg);
+                        ASSERT_INT_EQ(a->msgtime, b->msgtime);
+                        /* the same text as the reply before: the same object */
+                        if (i > 0 && streq(datas[i], datas[i - 1]) && prev)
+                                ASSERT_TRUE(a->data == prev);
+                } else
+                        ASSERT_TRUE(r1 == -EBADMSG);
+                json_decref(whole);
+                json_decref(prev);
+                reply_free(a);
+                reply_free(b);
+        }
+        reply_data_cache_done(&cache);
+        ASSERT_TRUE(cache.keep == keep);
+}
+
 /* reply_parse_cached() against reply_parse() and against jansson reading the
  * whole body, one cache carried through a sequence of bodies: the client
  * shares a data object between replies whose data text is the same, and that
@@ -1261,51 +1321,43 @@ static void test_reply_parse_cached(void) {
                 "[1]",
                 "\"text\"",
                 "{\"pong\":1764500000",              /* cut short */
+                /* what an NRPE result carries, for the keys kept */
+                "{\"command\":\"c\",\"exitcode\":2,\"output\":\"CRITICAL\",\"perfdata\":\"\"}",
+                "{\"command\":\"c\",\"exitcode\":2,\"output\":\"CRITICAL\",\"perfdata\":\"\"}",
+                "{\"exitcode\":0,\"perfdata\":\"a\",\"perfdata\":\"b\"}",   /* a duplicate not kept */
+                "{\"exitcode\":0,\"perfdata\":\"a\",\"perfdata\":1}",
+                "{\"exitcode\":1,\"perfdata\":\"a\\\"b\",\"output\":\"W\"}",  /* an escape: jansson's */
+                "{\"exitcode\":1,\"perfdata\":[1],\"output\":\"W\"}",
+                "{\"perfdata\":\"a\",\"output\":\"only\"}",
+                "{\"exitcode\":3,\"output\":\"U\",\"perfdata\":1.5}",
+                "{\"exitcode\":3,\"output\":\"U\",\"perfdata\":\"unterminated}",
+                /* more keys than the fast path reads: jansson's */
+                "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,"
+                "\"k9\":9,\"k10\":0,\"k11\":1,\"k12\":2,\"k13\":3,\"k14\":4,\"k15\":5,\"k16\":6,\"k17\":7,"
+                "\"k18\":8,\"k19\":9,\"k20\":0,\"k21\":1,\"k22\":2,\"k23\":3,\"k24\":4,\"k25\":5,\"k26\":6,"
+                "\"k27\":7,\"k28\":8,\"k29\":9,\"k30\":0,\"k31\":1,\"exitcode\":2,\"output\":\"many\"}",
+                "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,"
+                "\"k9\":9,\"k10\":0,\"k11\":1,\"k12\":2,\"k13\":3,\"k14\":4,\"k15\":5,\"k16\":6,\"k17\":7,"
+                "\"k18\":8,\"k19\":9,\"k20\":0,\"k21\":1,\"k22\":2,\"k23\":3,\"k24\":4,\"k25\":5,\"k26\":6,"
+                "\"k27\":7,\"k28\":8,\"k29\":9,\"k30\":0,\"k31\":1,\"exitcode\":2,\"k0\":\"twice\"}",
         };
-        ReplyDataCache cache = {};
+        static char *const keep_state[] = { (char *) "exitcode", NULL };
+        static char *const keep_output[] = { (char *) "exitcode", (char *) "output", (char *) "pong", NULL };
 
         TEST("reply_parse_cached: same answers, errors and data as reply_parse() and jansson");
-        for (size_t i = 0; i < ELEMENTSOF(datas); i++) {
-                char body[512], err1[MESSAGE_ERROR_MAX] = "", err2[MESSAGE_ERROR_MAX] = "";
-                Reply *a = NULL, *b = NULL;
-                int n = snprintf(body, sizeof body,
-                                 "{\"protocol\":\"" PROTOCOL_REPLY "\",\"requestid\":\"" RID "\","
-                                 "\"senderid\":\"node1\",\"agent\":\"discovery\",\"action\":\"ping\","
-                                 "\"msgtime\":%d,\"statuscode\":0,\"statusmsg\":\"OK\",\"data\":%s}",
-                                 (int) NOW, datas[i]);
-                ASSERT_TRUE(n > 0 && (size_t) n < sizeof body);
-                json_t *prev = cache.data ? json_incref(cache.data) : NULL;
-                int r1 = reply_parse_cached(body, (size_t) n, 0, &cache, &a, err1);
-                int r2 = reply_parse(body, (size_t) n, 0, &b, err2);
-                if (r1 != r2 || !streq(err1, err2))
-                        test_fail(__FILE__, __LINE__, "%s: cached %d \"%s\", uncached %d \"%s\"", body, r1, err1,
-                                  r2, err2);
-
-                json_error_t e;
-                json_t *whole = json_loadb(body, (size_t) n, JSON_REJECT_DUPLICATES, &e);
-                if (r1 == 0) {
-                        ASSERT_NOT_NULL(whole);
-                        json_t *want = json_object_get(whole, "data");
-                        json_t *want_data = json_is_null(want) ? NULL : want;
-                        ASSERT_TRUE(!a->data == !want_data);
-                        ASSERT_TRUE(!a->data || json_equal(a->data, want_data));
-                        ASSERT_TRUE(!a->data == !b->data);
-                        ASSERT_TRUE(!a->data || json_equal(a->data, b->data));
-                        ASSERT_STR_EQ(a->senderid, b->senderid);
-                        ASSERT_STR_EQ(a->statusmsg, b->statusmsg);
-                        ASSERT_INT_EQ(a->msgtime, b->msgtime);
-                        /* the same text as the reply before: the same object */
-                        if (i > 0 && streq(datas[i], datas[i - 1]) && prev)
-                                ASSERT_TRUE(a->data == prev);
-                } else
-                        ASSERT_TRUE(r1 == -EBADMSG);
-                json_decref(whole);
-                json_decref(prev);
-                reply_free(a);
-                reply_free(b);
-        }
+        test_reply_parse_cached_keep(datas, ELEMENTSOF(datas), NULL);
+        TEST_OK();
+        /* Keys not kept are read and checked all the same, never built: the
+         * same replies are accepted and refused, and data is jansson's data
+         * less those keys. */
+        TEST("reply_parse_cached: data keeping only \"exitcode\"");
+        test_reply_parse_cached_keep(datas, ELEMENTSOF(datas), keep_state);
+        TEST_OK();
+        TEST("reply_parse_cached: data keeping \"exitcode\", \"output\" and \"pong\"");
+        test_reply_parse_cached_keep(datas, ELEMENTSOF(datas), keep_output);
         TEST_OK();
 
+        ReplyDataCache cache = {};
         TEST("reply_parse_cached: long data is read, not kept");
         {
                 size_t len = 6000, head;

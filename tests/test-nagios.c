@@ -235,11 +235,19 @@ static void test_nrpe_tally(void) {
         const char *want_output[] = { "OK - load 0.1", "CRITICAL - disk 99%", NULL, "odd exit",
                                       "a string exit code", NULL };
 
-        TEST("an NRPE tally keeps each reply's state, and its output only when asked");
+        TEST("an NRPE tally keeps each reply's state, and its output only when asked, from the keys it names");
         for (int keep = 0; keep <= 1; keep++) {
                 ClientNrpeTally t = { .keep_output = keep };
                 for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
                         json_t *data = texts[i] ? json_loads(texts[i], 0, NULL) : NULL;
+                        /* Only the keys the tally asks the client to build. */
+                        const char *key;
+                        json_t *v;
+                        void *tmp;
+                        if (json_is_object(data))
+                                json_object_foreach_safe(data, tmp, key, v)
+                                        if (!strv_contains(client_nrpe_tally_keys(&t), key))
+                                                (void) json_object_del(data, key);
                         ClientReply rep = { .identity = (char *) "node", .statusmsg = (char *) "OK", .data = data };
                         ASSERT_TRUE(!texts[i] || data);
                         client_nrpe_tally_reply(&rep, i + 1, 0, &t);

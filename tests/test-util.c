@@ -374,6 +374,30 @@ static void test_utf8(void) {
         ASSERT_TRUE(utf8_is_valid("ab\xff", 2));
         TEST_OK();
 
+        /* ASCII is read eight bytes at a time: a sequence is judged the same
+         * wherever it falls in the word, and n still ends the text. */
+        TEST("utf8_is_valid: a sequence at every offset in ASCII");
+        static const struct { const char *s; bool valid; } seqs[] = {
+                { "\xc3\xa9", true }, { "\xe2\x82\xac", true }, { "\xf0\x9f\x98\x80", true },
+                { "\xc0\x80", false }, { "\xed\xa0\x80", false }, { "\xff", false }, { "\x80", false },
+                { "\xe2\x82", false }, { "\xc3" "a", false },
+        };
+        for (size_t k = 0; k < ELEMENTSOF(seqs); k++)
+                for (size_t off = 0; off <= 17; off++) {
+                        char buf[40];
+                        size_t len = strlen(seqs[k].s);
+                        memset(buf, 'x', sizeof buf);
+                        memcpy(buf + off, seqs[k].s, len);
+                        if (utf8_is_valid(buf, off + len + 9) != seqs[k].valid)
+                                test_fail(__FILE__, __LINE__, "sequence %zu at offset %zu", k, off);
+                        /* cut just before it: what is left is ASCII */
+                        ASSERT_TRUE(utf8_is_valid(buf, off));
+                        /* cut inside a multibyte sequence: truncated */
+                        if (len > 1 && seqs[k].valid)
+                                ASSERT_FALSE(utf8_is_valid(buf, off + len - 1));
+                }
+        TEST_OK();
+
         TEST("utf8_sanitize");
         char *s = utf8_sanitize("a\xff" "b\0c\xc3\xa9", 7);
         ASSERT_NOT_NULL(s);

@@ -319,6 +319,7 @@ static int run(int argc, char *argv[]) {
         req.userdata = &tally;
         tally.keep_output = arg_verbose;
         req.drop_data = true;
+        req.data_keys = client_nrpe_tally_keys(&tally);
 
         r = client_call(&client, &req, &result);
         if (r < 0) {
