@@ -398,15 +398,14 @@ static void reply_data_cache_set(ReplyDataCache *c, const char *text, size_t siz
 }
 
 static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache, Reply **ret) {
-        static const char *const names[_F_MAX] = {
-                [F_PROTOCOL] = "protocol", [F_REQUESTID] = "requestid", [F_SENDERID] = "senderid",
-                [F_AGENT] = "agent", [F_ACTION] = "action", [F_MSGTIME] = "msgtime",
-                [F_STATUSCODE] = "statuscode", [F_STATUSMSG] = "statusmsg", [F_DATA] = "data",
+#define FIELD(s) { s, sizeof(s) - 1 }
+        static const struct { const char *name; size_t len; } fields[_F_MAX] = {
+                [F_PROTOCOL] = FIELD("protocol"), [F_REQUESTID] = FIELD("requestid"),
+                [F_SENDERID] = FIELD("senderid"), [F_AGENT] = FIELD("agent"), [F_ACTION] = FIELD("action"),
+                [F_MSGTIME] = FIELD("msgtime"), [F_STATUSCODE] = FIELD("statuscode"),
+                [F_STATUSMSG] = FIELD("statusmsg"), [F_DATA] = FIELD("data"),
         };
-        static const uint8_t name_len[_F_MAX] = {
-                [F_PROTOCOL] = 8, [F_REQUESTID] = 9, [F_SENDERID] = 8, [F_AGENT] = 5, [F_ACTION] = 6,
-                [F_MSGTIME] = 7, [F_STATUSCODE] = 10, [F_STATUSMSG] = 9, [F_DATA] = 4,
-        };
+#undef FIELD
         _cleanup_reply_ Reply *r = NULL;
         const char *str[_F_MAX] = {};
         size_t len[_F_MAX] = {};
@@ -436,7 +435,7 @@ static int reply_parse_fast(const void *body, size_t size, ReplyDataCache *cache
                 if (i >= size || b[i] != '"' || !(i = fast_string(b, i, size, &key, &klen)))
                         return -EAGAIN;
                 for (f = 0; f < _F_MAX; f++)
-                        if (klen == name_len[f] && memcmp(key, names[f], klen) == 0)
+                        if (klen == fields[f].len && memcmp(key, fields[f].name, klen) == 0)
                                 break;
                 if (f == _F_MAX || (seen & (1u << f)))
                         return -EAGAIN; /* another field, or one twice */

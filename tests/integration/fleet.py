@@ -4,8 +4,8 @@ tests and the demo. Everything lives in one temp dir; every process is
 stopped at the end."""
 
 import json
-import re
 import os
+import re
 import secrets
 import shutil
 import signal
