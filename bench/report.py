@@ -313,7 +313,7 @@ def report(b):
               f"fstatat() per file on one thread {fl['stat_ms']:.1f} ms = {serial:.1f} ms "
               f"({fl['stat_ms'] * 1000 / cmc['files']:.2f} µs per file); a null system call costs "
               f"{fl['syscall_ns']:.0f} ns here. check_mcollective ÷ serial floor: "
-              f"{cmc['wall']['median'] / serial:.2f}× (it stats through io_uring, on the kernel's workers).")
+              f"{cmc['wall']['median'] / serial:.2f}× (it stats through io_uring, its workers and itself on one CPU).")
     rr = b.extra.get("responder_rss")
     if rr:
         p("")

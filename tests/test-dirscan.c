@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/time.h>
+#include <linux/magic.h>
 
 #include "dirscan.h"
 #include "macro.h"
@@ -22,6 +25,7 @@ typedef struct Seen {
         unsigned n, bad_mtime, not_regular;
         unsigned long long sum;         /* of the file numbers seen, each once */
         int stop_at;                    /* > 0: fail with -EUCLEAN at this count */
+        unsigned min_cpus, max_cpus;    /* the CPUs this thread may run on, as seen from the callback */
 } Seen;
 
 static bool skip_multiples_of_seven(const char *name, void *userdata) {
@@ -32,6 +36,12 @@ static bool skip_multiples_of_seven(const char *name, void *userdata) {
 static int on_seen(const char *name, const struct statx *sx, void *userdata) {
         Seen *s = userdata;
         unsigned k;
+
+        cpu_set_t set;
+        ASSERT_INT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+        unsigned cpus = (unsigned) CPU_COUNT(&set);
+        s->min_cpus = s->n == 0 && s->not_regular == 0 ? cpus : MIN(s->min_cpus, cpus);
+        s->max_cpus = MAX(s->max_cpus, cpus);
 
         if (!S_ISREG(sx->stx_mode)) {
                 s->not_regular++;
@@ -48,17 +58,21 @@ static int on_seen(const char *name, const struct statx *sx, void *userdata) {
         return 0;
 }
 
-/* n files f0..f(n-1), plus what is not a node: a dotfile, a directory, a
- * symbolic link and a FIFO. */
-static int make_dir(const char *sub, unsigned n) {
+/* n files f0..f(n-1) (padded with '_' to pad bytes when pad > 0), plus what
+ * is not a node: a dotfile, a directory, a symbolic link and a FIFO. */
+static int make_dir_in(const char *base, const char *sub, unsigned n, unsigned pad) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", tmpdir, sub);
+        snprintf(path, sizeof path, "%s/%s", base, sub);
         ASSERT_INT_EQ(mkdir(path, 0755), 0);
         int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ASSERT_TRUE(dfd >= 0);
         for (unsigned i = 0; i < n; i++) {
-                char name[32];
-                snprintf(name, sizeof name, "f%u", i);
+                char name[256];
+                int len = snprintf(name, sizeof name, "f%u", i);
+                if (pad > (unsigned) len && pad < sizeof name) {
+                        memset(name + len, '_', pad - (unsigned) len);
+                        name[pad] = '\0';
+                }
                 int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
                 ASSERT_TRUE(fd >= 0);
                 struct timespec ts[2] = { { .tv_sec = 1000000 + i }, { .tv_sec = 1000000 + i } };
@@ -70,6 +84,20 @@ static int make_dir(const char *sub, unsigned n) {
         ASSERT_INT_EQ(symlinkat("f1", dfd, "alink"), 0);
         ASSERT_INT_EQ(mkfifoat(dfd, "afifo", 0644), 0);
         return dfd;
+}
+
+static int make_dir(const char *sub, unsigned n) {
+        return make_dir_in(tmpdir, sub, n, 0);
+}
+
+/* Every file once with its mtime (names may be padded: f<k>___...). */
+static void check_all_seen(int dfd, unsigned n) {
+        Seen s = {};
+        ASSERT_INT_EQ(lseek(dfd, 0, SEEK_SET), 0);
+        ASSERT_INT_EQ(dirscan(dfd, STATX_MTIME, NULL, on_seen, &s), 0);
+        ASSERT_UINT_EQ(s.n, n);
+        ASSERT_UINT_EQ(s.sum, (unsigned long long) n * (n - 1) / 2);
+        ASSERT_UINT_EQ(s.bad_mtime, 0);
 }
 
 static void check_scan(unsigned n) {
@@ -112,6 +140,65 @@ int main(void) {
 
         TEST("dirscan: 5,000 files (batched through io_uring where it can): the same");
         check_scan(5000);
+        TEST_OK();
+
+        TEST("dirscan: a batched scan runs on one CPU, and the thread gets all its CPUs back after it");
+        {
+                cpu_set_t before, after;
+                ASSERT_INT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+                int dfd = make_dir("pin", 3000);
+                Seen s = {};
+                ASSERT_INT_EQ(dirscan(dfd, STATX_MTIME, NULL, on_seen, &s), 0);
+                ASSERT_UINT_EQ(s.n, 3000);
+                ASSERT_UINT_EQ(s.min_cpus, 1);
+                ASSERT_UINT_EQ(s.max_cpus, 1);
+                ASSERT_INT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+                ASSERT_TRUE(CPU_EQUAL(&before, &after));
+                if (CPU_COUNT(&before) < 2)
+                        printf("# this machine has one CPU: nothing was pinned, nothing to give back\n");
+
+                /* Under 1,024 files (one statx each), nothing is pinned. */
+                Seen few = {};
+                int small = make_dir("pin-few", 100);
+                ASSERT_INT_EQ(dirscan(small, STATX_MTIME, NULL, on_seen, &few), 0);
+                ASSERT_UINT_EQ(few.min_cpus, (unsigned) CPU_COUNT(&before));
+                close(small);
+
+                /* A thread already held to one CPU keeps it, and keeps it after. */
+                cpu_set_t one;
+                CPU_ZERO(&one);
+                CPU_SET(sched_getcpu(), &one);
+                ASSERT_INT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+                check_all_seen(dfd, 3000);
+                ASSERT_INT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+                ASSERT_TRUE(CPU_EQUAL(&one, &after));
+                ASSERT_INT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+                close(dfd);
+        }
+        TEST_OK();
+
+        TEST("dirscan: a listing larger than the first buffer (tmpfs counts 20 bytes a name, getdents64() takes "
+             "232 for one of 200 bytes): the buffer grows, to 4 MiB in huge pages, and every file is seen");
+        {
+                struct statfs sf;
+                char shm[] = "/dev/shm/test-dirscan-XXXXXX";
+                if (statfs("/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC || !mkdtemp(shm)) {
+                        /* Where the directory's size is not smaller than its listing
+                         * (ext4): the same files, the first buffer large enough. */
+                        printf("# no tmpfs at /dev/shm: the long names on %s instead\n", tmpdir);
+                        int dfd = make_dir_in(tmpdir, "long", 10000, 200);
+                        check_all_seen(dfd, 10000);
+                        close(dfd);
+                } else {
+                        int dfd = make_dir_in(shm, "long", 10000, 200);
+                        struct stat st;
+                        ASSERT_INT_EQ(fstat(dfd, &st), 0);
+                        ASSERT_TRUE(st.st_size < 10000 * 232 / 4); /* the guess is too small */
+                        check_all_seen(dfd, 10000);
+                        close(dfd);
+                        tests_rm_rf(shm);
+                }
+        }
         TEST_OK();
 
         TEST("dirscan: a bad fd or no callback is refused");
